@@ -1,0 +1,1 @@
+fn main() { envdb::build::embed().expect("migrations"); }

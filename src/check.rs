@@ -1,0 +1,285 @@
+//! The rules of a sound migrations directory, as one pure function over what was read.
+//!
+//! Every problem is reported in one run, each naming its file, so a user fixes them all at once.
+
+use crate::file_name::Direction;
+use crate::migration_dir::MigrationDir;
+use crate::problem::{Problem, ProblemKind as K, Report};
+use crate::sql_text::{self, Directives};
+use crate::sum_file::{self, SumFile};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Checks `dir`. With `strict`, warnings count as errors.
+pub fn check(dir: &MigrationDir, strict: bool) -> Report {
+    let mut problems = Vec::new();
+    let show = |f: &str| Some(dir.show(f));
+
+    for (name, reason) in &dir.invalid {
+        problems.push(Problem::error(
+            K::InvalidName,
+            show(name),
+            None,
+            format!("not a migration file name: {reason} (expected {})", crate::file_name::PATTERN),
+        ));
+    }
+
+    // Versions: duplicates, down files without up files, gaps.
+    let mut ups: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
+    for f in dir.ups() {
+        ups.entry(f.name.version).or_default().push(&f.file_name);
+    }
+    for (v, names) in &ups {
+        if names.len() > 1 {
+            for name in names {
+                let others: Vec<_> = names.iter().filter(|n| *n != name).copied().collect();
+                problems.push(Problem::error(
+                    K::DuplicateVersion,
+                    show(name),
+                    Some(*v),
+                    format!(
+                        "version {v} is also used by {}; run `cargo envdb fix` after a merge, or renumber one of them",
+                        others.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    let mut downs: HashMap<u64, Vec<&str>> = HashMap::new();
+    for f in dir.files.iter().filter(|f| f.name.direction == Direction::Down) {
+        downs.entry(f.name.version).or_default().push(&f.file_name);
+        let up_name = f.name.up().to_string();
+        if !dir.files.iter().any(|u| u.file_name == up_name) {
+            problems.push(Problem::error(
+                K::DownWithoutUp,
+                show(&f.file_name),
+                Some(f.name.version),
+                format!("down file without its up file {up_name}"),
+            ));
+        }
+    }
+    let mut expected = 1;
+    for &v in ups.keys() {
+        if v > expected {
+            let missing = if v - 1 == expected {
+                format!("version {expected} is missing")
+            } else {
+                format!("versions {expected} to {} are missing", v - 1)
+            };
+            problems.push(Problem::error(
+                K::Gap,
+                show(ups[&v][0]),
+                Some(v),
+                format!("{missing} before this file; versions must run 1, 2, 3… without gaps"),
+            ));
+        }
+        expected = v + 1;
+    }
+
+    // Content.
+    for f in &dir.files {
+        let Some(sql) = &f.sql else {
+            problems.push(Problem::error(
+                K::NotUtf8,
+                show(&f.file_name),
+                Some(f.name.version),
+                "content is not valid UTF-8; save the file as UTF-8".into(),
+            ));
+            continue;
+        };
+        let (directives, unknown) = Directives::parse(sql);
+        for (line, word) in unknown {
+            problems.push(Problem::error(
+                K::UnknownDirective,
+                show(&f.file_name),
+                Some(f.name.version),
+                format!("line {line}: unknown directive `{word}` (known: no-transaction, allow-destructive)"),
+            ));
+        }
+        if f.name.direction == Direction::Down {
+            continue;
+        }
+        if !sql_text::has_sql(sql) {
+            problems.push(Problem::warning(
+                K::Empty,
+                show(&f.file_name),
+                Some(f.name.version),
+                "the migration holds no SQL".into(),
+            ));
+        }
+        if !directives.allow_destructive {
+            for d in sql_text::destructive(sql) {
+                problems.push(Problem::warning(
+                    K::Destructive,
+                    show(&f.file_name),
+                    Some(f.name.version),
+                    format!(
+                        "line {}: {} breaks code that reads the old schema (add `-- envdb: allow-destructive` at the top once that is intended)",
+                        d.line, d.what
+                    ),
+                ));
+            }
+        }
+    }
+
+    check_sum(dir, &mut problems);
+
+    if strict {
+        for p in &mut problems {
+            p.severity = crate::problem::Severity::Error;
+        }
+    }
+    problems.sort_by_key(|p| p.severity);
+    Report { problems }
+}
+
+fn check_sum(dir: &MigrationDir, problems: &mut Vec<Problem>) {
+    let sum_path = Some(dir.show(sum_file::FILE_NAME));
+    let Some(text) = &dir.sum_text else {
+        problems.push(Problem::error(
+            K::SumMissing,
+            sum_path,
+            None,
+            "the sum file is missing; run `cargo envdb hash` to create it".into(),
+        ));
+        return;
+    };
+    let sum = match SumFile::parse(text) {
+        Ok(sum) => sum,
+        Err(e) => {
+            let (kind, help) = if e.wants_fix() {
+                (K::SumConflict, "run `cargo envdb fix` to renumber this branch's migrations and rewrite it")
+            } else {
+                (K::SumEdited, "run `cargo envdb hash` to rewrite it from the files, after checking them")
+            };
+            problems.push(Problem::error(kind, sum_path, None, format!("{e}; {help}")));
+            return;
+        }
+    };
+    let on_disk: HashSet<&str> = dir.files.iter().map(|f| f.file_name.as_str()).collect();
+    for f in &dir.files {
+        match sum.get(&f.file_name) {
+            Some(recorded) if recorded != f.checksum => problems.push(Problem::error(
+                K::ChecksumMismatch,
+                Some(dir.show(&f.file_name)),
+                Some(f.name.version),
+                "content differs from the checksum in the sum file; if the edit is intended and the migration is not yet applied anywhere, run `cargo envdb hash`, otherwise revert it and write a new migration".into(),
+            )),
+            Some(_) => {}
+            None => problems.push(Problem::error(
+                K::NotInSum,
+                Some(dir.show(&f.file_name)),
+                Some(f.name.version),
+                "not recorded in the sum file; run `cargo envdb hash` (or create migrations with `cargo envdb new`)".into(),
+            )),
+        }
+    }
+    for (file, _) in &sum.entries {
+        if !on_disk.contains(file.as_str()) {
+            let version = crate::file_name::FileName::parse(file).ok().map(|n| n.version);
+            problems.push(Problem::error(
+                K::FileGone,
+                Some(dir.show(file)),
+                version,
+                "listed in the sum file but the file is gone; restore it, or run `cargo envdb hash` if it was never applied anywhere".into(),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::Severity;
+    use std::path::Path;
+
+    fn dir(files: &[(&str, &str)]) -> MigrationDir {
+        MigrationDir::from_memory(Path::new("migrations"), files.iter().map(|(n, c)| (n.to_string(), c.as_bytes().to_vec())))
+    }
+
+    /// The same directory with a freshly written sum file.
+    fn hashed(files: &[(&str, &str)]) -> MigrationDir {
+        let mut d = dir(files);
+        let sum = SumFile::from_files(d.files.iter().map(|f| (&f.name, f.checksum.as_str())));
+        d.sum_text = Some(sum.to_string());
+        d
+    }
+
+    fn kinds(report: &Report) -> Vec<(K, Severity, Option<String>)> {
+        report.problems.iter().map(|p| (p.kind, p.severity, p.file.clone())).collect()
+    }
+
+    #[test]
+    fn clean_directory_passes() {
+        let d = hashed(&[("0001_a.sql", "CREATE TABLE a (x);"), ("0002_b.sql", "CREATE TABLE b (x);"), ("0002_b.down.sql", "DROP TABLE b;")]);
+        let r = check(&d, true);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+    }
+
+    #[test]
+    fn reports_every_problem_in_one_run() {
+        let mut d = hashed(&[
+            ("0001_a.sql", "CREATE TABLE a (x);"),
+            ("0001_dup.sql", "CREATE TABLE d (x);"),
+            ("0004_c.sql", "CREATE TABLE c (x);"),
+            ("0009_orphan.down.sql", "SELECT 1;"),
+            ("1_bad.sql", "SELECT 1;"),
+            ("README.md", "hi"),
+        ]);
+        d.files.retain(|f| f.file_name != "0004_c.sql");
+        d.files.push(crate::migration_dir::MigrationDir::from_memory(Path::new("migrations"), [("0005_e.sql".to_owned(), b"\xff".to_vec())]).files.remove(0));
+        let r = check(&d, false);
+        let k: Vec<_> = kinds(&r).into_iter().map(|(k, _, f)| (k, f.unwrap())).collect();
+        for expected in [
+            (K::InvalidName, "migrations/1_bad.sql"),
+            (K::DuplicateVersion, "migrations/0001_a.sql"),
+            (K::DuplicateVersion, "migrations/0001_dup.sql"),
+            (K::DownWithoutUp, "migrations/0009_orphan.down.sql"),
+            (K::Gap, "migrations/0005_e.sql"),
+            (K::NotUtf8, "migrations/0005_e.sql"),
+            (K::FileGone, "migrations/0004_c.sql"),
+            (K::NotInSum, "migrations/0005_e.sql"),
+        ] {
+            assert!(k.contains(&(expected.0, expected.1.to_owned())), "missing {expected:?} in {k:#?}");
+        }
+        assert_eq!(d.ignored, ["README.md"]);
+    }
+
+    #[test]
+    fn gap_message_names_the_range() {
+        let d = hashed(&[("0001_a.sql", "SELECT 1;"), ("0005_b.sql", "SELECT 1;")]);
+        let r = check(&d, false);
+        assert_eq!(r.problems.len(), 1);
+        assert!(r.problems[0].message.contains("versions 2 to 4 are missing"), "{}", r.problems[0].message);
+    }
+
+    #[test]
+    fn sum_file_problems() {
+        let mut d = hashed(&[("0001_a.sql", "SELECT 1;")]);
+        d.sum_text = None;
+        assert_eq!(kinds(&check(&d, false))[0].0, K::SumMissing);
+        d.sum_text = Some("<<<<<<< HEAD\n=======\n>>>>>>> x\n".into());
+        let r = check(&d, false);
+        assert_eq!(r.problems[0].kind, K::SumConflict);
+        assert!(r.problems[0].message.contains("cargo envdb fix"));
+        let mut d = hashed(&[("0001_a.sql", "SELECT 1;")]);
+        d.sum_text = d.sum_text.map(|s| s.replace("0001_a", "0001_b"));
+        assert_eq!(kinds(&check(&d, false))[0].0, K::SumEdited);
+        let mut d = hashed(&[("0001_a.sql", "SELECT 1;")]);
+        d.files[0].checksum = "0".repeat(64);
+        assert_eq!(kinds(&check(&d, false))[0].0, K::ChecksumMismatch);
+    }
+
+    #[test]
+    fn warnings_become_errors_when_strict() {
+        let d = hashed(&[("0001_a.sql", "-- nothing yet\n"), ("0002_b.sql", "DROP TABLE a;")]);
+        let r = check(&d, false);
+        assert!(r.is_ok());
+        assert_eq!(
+            kinds(&r).into_iter().map(|(k, s, _)| (k, s)).collect::<Vec<_>>(),
+            [(K::Empty, Severity::Warning), (K::Destructive, Severity::Warning)]
+        );
+        assert!(!check(&d, true).is_ok());
+        let d = hashed(&[("0001_a.sql", "-- envdb: allow-destructive\nDROP TABLE a;")]);
+        assert!(check(&d, true).problems.is_empty());
+    }
+}

@@ -1,0 +1,62 @@
+//! `cargo envdb check`: verify the migrations directory and the sum file.
+
+use super::read_migrations;
+use crate::check::check;
+use crate::cli::{Ctx, git};
+use crate::migration_dir::MigrationDir;
+use crate::problem::Severity;
+use std::process::ExitCode;
+
+/// Verify names, order, the sum file and checksums; report every problem
+///
+/// Example: `cargo envdb check --strict`
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Treat warnings (empty or destructive migrations) as errors
+    #[arg(long)]
+    strict: bool,
+    /// Check the content staged in git's index instead of the working tree (the pre-commit hook)
+    #[arg(long)]
+    staged: bool,
+}
+
+pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    let dir = if args.staged {
+        let project = ctx.project()?;
+        let display = project.show(&project.migrations);
+        match git::staged_files(&project.migrations)? {
+            Some(files) => MigrationDir::from_memory(&display, files),
+            None => {
+                ctx.out.note(format!("nothing staged under {}", display.display()));
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    } else {
+        read_migrations(ctx)?.1
+    };
+    for name in &dir.ignored {
+        ctx.out.note(format!("{}: ignored, not a migration", dir.show(name)));
+    }
+    let report = check(&dir, args.strict);
+    if ctx.out.json() {
+        ctx.out.print_json(&report.problems);
+    } else {
+        for p in &report.problems {
+            match p.severity {
+                Severity::Error => ctx.out.error_line(p),
+                Severity::Warning => ctx.out.warn(p),
+            }
+        }
+    }
+    let (errors, warnings) = (report.errors().count(), report.warnings().count());
+    if errors > 0 {
+        if !ctx.out.json() {
+            ctx.out.line_err(format!("\n{errors} error(s), {warnings} warning(s) in {}", dir.display.display()));
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    let ups = dir.ups().count();
+    let what = if args.staged { "staged migration(s)" } else { "migration(s)" };
+    ctx.out.status("Checked", format!("{ups} {what} in {}, {warnings} warning(s)", dir.display.display()));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,48 @@
+//! `cargo envdb fix`: after a merge, renumber this branch's migrations and rewrite the sum file.
+
+use super::read_migrations;
+use crate::cli::{Ctx, git};
+use crate::sum_file::{self, SumFile};
+use anyhow::Context as _;
+use std::process::ExitCode;
+
+/// Renumber this branch's migrations that collide after a merge, and rewrite a conflicted sum file
+///
+/// Example: `git merge main` reports a conflict in migrations/envdb.sum → `cargo envdb fix`
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the renames without doing them
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    let (_project, dir) = read_migrations(ctx)?;
+    if let Some((name, reason)) = dir.invalid.first() {
+        anyhow::bail!("{}: not a migration file name: {reason}; rename it before running fix", dir.show(name));
+    }
+    let (origin, why) = git::fix_origin(&dir.path);
+    ctx.out.note(format!("this branch's migrations are those missing from {why}"));
+    let recorded = dir.sum_text.as_deref().map(SumFile::salvage).unwrap_or_default();
+    let applied = |_file: &str| -> Option<String> { None };
+    let renames = crate::fix::plan(&dir, &origin, &recorded, &applied)?;
+    for r in &renames {
+        ctx.out.status(if args.dry_run { "Would rename" } else { "Renamed" }, format!("{} → {}", dir.show(&r.from), r.to));
+    }
+    if args.dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sum = crate::fix::renamed_sum(&dir, &renames);
+    crate::fix::apply(&dir, &renames)?;
+    let sum_path = dir.path.join(sum_file::FILE_NAME);
+    let text = sum.to_string();
+    if dir.sum_text.as_deref() != Some(text.as_str()) {
+        crate::fs_util::write_atomic(&sum_path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", dir.show(sum_file::FILE_NAME)))?;
+        ctx.out.status("Wrote", dir.show(sum_file::FILE_NAME));
+    }
+    if renames.is_empty() {
+        ctx.out.status("Fresh", "no migration needed renumbering");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,39 @@
+//! One file per subcommand: its arguments (doc comments are the help text) and its `exec`.
+
+mod check;
+mod completions;
+mod fix;
+mod hash;
+mod hook;
+mod new;
+
+use super::Ctx;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    New(new::Args),
+    Hash(hash::Args),
+    Check(check::Args),
+    Fix(fix::Args),
+    Hook(hook::Args),
+    Completions(completions::Args),
+}
+
+pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::New(args) => new::exec(args, ctx),
+        Command::Hash(args) => hash::exec(args, ctx),
+        Command::Check(args) => check::exec(args, ctx),
+        Command::Fix(args) => fix::exec(args, ctx),
+        Command::Hook(args) => hook::exec(args, ctx),
+        Command::Completions(args) => completions::exec(args, ctx),
+    }
+}
+
+/// Reads the project's migrations directory, naming it relative to the project root.
+pub fn read_migrations(ctx: &Ctx) -> anyhow::Result<(crate::project::Project, crate::migration_dir::MigrationDir)> {
+    let project = ctx.project()?;
+    let dir = crate::migration_dir::MigrationDir::read(&project.migrations, &project.show(&project.migrations))?;
+    Ok((project, dir))
+}

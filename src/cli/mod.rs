@@ -1,0 +1,127 @@
+//! The command line: `cargo envdb <command>`, also embedded by a host's `cargo xtask db …`.
+//!
+//! Parsing is clap derive; each subcommand is one file under `commands/` with its arguments and
+//! an `exec`. Only this layer prints; the library returns values and typed errors.
+
+mod commands;
+mod git;
+pub mod output;
+
+use crate::project::Project;
+use anyhow::Context as _;
+use clap::{Args, Parser};
+use output::{ColorWhen, Format, Output};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  a check failed, or the command failed (the message says why)
+  2  bad usage (unknown option, missing argument)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo envdb",
+    bin_name = "cargo envdb",
+    version,
+    about = "Numbered, checksummed SQLite migrations and per-environment databases",
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: commands::Command,
+}
+
+/// Options every command accepts, before or after its name.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Path to the Cargo.toml of the project (default: found from the current directory)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// The migrations directory (default: `migrations` in envdb.toml, else `migrations/`)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub migrations: Option<PathBuf>,
+    /// Say more (notes about skipped files and decisions)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Say nothing but errors and results
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Colour output: auto, always or never (default: $CARGO_TERM_COLOR, else auto; NO_COLOR honoured)
+    #[arg(long, global = true, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorWhen>,
+    /// Output format for commands that report
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// What every command gets: the global options and the output.
+pub struct Ctx {
+    pub global: GlobalArgs,
+    pub out: Output,
+}
+
+impl Ctx {
+    /// Finds the project (walking up directories; no `cargo metadata`).
+    pub fn project(&self) -> anyhow::Result<Project> {
+        let start = match &self.global.manifest_path {
+            Some(path) => {
+                anyhow::ensure!(path.is_file(), "manifest path {} does not exist", path.display());
+                path.clone()
+            }
+            None => std::env::current_dir().context("cannot read the current directory")?,
+        };
+        let project = Project::discover(&start)?;
+        Ok(match &self.global.migrations {
+            Some(dir) => project.with_migrations(dir),
+            None => project,
+        })
+    }
+}
+
+/// Entry point of the `cargo-envdb` binary. Cargo passes `envdb` as the first argument; running
+/// `cargo-envdb <command>` directly works too.
+pub fn main() -> ExitCode {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "envdb") {
+        args.remove(1);
+    }
+    run_from(args)
+}
+
+/// Runs the command line with these arguments (the first is the program name, used in help).
+/// A host's xtask calls this with `["cargo xtask db", …]`.
+pub fn run_from<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let out = Output::new(cli.global.color, cli.global.format, cli.global.quiet, cli.global.verbose);
+    let mut ctx = Ctx { global: cli.global, out };
+    match commands::exec(cli.command, &mut ctx) {
+        Ok(code) => code,
+        Err(e) => {
+            ctx.out.error_line(&e);
+            let causes: Vec<_> = e.chain().skip(1).collect();
+            if !causes.is_empty() {
+                ctx.out.line_err("\nCaused by:");
+                for cause in causes {
+                    ctx.out.line_err(format!("  {cause}"));
+                }
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Everything the command line prints goes through here: cargo-style status lines on stderr,
+//! results on stdout, JSON when asked, colours when wanted.
+
+use anstream::AutoStream;
+use anstyle::{AnsiColor, Style};
+use serde::Serialize;
+use std::io::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Human,
+    Json,
+}
+
+pub const GOOD: Style = AnsiColor::Green.on_default().bold();
+pub const WARN: Style = AnsiColor::Yellow.on_default().bold();
+pub const BAD: Style = AnsiColor::Red.on_default().bold();
+pub const NOTE: Style = AnsiColor::Cyan.on_default().bold();
+pub const DIM: Style = Style::new().dimmed();
+
+pub struct Output {
+    pub format: Format,
+    pub quiet: bool,
+    pub verbose: u8,
+    stdout: AutoStream<std::io::Stdout>,
+    stderr: AutoStream<std::io::Stderr>,
+}
+
+/// `--color` wins; otherwise cargo's `CARGO_TERM_COLOR`; otherwise auto (which honours `NO_COLOR`).
+fn choice(when: Option<ColorWhen>) -> anstream::ColorChoice {
+    let when = when.or_else(|| match std::env::var("CARGO_TERM_COLOR").as_deref() {
+        Ok("always") => Some(ColorWhen::Always),
+        Ok("never") => Some(ColorWhen::Never),
+        _ => None,
+    });
+    match when {
+        Some(ColorWhen::Always) => anstream::ColorChoice::Always,
+        Some(ColorWhen::Never) => anstream::ColorChoice::Never,
+        Some(ColorWhen::Auto) | None => anstream::ColorChoice::Auto,
+    }
+}
+
+impl Output {
+    pub fn new(color: Option<ColorWhen>, format: Format, quiet: bool, verbose: u8) -> Output {
+        let choice = choice(color);
+        Output {
+            format,
+            quiet,
+            verbose,
+            stdout: AutoStream::new(std::io::stdout(), choice),
+            stderr: AutoStream::new(std::io::stderr(), choice),
+        }
+    }
+
+    pub fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// A cargo-style status line on stderr: a right-aligned coloured verb, then the message.
+    pub fn status(&mut self, verb: &str, message: impl std::fmt::Display) {
+        if !self.quiet {
+            let _ = writeln!(self.stderr, "{GOOD}{verb:>12}{GOOD:#} {message}");
+        }
+    }
+
+    pub fn warn(&mut self, message: impl std::fmt::Display) {
+        let _ = writeln!(self.stderr, "{WARN}warning{WARN:#}: {message}");
+    }
+
+    pub fn error_line(&mut self, message: impl std::fmt::Display) {
+        let _ = writeln!(self.stderr, "{BAD}error{BAD:#}: {message}");
+    }
+
+    /// Shown only with `-v`.
+    pub fn note(&mut self, message: impl std::fmt::Display) {
+        if self.verbose > 0 && !self.quiet {
+            let _ = writeln!(self.stderr, "{NOTE}note{NOTE:#}: {message}");
+        }
+    }
+
+    /// A plain line on stderr.
+    pub fn line_err(&mut self, text: impl std::fmt::Display) {
+        let _ = writeln!(self.stderr, "{text}");
+    }
+
+    /// A line of the command's result, on stdout.
+    pub fn line(&mut self, text: impl std::fmt::Display) {
+        let _ = writeln!(self.stdout, "{text}");
+    }
+
+    /// The command's result as one JSON document on stdout.
+    pub fn print_json<T: Serialize + ?Sized>(&mut self, value: &T) {
+        let text = serde_json::to_string_pretty(value).expect("serialisable");
+        let _ = writeln!(self.stdout, "{text}");
+    }
+
+    pub fn stdout(&mut self) -> &mut impl Write {
+        &mut self.stdout
+    }
+}

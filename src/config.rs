@@ -1,0 +1,92 @@
+//! `envdb.toml`: the project's settings. Every key is optional and the defaults work.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The configuration file's name, at the project root.
+pub const FILE_NAME: &str = "envdb.toml";
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The migrations directory, relative to the project root (default `migrations`).
+    pub migrations: Option<PathBuf>,
+    /// The project's name, used in default database names (default: the root directory's name).
+    pub name: Option<String>,
+    /// The database file name (default `<name>.db`).
+    pub database: Option<String>,
+    /// A journal mode to set on every database envdb migrates (`wal`, `delete`, …); by default
+    /// a database keeps the mode it was found in.
+    pub journal_mode: Option<JournalMode>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalMode {
+    Delete,
+    Truncate,
+    Persist,
+    Wal,
+}
+
+impl JournalMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalMode::Delete => "delete",
+            JournalMode::Truncate => "truncate",
+            JournalMode::Persist => "persist",
+            JournalMode::Wal => "wal",
+        }
+    }
+}
+
+/// An `envdb.toml` that cannot be used; the message names the line and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid {}: {}", .path.display(), .message.trim_end())]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn reads_keys() {
+        let c = Config::parse("migrations = \"db/migrations\"\nname = \"vigil\"\njournal_mode = \"wal\"\n").unwrap();
+        assert_eq!(c.migrations.as_deref(), Some(Path::new("db/migrations")));
+        assert_eq!(c.name.as_deref(), Some("vigil"));
+        assert_eq!(c.journal_mode, Some(JournalMode::Wal));
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let e = Config::parse("name = \"x\"\nmigratons = \"m\"\n").unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("migratons"), "{e}");
+        let e = Config::parse("migrations = 3\n").unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+    }
+}

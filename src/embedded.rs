@@ -1,0 +1,60 @@
+//! Migrations compiled into a host binary by `envdb::build` and read back by the runtime.
+
+/// One migration, borrowed from wherever it lives (the binary, or files read by the CLI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration<'a> {
+    pub version: u64,
+    /// The up file's name, e.g. `0002_add_priority.sql`.
+    pub name: &'a str,
+    /// The up SQL, normalised (no BOM, LF line endings).
+    pub up: &'a str,
+    pub down: Option<&'a str>,
+    /// The up file's checksum (see `checksum`).
+    pub checksum: &'a str,
+}
+
+/// The form the generated code uses: `(version, name, up, down, checksum)`. Plain tuples keep
+/// the generated file free of crate paths, so it works however the host renames the dependency.
+pub type RawMigration = (u64, &'static str, &'static str, Option<&'static str>, &'static str);
+
+/// The set of migrations a host binary was built with, in version order.
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    raw: &'static [RawMigration],
+}
+
+impl Migrations {
+    pub const fn from_raw(raw: &'static [RawMigration]) -> Migrations {
+        Migrations { raw }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Migration<'static>> + '_ {
+        self.raw.iter().map(|&(version, name, up, down, checksum)| Migration { version, name, up, down, checksum })
+    }
+
+    pub fn to_vec(&self) -> Vec<Migration<'static>> {
+        self.iter().collect()
+    }
+
+    /// The highest version, 0 when there are none.
+    pub fn latest(&self) -> u64 {
+        self.raw.last().map_or(0, |m| m.0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+}
+
+/// The migrations that `envdb::build::embed()` generated for this crate:
+/// `static MIGRATIONS: envdb::Migrations = envdb::embedded!();`
+#[macro_export]
+macro_rules! embedded {
+    () => {
+        $crate::Migrations::from_raw(include!(concat!(env!("OUT_DIR"), "/envdb_migrations.rs")))
+    };
+}

@@ -1,0 +1,31 @@
+//! envdb: numbered, checksummed SQL migrations for SQLite, per-environment databases, and the
+//! runtime a host application links to open its database up to date.
+//!
+//! The library has three layers (see ARCHITECTURE.md):
+//! - the file side, pure and dependency-light: names, checksums, the sum file, `check`, `fix`,
+//!   and [`build`] for a host's build script;
+//! - the database side (feature `runtime`): planning, applying, history, [`Db`];
+//! - the command line (feature `cli`), which alone prints.
+
+pub mod authoring;
+pub mod build;
+pub mod check;
+pub mod checksum;
+pub mod config;
+pub mod embedded;
+pub mod file_name;
+pub mod fix;
+pub mod fs_util;
+pub mod migration_dir;
+pub mod problem;
+pub mod project;
+pub mod sql_text;
+pub mod sum_file;
+
+#[cfg(feature = "cli")]
+pub mod cli;
+
+pub use embedded::{Migration, Migrations};
+
+/// This tool's version, recorded in every history row.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,5 @@
+//! `cargo-envdb`: the cargo subcommand. Everything lives in the library's `cli` module.
+
+fn main() -> std::process::ExitCode {
+    envdb::cli::main()
+}

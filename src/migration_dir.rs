@@ -1,0 +1,205 @@
+//! Reads a migrations directory: classifies every entry, reads and hashes each migration file,
+//! and picks up the sum file. The only I/O of the checking side; everything after it is pure.
+
+use crate::checksum::{normalize, sha256_hex};
+use crate::file_name::{Classified, FileName};
+use crate::sum_file;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// One migration file as found on disk.
+#[derive(Debug, Clone)]
+pub struct MigrationFile {
+    pub name: FileName,
+    /// The file name exactly as on disk.
+    pub file_name: String,
+    pub checksum: String,
+    /// The normalised content, or `None` when the file is not valid UTF-8.
+    pub sql: Option<String>,
+    /// Modification time, used by `fix` when git cannot tell which migrations are new.
+    pub modified: Option<std::time::SystemTime>,
+}
+
+/// Everything found in a migrations directory.
+#[derive(Debug, Clone)]
+pub struct MigrationDir {
+    /// Where the files are read from.
+    pub path: PathBuf,
+    /// How the directory is named to the user (relative to the project root when possible).
+    pub display: PathBuf,
+    /// Migration files ordered by version, then up before down, then name.
+    pub files: Vec<MigrationFile>,
+    /// `.sql` files whose names do not parse, with the reason.
+    pub invalid: Vec<(String, String)>,
+    /// Entries that are not migrations and are skipped (mentioned with `-v`).
+    pub ignored: Vec<String>,
+    /// The sum file's text; `None` when it does not exist.
+    pub sum_text: Option<String>,
+}
+
+/// Why a migrations directory could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(
+        "migrations directory {} does not exist\n  help: run `cargo envdb init` to create it, or set `migrations = \"…\"` in envdb.toml (or pass --migrations DIR)",
+        .0.display()
+    )]
+    Missing(PathBuf),
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("cannot read {}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ScanError + '_ {
+    move |source| ScanError::Io { path: path.to_owned(), source }
+}
+
+impl MigrationDir {
+    /// Reads `path`; `display` is how messages name it.
+    pub fn read(path: &Path, display: &Path) -> Result<MigrationDir, ScanError> {
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ScanError::Missing(display.to_owned())),
+            Err(e) => return Err(io_err(path)(e)),
+        };
+        if !meta.is_dir() {
+            return Err(ScanError::NotADirectory(display.to_owned()));
+        }
+        let mut dir = MigrationDir::empty(path, display);
+        let mut wanted = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(io_err(path))? {
+            let entry = entry.map_err(io_err(path))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type().map_err(io_err(&entry.path()))?.is_dir() {
+                dir.ignored.push(name);
+            } else if name == sum_file::FILE_NAME {
+                let p = entry.path();
+                dir.sum_text = Some(std::fs::read_to_string(&p).map_err(io_err(&p))?);
+            } else if let Some(parsed) = dir.classify(name) {
+                wanted.push(parsed);
+            }
+        }
+        dir.files = read_files(path, wanted)?;
+        dir.sort();
+        Ok(dir)
+    }
+
+    /// Builds the same view from contents already in memory (the git index, tests).
+    pub fn from_memory(display: &Path, entries: impl IntoIterator<Item = (String, Vec<u8>)>) -> MigrationDir {
+        let mut dir = MigrationDir::empty(display, display);
+        for (name, bytes) in entries {
+            if name == sum_file::FILE_NAME {
+                dir.sum_text = Some(String::from_utf8_lossy(&bytes).into_owned());
+            } else if let Some((parsed, file_name)) = dir.classify(name) {
+                dir.files.push(MigrationFile::new(parsed, file_name, bytes, None));
+            }
+        }
+        dir.sort();
+        dir
+    }
+
+    fn empty(path: &Path, display: &Path) -> MigrationDir {
+        MigrationDir {
+            path: path.to_owned(),
+            display: display.to_owned(),
+            files: Vec::new(),
+            invalid: Vec::new(),
+            ignored: Vec::new(),
+            sum_text: None,
+        }
+    }
+
+    /// Files a name as invalid or ignored, or returns it parsed for reading.
+    fn classify(&mut self, name: String) -> Option<(FileName, String)> {
+        match FileName::classify(&name) {
+            Classified::Migration(parsed) => return Some((parsed, name)),
+            Classified::Invalid(reason) => self.invalid.push((name, reason)),
+            Classified::Ignored => self.ignored.push(name),
+        }
+        None
+    }
+
+    fn sort(&mut self) {
+        self.files.sort_by(|a, b| {
+            (a.name.version, a.name.direction, &a.file_name).cmp(&(b.name.version, b.name.direction, &b.file_name))
+        });
+        self.invalid.sort();
+        self.ignored.sort();
+    }
+
+    /// The path of a file in this directory as shown to the user.
+    pub fn show(&self, file: &str) -> String {
+        self.display.join(file).display().to_string()
+    }
+
+    /// Up files only.
+    pub fn ups(&self) -> impl Iterator<Item = &MigrationFile> {
+        self.files.iter().filter(|f| f.name.direction == crate::file_name::Direction::Up)
+    }
+
+    /// The down file of a version, if there is one.
+    pub fn down_of(&self, version: u64) -> Option<&MigrationFile> {
+        self.files
+            .iter()
+            .find(|f| f.name.version == version && f.name.direction == crate::file_name::Direction::Down)
+    }
+}
+
+/// Reads and hashes the files, on a few threads when there are many: hashing thousands of
+/// files is the whole cost of `check`.
+fn read_files(dir: &Path, wanted: Vec<(FileName, String)>) -> Result<Vec<MigrationFile>, ScanError> {
+    let threads = if wanted.len() < 256 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    };
+    if threads == 1 {
+        return wanted.into_iter().map(|(n, f)| read_one(dir, n, f)).collect();
+    }
+    let chunk = wanted.len().div_ceil(threads);
+    let mut wanted = wanted;
+    let mut parts = Vec::new();
+    while !wanted.is_empty() {
+        let rest = wanted.split_off(chunk.min(wanted.len()));
+        parts.push(std::mem::replace(&mut wanted, rest));
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                s.spawn(move || part.into_iter().map(|(n, f)| read_one(dir, n, f)).collect::<Result<Vec<_>, _>>())
+            })
+            .collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.extend(h.join().expect("reader thread panicked")?);
+        }
+        Ok(out)
+    })
+}
+
+fn read_one(dir: &Path, name: FileName, file_name: String) -> Result<MigrationFile, ScanError> {
+    let path = dir.join(&file_name);
+    let file = std::fs::File::open(&path).map_err(io_err(&path))?;
+    let modified = file.metadata().and_then(|m| m.modified()).ok();
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut &file, &mut bytes).map_err(io_err(&path))?;
+    Ok(MigrationFile::new(name, file_name, bytes, modified))
+}
+
+impl MigrationFile {
+    fn new(name: FileName, file_name: String, bytes: Vec<u8>, modified: Option<std::time::SystemTime>) -> Self {
+        let normalized = match normalize(&bytes) {
+            std::borrow::Cow::Borrowed(b) if b.len() == bytes.len() => bytes,
+            other => other.into_owned(),
+        };
+        let checksum = sha256_hex(&normalized);
+        let sql = String::from_utf8(normalized).ok();
+        MigrationFile { name, file_name, checksum, sql, modified }
+    }
+}
