@@ -1,4 +1,9 @@
 -- Migration 0001: create tasks
--- Created 2026-11-22T02:58:05Z by `cargo envdb new`.
--- Write the schema change below. Add `-- envdb: no-transaction` as the first line to run outside a transaction.
+-- The demo application's task list.
 
+CREATE TABLE tasks (
+    id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL CHECK (length(title) > 0),
+    done INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1)),
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);

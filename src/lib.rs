@@ -17,6 +17,7 @@ pub mod file_name;
 pub mod fix;
 pub mod fs_util;
 pub mod migration_dir;
+pub mod plan;
 pub mod problem;
 pub mod project;
 pub mod sql_text;
@@ -24,6 +25,8 @@ pub mod sum_file;
 
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "runtime")]
+pub mod db;
 
 pub use embedded::{Migration, Migrations};
 

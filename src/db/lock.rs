@@ -1,0 +1,82 @@
+//! File locks beside a database, with std's `File::lock` family (flock on Unix):
+//! - `<db>.lock`, held shared by every running application (the runtime takes it), so that
+//!   upgrade and restore can tell whether the application is running;
+//! - `<db>.migrate.lock`, held exclusively for a whole migration run, so runs never interleave.
+//!
+//! The kernel releases both when the process dies, so a crash never leaves a stale lock.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// `<db>.<suffix>`, beside the database.
+pub fn lock_path(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_owned();
+    name.push(".");
+    name.push(suffix);
+    db.with_file_name(name)
+}
+
+fn open(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("cannot open the lock file {}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "another envdb run still holds {} after {:?}\n  help: wait for it to finish, or raise --lock-timeout",
+        .path.display(), .waited
+    )]
+    Timeout { path: PathBuf, waited: Duration },
+}
+
+/// A held lock; released on drop.
+#[derive(Debug)]
+pub struct Held {
+    _file: File,
+}
+
+/// Takes the exclusive run lock, waiting up to `timeout`. `on_wait` is called once if it has to wait.
+pub fn run_lock(db: &Path, timeout: Duration, on_wait: &mut dyn FnMut(&Path)) -> Result<Held, LockError> {
+    let path = lock_path(db, "migrate.lock");
+    let file = open(&path).map_err(|source| LockError::Io { path: path.clone(), source })?;
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Held { _file: file }),
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(source)) => return Err(LockError::Io { path, source }),
+        }
+        if start.elapsed() >= timeout {
+            return Err(LockError::Timeout { path, waited: timeout });
+        }
+        if !told {
+            on_wait(&path);
+            told = true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Takes the application's shared lock (the runtime holds it while the application runs).
+pub fn app_lock(db: &Path) -> Result<Held, LockError> {
+    let path = lock_path(db, "lock");
+    let file = open(&path).map_err(|source| LockError::Io { path: path.clone(), source })?;
+    file.lock_shared().map_err(|source| LockError::Io { path, source })?;
+    Ok(Held { _file: file })
+}
+
+/// Whether some application holds `<db>.lock` right now. Probes with a non-blocking exclusive
+/// lock that is released at once; a missing lock file means nobody.
+pub fn app_running(db: &Path) -> bool {
+    let path = lock_path(db, "lock");
+    let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else { return false };
+    matches!(file.try_lock(), Err(TryLockError::WouldBlock))
+}

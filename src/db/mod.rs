@@ -1,0 +1,125 @@
+//! The SQLite side: opening a database safely, the history tables, locks, statement splitting,
+//! the runner that applies and reverts migrations, and the schema as text.
+
+pub mod apply;
+pub mod history;
+pub mod lock;
+pub mod schema;
+pub mod statements;
+
+use crate::plan::PlanError;
+use rusqlite::{Connection, OpenFlags, ffi::ErrorCode};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Everything that can go wrong on the database side, each naming the database or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{} is not a SQLite database\n  help: check the path; envdb will not overwrite a file it does not recognise", .0.display())]
+    NotADatabase(PathBuf),
+    #[error("{} is a directory, not a database file", .0.display())]
+    IsADirectory(PathBuf),
+    #[error("the database {} does not exist\n  help: run `cargo envdb migrate` to create it", .0.display())]
+    Missing(PathBuf),
+    #[error("the database {} fails SQLite's integrity check: {report}\n  help: restore a backup; envdb will not migrate a damaged database", .path.display())]
+    Corrupt { path: PathBuf, report: String },
+    #[error(
+        "the database {} is locked by another connection that held its write lock longer than the busy timeout ({:?})\n  help: stop the other writer or retry; nothing was changed",
+        .path.display(), .timeout
+    )]
+    Busy { path: PathBuf, timeout: Duration },
+    #[error("the database {} is read-only ({message})\n  help: check the file's permissions and those of its directory", .path.display())]
+    ReadOnly { path: PathBuf, message: String },
+    #[error("{}: {source}", .path.display())]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the directory {}", .path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
+    #[error("{} ({})", .source, .path.display())]
+    Plan { path: PathBuf, source: PlanError },
+    #[error(transparent)]
+    Migration(#[from] Box<apply::MigrationFailed>),
+    #[error(
+        "{file} line {line}: the file controls its own transaction ({keyword}); nothing was run\n  help: add `-- envdb: no-transaction` as its first line to run it outside envdb's transaction, or remove the {keyword}"
+    )]
+    TransactionControl { file: String, line: usize, keyword: String },
+    #[error("{file} runs outside a transaction (`-- envdb: no-transaction`), which --single-transaction cannot honour; nothing was run")]
+    NoTransactionInSingle { file: String },
+}
+
+impl DbError {
+    /// Classifies a SQLite error on `path` into the error a user can act on.
+    pub fn sqlite(path: &Path, source: rusqlite::Error, busy_timeout: Duration) -> DbError {
+        let path = path.to_owned();
+        match source.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => DbError::NotADatabase(path),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => DbError::Busy { path, timeout: busy_timeout },
+            Some(ErrorCode::ReadOnly) => DbError::ReadOnly { path, message: source.to_string() },
+            Some(ErrorCode::DatabaseCorrupt) => DbError::Corrupt { path, report: source.to_string() },
+            _ => DbError::Sqlite { path, source },
+        }
+    }
+}
+
+/// How to open a database.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    /// Create the file (and its directory) when missing.
+    pub create: bool,
+    pub read_only: bool,
+    pub busy_timeout: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { create: true, read_only: false, busy_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// Opens a database file, refusing directories and files that are not SQLite databases.
+pub fn open(path: &Path, opts: OpenOptions) -> Result<Connection, DbError> {
+    if path.is_dir() {
+        return Err(DbError::IsADirectory(path.to_owned()));
+    }
+    if !path.exists() {
+        if !opts.create {
+            return Err(DbError::Missing(path.to_owned()));
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir { path: dir.to_owned(), source })?;
+        }
+    }
+    let flags = if opts.read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let err = |e| DbError::sqlite(path, e, opts.busy_timeout);
+    let conn = Connection::open_with_flags(path, flags).map_err(err)?;
+    conn.busy_timeout(opts.busy_timeout).map_err(err)?;
+    // Reading the schema is what reveals a file that is not a database.
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())).map_err(err)?;
+    Ok(conn)
+}
+
+/// `PRAGMA quick_check`; `Err(Corrupt)` unless it says ok.
+pub fn quick_check(conn: &Connection, path: &Path) -> Result<(), DbError> {
+    let mut stmt = conn.prepare("PRAGMA quick_check").map_err(|e| DbError::sqlite(path, e, Duration::ZERO))?;
+    let lines: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| DbError::sqlite(path, e, Duration::ZERO))?;
+    if lines.len() == 1 && lines[0] == "ok" {
+        return Ok(());
+    }
+    Err(DbError::Corrupt { path: path.to_owned(), report: lines.join("; ") })
+}
