@@ -27,8 +27,14 @@ pub mod sum_file;
 pub mod cli;
 #[cfg(feature = "runtime")]
 pub mod db;
+#[cfg(feature = "runtime")]
+pub mod runtime;
+#[cfg(feature = "runtime")]
+pub mod testing;
 
 pub use embedded::{Migration, Migrations};
+#[cfg(feature = "runtime")]
+pub use runtime::{Db, Policy, VersionInfo};
 
 /// This tool's version, recorded in every history row.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

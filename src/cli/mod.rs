@@ -5,6 +5,7 @@
 
 mod commands;
 mod git;
+pub mod target;
 pub mod output;
 
 use crate::project::Project;

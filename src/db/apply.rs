@@ -189,7 +189,7 @@ pub fn migrate(
     let run = Run { conn, path, busy };
     let applied = history::read(conn).map_err(|e| run.err(e))?;
     let before = applied.last().map_or(0, |a| a.version);
-    let pending = plan::pending(migrations, &applied, opts.target).map_err(|source| DbError::Plan { path: path.to_owned(), source })?;
+    let pending = plan::pending(migrations, &applied, opts.target).map_err(|error| DbError::Plan { path: path.to_owned(), error })?;
     let mut report = MigrateReport { before, after: before, applied: Vec::new() };
     if pending.is_empty() {
         return Ok(report);

@@ -30,12 +30,8 @@ pub enum DbError {
     Busy { path: PathBuf, timeout: Duration },
     #[error("the database {} is read-only ({message})\n  help: check the file's permissions and those of its directory", .path.display())]
     ReadOnly { path: PathBuf, message: String },
-    #[error("{}: {source}", .path.display())]
-    Sqlite {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
+    #[error("{}: {error}", .path.display())]
+    Sqlite { path: PathBuf, error: rusqlite::Error },
     #[error("cannot create the directory {}", .path.display())]
     CreateDir {
         path: PathBuf,
@@ -44,8 +40,8 @@ pub enum DbError {
     },
     #[error(transparent)]
     Lock(#[from] lock::LockError),
-    #[error("{} ({})", .source, .path.display())]
-    Plan { path: PathBuf, source: PlanError },
+    #[error("{}: {error}", .path.display())]
+    Plan { path: PathBuf, error: PlanError },
     #[error(transparent)]
     Migration(#[from] Box<apply::MigrationFailed>),
     #[error(
@@ -65,7 +61,7 @@ impl DbError {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => DbError::Busy { path, timeout: busy_timeout },
             Some(ErrorCode::ReadOnly) => DbError::ReadOnly { path, message: source.to_string() },
             Some(ErrorCode::DatabaseCorrupt) => DbError::Corrupt { path, report: source.to_string() },
-            _ => DbError::Sqlite { path, source },
+            _ => DbError::Sqlite { path, error: source },
         }
     }
 }

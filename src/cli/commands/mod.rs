@@ -1,11 +1,20 @@
 //! One file per subcommand: its arguments (doc comments are the help text) and its `exec`.
 
+mod baseline;
 mod check;
 mod completions;
 mod fix;
 mod hash;
+mod history;
 mod hook;
+mod migrate;
 mod new;
+mod redo;
+mod repair;
+mod rollback;
+mod schema;
+mod status;
+mod validate;
 
 use super::Ctx;
 use std::process::ExitCode;
@@ -18,6 +27,15 @@ pub enum Command {
     Fix(fix::Args),
     Hook(hook::Args),
     Completions(completions::Args),
+    Migrate(migrate::Args),
+    Rollback(rollback::Args),
+    Redo(redo::Args),
+    Status(status::Args),
+    History(history::Args),
+    Baseline(baseline::Args),
+    Repair(repair::Args),
+    Validate(validate::Args),
+    Schema(schema::Args),
 }
 
 pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
@@ -28,6 +46,15 @@ pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         Command::Fix(args) => fix::exec(args, ctx),
         Command::Hook(args) => hook::exec(args, ctx),
         Command::Completions(args) => completions::exec(args, ctx),
+        Command::Migrate(args) => migrate::exec(args, ctx),
+        Command::Rollback(args) => rollback::exec(args, ctx),
+        Command::Redo(args) => redo::exec(args, ctx),
+        Command::Status(args) => status::exec(args, ctx),
+        Command::History(args) => history::exec(args, ctx),
+        Command::Baseline(args) => baseline::exec(args, ctx),
+        Command::Repair(args) => repair::exec(args, ctx),
+        Command::Validate(args) => validate::exec(args, ctx),
+        Command::Schema(args) => schema::exec(args, ctx),
     }
 }
 

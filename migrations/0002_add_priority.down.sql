@@ -1,0 +1,2 @@
+DROP INDEX tasks_by_priority;
+ALTER TABLE tasks DROP COLUMN priority;

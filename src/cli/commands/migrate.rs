@@ -1,0 +1,75 @@
+//! `cargo envdb migrate`: apply pending migrations.
+
+use crate::cli::Ctx;
+use crate::cli::target::{DbArgs, Target};
+use crate::db::apply::{self, MigrateOptions, Progress};
+use crate::db::{history, lock};
+use crate::plan;
+use std::process::ExitCode;
+
+/// Apply pending migrations, each in its own transaction
+///
+/// Example: `cargo envdb migrate --to 3 --dry-run`
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Stop at this version
+    #[arg(long, value_name = "N")]
+    to: Option<u64>,
+    /// Print what would run and change nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Apply everything in one transaction: all or nothing
+    #[arg(long)]
+    single_transaction: bool,
+}
+
+pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    let target = Target::resolve(ctx, &args.db)?;
+    let migrations = target.migrations()?;
+    if args.dry_run {
+        let applied = match target.open_existing_read_only()? {
+            Some(conn) => history::read(&conn).map_err(|e| crate::db::DbError::sqlite(&target.path, e, target.busy))?,
+            None => Vec::new(),
+        };
+        let pending = plan::pending(&migrations, &applied, args.to)
+            .map_err(|error| crate::db::DbError::Plan { path: target.path.clone(), error })?;
+        if ctx.out.json() {
+            let names: Vec<_> = pending.iter().map(|m| serde_json::json!({"version": m.version, "file": m.name})).collect();
+            ctx.out.print_json(&serde_json::json!({ "dry_run": true, "pending": names }));
+        } else {
+            for m in &pending {
+                ctx.out.status("Would apply", target.dir.show(m.name));
+            }
+            ctx.out.status("Dry run", format!("{} migration(s) pending; nothing changed", pending.len()));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let _lock = target.run_lock(ctx)?;
+    let conn = target.open(true)?;
+    let opts = MigrateOptions {
+        target: args.to,
+        single_transaction: args.single_transaction,
+        fast_journal: !lock::app_running(&target.path),
+        journal_mode: target.project.config.journal_mode,
+    };
+    let out = &mut ctx.out;
+    let dir = &target.dir;
+    let report = apply::migrate(&conn, &target.path, &migrations, &opts, target.busy, &mut |p| {
+        if let Progress::Applied(m, took) = p {
+            out.status("Applied", format!("{} ({} ms)", dir.show(m.name), took.as_millis()));
+        }
+    })?;
+    if ctx.out.json() {
+        ctx.out.print_json(&report);
+    } else if report.applied.is_empty() {
+        ctx.out.status("Fresh", format!("{} is at version {}; nothing to apply", target.show(), report.after));
+    } else {
+        ctx.out.status(
+            "Migrated",
+            format!("{}: schema version {} → {} ({} applied)", target.show(), report.before, report.after, report.applied.len()),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

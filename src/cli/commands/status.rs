@@ -1,0 +1,69 @@
+//! `cargo envdb status`: where the database stands against the migrations on disk.
+
+use crate::cli::Ctx;
+use crate::cli::target::{DbArgs, Target};
+use crate::db::{DbError, history, lock};
+use crate::plan;
+use serde::Serialize;
+use std::process::ExitCode;
+
+/// Show the database's version, pending migrations and drift
+///
+/// Example: `cargo envdb status --format json`
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+#[derive(Serialize)]
+struct Status {
+    database: String,
+    exists: bool,
+    size_bytes: u64,
+    version: u64,
+    latest: u64,
+    pending: Vec<String>,
+    drift: plan::Drift,
+    app_running: bool,
+}
+
+pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    let target = Target::resolve(ctx, &args.db)?;
+    let migrations = target.migrations()?;
+    let conn = target.open_existing_read_only()?;
+    let applied = match &conn {
+        Some(c) => history::read(c).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?,
+        None => Vec::new(),
+    };
+    let version = applied.last().map_or(0, |a| a.version);
+    let drift = plan::drift(&migrations, &applied);
+    let status = Status {
+        database: target.show(),
+        exists: conn.is_some(),
+        size_bytes: std::fs::metadata(&target.path).map_or(0, |m| m.len()),
+        version,
+        latest: migrations.last().map_or(0, |m| m.version),
+        pending: migrations.iter().filter(|m| m.version > version).map(|m| m.name.to_owned()).collect(),
+        drift,
+        app_running: lock::app_running(&target.path),
+    };
+    if ctx.out.json() {
+        ctx.out.print_json(&status);
+    } else {
+        let out = &mut ctx.out;
+        out.line(format!("database:  {}{}", status.database, if status.exists { "" } else { " (not created yet)" }));
+        out.line(format!("size:      {} bytes", status.size_bytes));
+        out.line(format!("version:   {} of {}", status.version, status.latest));
+        out.line(format!("pending:   {}", if status.pending.is_empty() { "none".into() } else { status.pending.join(", ") }));
+        let d = &status.drift;
+        if d.is_empty() {
+            out.line("drift:     none");
+        } else {
+            let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+            out.line(format!("drift:     changed [{}], gone [{}], holes [{}]", list(&d.changed), list(&d.gone), list(&d.holes)));
+        }
+        out.line(format!("app:       {}", if status.app_running { "running (holds the lock)" } else { "not running" }));
+    }
+    Ok(if status.drift.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,71 @@
+//! `cargo envdb validate`: integrity, foreign keys, checksums and schema drift.
+
+use crate::cli::Ctx;
+use crate::cli::target::{DbArgs, Target};
+use crate::db::apply::{self, MigrateOptions};
+use crate::db::{DbError, history, schema};
+use crate::plan;
+use std::process::ExitCode;
+
+/// Check integrity, foreign keys, applied checksums, and that the schema is what the migrations make
+///
+/// Example: `cargo envdb validate`
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    let target = Target::resolve(ctx, &args.db)?;
+    let migrations = target.migrations()?;
+    let Some(conn) = target.open_existing_read_only()? else {
+        anyhow::bail!("{} does not exist yet\n  help: run `cargo envdb migrate` first", target.show());
+    };
+    let err = |e| DbError::sqlite(&target.path, e, target.busy);
+    let mut problems = Vec::new();
+    let integrity: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(err)?;
+    if integrity != ["ok"] {
+        problems.push(format!("integrity_check: {}", integrity.join("; ")));
+    }
+    let fk: Vec<String> = conn
+        .prepare("PRAGMA foreign_key_check")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok(format!("{} row {:?} references a missing row in {}", r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, String>(2)?)))?
+                .collect()
+        })
+        .map_err(err)?;
+    problems.extend(fk.into_iter().map(|v| format!("foreign_key_check: {v}")));
+    let applied = history::read(&conn).map_err(err)?;
+    let drift = plan::drift(&migrations, &applied);
+    problems.extend(drift.changed.iter().map(|v| format!("migration {v}: applied checksum differs from its file")));
+    problems.extend(drift.gone.iter().map(|v| format!("migration {v}: applied but its file is gone")));
+    problems.extend(drift.holes.iter().map(|v| format!("migration {v}: missing from the history")));
+
+    // The schema the applied migrations produce on a fresh in-memory database.
+    let version = applied.last().map_or(0, |a| a.version);
+    let memory = rusqlite::Connection::open_in_memory()?;
+    let opts = MigrateOptions { target: Some(version), ..MigrateOptions::default() };
+    if version > 0 && drift.is_empty() {
+        apply::migrate(&memory, std::path::Path::new(":memory:"), &migrations, &opts, target.busy, &mut |_| {})?;
+        let expected = schema::objects(&memory)?;
+        let actual = schema::objects(&conn).map_err(err)?;
+        problems.extend(schema::diff(&actual, &expected).into_iter().map(|d| format!("schema: {d}")));
+    }
+    if ctx.out.json() {
+        ctx.out.print_json(&serde_json::json!({ "database": target.show(), "version": version, "problems": problems }));
+    } else {
+        for p in &problems {
+            ctx.out.error_line(p);
+        }
+    }
+    if problems.is_empty() {
+        ctx.out.status("Valid", format!("{} at version {version}: integrity, foreign keys, checksums and schema all match", target.show()));
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
+    }
+}

@@ -1,0 +1,151 @@
+//! What a host application calls: one call that opens its database up to date, with the
+//! application's shared lock held for as long as the handle lives.
+//!
+//! ```no_run
+//! static MIGRATIONS: envdb::Migrations = envdb::embedded!();
+//! # fn main() -> Result<(), envdb::runtime::Error> {
+//! let db = envdb::Db::open(".envdb/dev/app.db", &MIGRATIONS)?;
+//! db.conn().execute("INSERT INTO tasks (title) VALUES (?1)", ["write docs"]).ok();
+//! println!("{}", db.version_info());
+//! # Ok(()) }
+//! ```
+
+use crate::db::apply::{self, MigrateOptions, MigrateReport};
+use crate::db::{self, DbError, OpenOptions, history, lock};
+use crate::embedded::Migrations;
+use crate::plan;
+use rusqlite::Connection;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What `open` does when the database is behind the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Policy {
+    /// Apply pending migrations (each atomic) before returning.
+    #[default]
+    Migrate,
+    /// Return `Error::Behind` and change nothing (an operator runs `cargo envdb upgrade`).
+    RefuseBehind,
+}
+
+/// How to open.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub policy: Policy,
+    /// How long a statement waits for another connection's write lock.
+    pub busy_timeout: Duration,
+    /// How long to wait for another process that is migrating the same database.
+    pub lock_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { policy: Policy::Migrate, busy_timeout: Duration::from_secs(5), lock_timeout: Duration::from_secs(60) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(
+        "the database {} is at version {database} but this build expects {code} ({pending} pending)\n  help: run `cargo envdb upgrade` (it backs up first), then start the application again",
+        .path.display()
+    )]
+    Behind { path: PathBuf, database: u64, code: u64, pending: usize },
+}
+
+/// An open database, up to date with the migrations the binary was built with.
+pub struct Db {
+    conn: Connection,
+    path: PathBuf,
+    migrated: MigrateReport,
+    code_version: u64,
+    _app_lock: lock::Held,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: impl AsRef<Path>, migrations: &Migrations) -> Result<Db, Error> {
+        Db::open_with(path, migrations, Options::default())
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, migrations: &Migrations, opts: Options) -> Result<Db, Error> {
+        let path = path.as_ref();
+        let open_opts = OpenOptions { busy_timeout: opts.busy_timeout, ..OpenOptions::default() };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir { path: dir.to_owned(), source })?;
+        }
+        let app_lock = lock::app_lock(path).map_err(DbError::from)?;
+        let conn = db::open(path, open_opts)?;
+        let err = |e| DbError::sqlite(path, e, opts.busy_timeout);
+        let list = migrations.to_vec();
+        let code_version = migrations.latest();
+
+        // The cheap path: user_version says up to date; the history confirms no drift.
+        let applied = history::read(&conn).map_err(err)?;
+        let current = applied.last().map_or(0, |a| a.version);
+        let pending = plan::pending(&list, &applied, None).map_err(|error| DbError::Plan { path: path.to_owned(), error })?;
+        let mut migrated = MigrateReport { before: current, after: current, applied: Vec::new() };
+        if !pending.is_empty() {
+            if opts.policy == Policy::RefuseBehind {
+                return Err(Error::Behind { path: path.to_owned(), database: current, code: code_version, pending: pending.len() });
+            }
+            let _run = lock::run_lock(path, opts.lock_timeout, &mut |_| {}).map_err(DbError::from)?;
+            let run_opts = MigrateOptions::default();
+            migrated = apply::migrate(&conn, path, &list, &run_opts, opts.busy_timeout, &mut |_| {})?;
+        }
+        Ok(Db { conn, path: path.to_owned(), migrated, code_version, _app_lock: app_lock })
+    }
+
+    /// The connection. Keep the `Db` alive as long as you use it: it holds the application lock.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What `open` applied (empty when the database was already up to date).
+    pub fn migrated(&self) -> &MigrateReport {
+        &self.migrated
+    }
+
+    /// The facts a host prints for `myapp version -v`.
+    pub fn version_info(&self) -> VersionInfo {
+        let database_version = history::latest(&self.conn).unwrap_or(self.migrated.after);
+        VersionInfo {
+            envdb_version: crate::VERSION,
+            code_schema_version: self.code_version,
+            database_schema_version: database_version,
+            pending: self.code_version.saturating_sub(database_version),
+            database: self.path.clone(),
+        }
+    }
+}
+
+/// Versions of the tool, of the schema the code expects, and of the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    pub envdb_version: &'static str,
+    pub code_schema_version: u64,
+    pub database_schema_version: u64,
+    pub pending: u64,
+    pub database: PathBuf,
+}
+
+impl fmt::Display for VersionInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "envdb:                   {}", self.envdb_version)?;
+        writeln!(f, "schema version (code):   {}", self.code_schema_version)?;
+        writeln!(f, "schema version (db):     {}", self.database_schema_version)?;
+        writeln!(f, "pending migrations:      {}", self.pending)?;
+        write!(f, "database:                {}", self.database.display())
+    }
+}
