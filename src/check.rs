@@ -156,8 +156,9 @@ fn check_sum(dir: &MigrationDir, problems: &mut Vec<Problem>) {
         }
     };
     let on_disk: HashSet<&str> = dir.files.iter().map(|f| f.file_name.as_str()).collect();
+    let recorded: HashMap<&str, &str> = sum.entries.iter().map(|(f, s)| (f.as_str(), s.as_str())).collect();
     for f in &dir.files {
-        match sum.get(&f.file_name) {
+        match recorded.get(f.file_name.as_str()).copied() {
             Some(recorded) if recorded != f.checksum => problems.push(Problem::error(
                 K::ChecksumMismatch,
                 Some(dir.show(&f.file_name)),

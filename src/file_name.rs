@@ -9,6 +9,9 @@ use std::fmt;
 /// The pattern quoted in every error about a name.
 pub const PATTERN: &str = "NNNN_slug.sql or NNNN_slug.down.sql (NNNN zero-padded to 4 digits, slug in [a-z0-9_])";
 
+/// The file `cargo envdb schema dump` conventionally writes beside the migrations; not a migration.
+pub const SCHEMA_DUMP: &str = "schema.sql";
+
 /// Minimum number of digits in a version.
 pub const WIDTH: usize = 4;
 
@@ -45,7 +48,7 @@ impl FileName {
     /// Classifies a file name found in the migrations directory.
     pub fn classify(name: &str) -> Classified {
         let lower = name.to_ascii_lowercase();
-        if !lower.ends_with(".sql") {
+        if !lower.ends_with(".sql") || name == SCHEMA_DUMP {
             return Classified::Ignored;
         }
         match Self::parse(name) {
@@ -168,7 +171,7 @@ mod tests {
 
     #[test]
     fn ignores_other_files() {
-        for name in ["README.md", ".DS_Store", "envdb.sum", "notes.txt"] {
+        for name in ["README.md", ".DS_Store", "envdb.sum", "notes.txt", "schema.sql"] {
             assert_eq!(FileName::classify(name), Classified::Ignored);
         }
     }

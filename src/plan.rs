@@ -57,11 +57,15 @@ impl Drift {
     }
 }
 
+fn find<'m, 'a>(migrations: &'m [Migration<'a>], version: u64) -> Option<&'m Migration<'a>> {
+    migrations.binary_search_by_key(&version, |m| m.version).ok().map(|i| &migrations[i])
+}
+
 /// Compares without refusing.
 pub fn drift(migrations: &[Migration<'_>], applied: &[Applied]) -> Drift {
     let mut d = Drift::default();
     for a in applied {
-        match migrations.iter().find(|m| m.version == a.version) {
+        match find(migrations, a.version) {
             Some(m) if m.checksum != a.checksum => d.changed.push(a.version),
             Some(_) => {}
             None => d.gone.push(a.version),
@@ -91,7 +95,7 @@ pub fn verify(migrations: &[Migration<'_>], applied: &[Applied]) -> Result<(), P
         }
     }
     for a in applied {
-        match migrations.iter().find(|m| m.version == a.version) {
+        match find(migrations, a.version) {
             None => return Err(PlanError::Gone { version: a.version, name: a.name.clone() }),
             Some(m) if m.checksum != a.checksum => {
                 return Err(PlanError::Changed { version: a.version, name: a.name.clone() });
@@ -130,7 +134,7 @@ pub fn rollback<'m, 'a>(
     verify(migrations, applied)?;
     let mut steps = Vec::new();
     for a in applied.iter().rev().take_while(|a| a.version > to) {
-        let m = migrations.iter().find(|m| m.version == a.version).expect("verified");
+        let m = find(migrations, a.version).expect("verified");
         if m.down.is_none() {
             return Err(PlanError::NoDown {
                 version: m.version,

@@ -36,17 +36,24 @@ impl Directives {
     }
 }
 
-/// A word of SQL outside strings, quoted identifiers and comments, uppercased, with its line.
+/// A word of SQL outside strings, quoted identifiers and comments, with its line.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Word {
-    pub text: String,
+pub struct Word<'a> {
+    pub text: &'a str,
     pub line: usize,
+}
+
+impl Word<'_> {
+    /// Case-insensitive keyword comparison (`kw` in uppercase).
+    pub fn is(&self, kw: &str) -> bool {
+        self.text.eq_ignore_ascii_case(kw)
+    }
 }
 
 /// The bare words of `sql` (keywords and unquoted identifiers), skipping comments, string
 /// literals and quoted identifiers. Punctuation is returned as one-character words so that
 /// statement boundaries (`;`) stay visible to callers that only look at keyword sequences.
-pub fn words(sql: &str) -> Vec<Word> {
+pub fn words(sql: &str) -> Vec<Word<'_>> {
     let b = sql.as_bytes();
     let mut out = Vec::new();
     let (mut i, mut line) = (0, 1);
@@ -90,11 +97,11 @@ pub fn words(sql: &str) -> Vec<Word> {
                     .iter()
                     .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_' || c == b'$'))
                     .map_or(b.len(), |p| i + p);
-                out.push(Word { text: sql[i..end].to_ascii_uppercase(), line });
+                out.push(Word { text: &sql[i..end], line });
                 i = end;
             }
             b';' => {
-                out.push(Word { text: ";".into(), line });
+                out.push(Word { text: ";", line });
                 i += 1;
             }
             _ => i += 1,
@@ -125,13 +132,16 @@ pub fn destructive(sql: &str) -> Vec<Destructive> {
             statement_start = i + 1;
             continue;
         }
-        let first = words.get(statement_start).map(|w| w.text.as_str());
-        let next = words.get(i + 1).map(|w| w.text.as_str());
-        let what = match (w.text.as_str(), first) {
-            ("DROP", Some("DROP")) if i == statement_start && next == Some("TABLE") => Some("DROP TABLE"),
-            ("DROP", Some("ALTER")) => Some("DROP COLUMN"),
-            ("RENAME", Some("ALTER")) => Some(if next == Some("TO") { "RENAME TABLE" } else { "RENAME COLUMN" }),
-            _ => None,
+        let first = &words[statement_start];
+        let next_is = |kw: &str| words.get(i + 1).is_some_and(|n| n.is(kw));
+        let what = if w.is("DROP") && i == statement_start && next_is("TABLE") {
+            Some("DROP TABLE")
+        } else if w.is("DROP") && first.is("ALTER") {
+            Some("DROP COLUMN")
+        } else if w.is("RENAME") && first.is("ALTER") {
+            Some(if next_is("TO") { "RENAME TABLE" } else { "RENAME COLUMN" })
+        } else {
+            None
         };
         if let Some(what) = what {
             found.push(Destructive { what, line: w.line });
@@ -161,7 +171,7 @@ mod tests {
             .into_iter()
             .map(|w| (w.text, w.line))
             .collect();
-        assert_eq!(w, [("SELECT".into(), 1), ("FROM".into(), 3), (";".into(), 3), ("X".into(), 3)]);
+        assert_eq!(w, [("select", 1), ("from", 3), (";", 3), ("x", 3)]);
     }
 
     #[test]

@@ -126,3 +126,23 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_parse_anywhere() {
+        let a = Cli::try_parse_from(["cargo envdb", "--format", "json", "-v", "check", "--strict"]).unwrap();
+        let b = Cli::try_parse_from(["cargo envdb", "check", "--strict", "-v", "--format", "json"]).unwrap();
+        assert_eq!(a.global.format, Format::Json);
+        assert_eq!((a.global.verbose, b.global.verbose), (1, 1));
+        assert_eq!(b.global.format, Format::Json);
+    }
+}

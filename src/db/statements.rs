@@ -52,7 +52,7 @@ pub fn split(sql: &str) -> Vec<Statement<'_>> {
 
 /// The first keyword of a statement, uppercased.
 pub fn keyword(sql: &str) -> Option<String> {
-    crate::sql_text::words(sql).into_iter().next().map(|w| w.text)
+    crate::sql_text::words(sql).into_iter().next().map(|w| w.text.to_ascii_uppercase())
 }
 
 /// Whether a statement starts, ends or aborts a transaction.

@@ -1,13 +1,74 @@
-//! This repository's own xtask: dogfoods the library (`cargo xtask db …`) and runs benchmarks.
+//! This repository's own xtask, reached through the `xtask` alias in `.cargo/config.toml`.
+//! It dogfoods the library: `cargo xtask db …` is the full cargo-envdb command line.
+//!
+//! - `cargo xtask db <command>`: any cargo-envdb command, against this repository
+//! - `cargo xtask dev-start [ARGS]`: migrate the dev database, then run the demo with ARGS
+//! - `cargo xtask bench [--quick]`: benchmarks, each figure next to its reference
+//! - `cargo xtask ci`: the checks `.ci/run` runs after installing tools
 
-use std::process::ExitCode;
+mod bench;
+
+use std::process::{Command, ExitCode};
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn status(cmd: &mut Command) -> ExitCode {
+    match cmd.status() {
+        Ok(s) => ExitCode::from(s.code().map_or(1, |c| c.clamp(0, 255) as u8)),
+        Err(e) => {
+            eprintln!("error: cannot run {cmd:?}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn db(args: &[&str]) -> ExitCode {
+    envdb::cli::run_from(std::iter::once("cargo xtask db").chain(args.iter().copied()))
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
     match args.first().map(String::as_str) {
-        Some("db") => envdb::cli::run_from(std::iter::once("cargo xtask db".to_owned()).chain(args[1..].iter().cloned())),
+        Some("db") => db(&rest),
+        Some("dev-start") => {
+            let migrated = db(&["migrate"]);
+            if migrated != ExitCode::SUCCESS {
+                return migrated;
+            }
+            status(cargo().args(["run", "--quiet", "-p", "envdb-demo", "--"]).args(&rest))
+        }
+        Some("bench") => match bench::run(rest.contains(&"--quick")) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("__peak") => match bench::peak_child(&rest) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("ci") => {
+            for step in [
+                &["test", "--workspace"][..],
+                &["fmt", "--all", "--check"],
+                &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+            ] {
+                let code = status(cargo().args(step));
+                if code != ExitCode::SUCCESS {
+                    return code;
+                }
+            }
+            ExitCode::SUCCESS
+        }
         _ => {
-            eprintln!("usage: cargo xtask db <command>");
+            eprintln!("usage: cargo xtask <db COMMAND… | dev-start [ARGS…] | bench [--quick] | ci>");
             ExitCode::from(2)
         }
     }

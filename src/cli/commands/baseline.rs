@@ -13,7 +13,8 @@ pub struct Args {
     #[command(flatten)]
     db: DbArgs,
     /// The version the database's schema already matches
-    version: u64,
+    #[arg(value_name = "N")]
+    upto: u64,
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
@@ -21,9 +22,9 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let migrations = target.migrations()?;
     let latest = migrations.last().map_or(0, |m| m.version);
     anyhow::ensure!(
-        (1..=latest).contains(&args.version),
+        (1..=latest).contains(&args.upto),
         "there is no migration {} to baseline at (migrations run 1 to {latest})",
-        args.version
+        args.upto
     );
     let _lock = target.run_lock(ctx)?;
     let conn = target.open(false)?;
@@ -34,7 +35,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         target.show(),
         applied.last().map_or(0, |a| a.version)
     );
-    apply::baseline(&conn, &target.path, &migrations, args.version, target.busy)?;
-    ctx.out.status("Baselined", format!("{}: migrations 1 to {} recorded as applied", target.show(), args.version));
+    apply::baseline(&conn, &target.path, &migrations, args.upto, target.busy)?;
+    ctx.out.status("Baselined", format!("{}: migrations 1 to {} recorded as applied", target.show(), args.upto));
     Ok(ExitCode::SUCCESS)
 }

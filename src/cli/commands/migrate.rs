@@ -47,6 +47,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let _lock = target.run_lock(ctx)?;
+    let created = !target.path.exists();
     let conn = target.open(true)?;
     let opts = MigrateOptions {
         target: args.to,
@@ -56,11 +57,23 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     };
     let out = &mut ctx.out;
     let dir = &target.dir;
-    let report = apply::migrate(&conn, &target.path, &migrations, &opts, target.busy, &mut |p| {
+    let result = apply::migrate(&conn, &target.path, &migrations, &opts, target.busy, &mut |p| {
         if let Progress::Applied(m, took) = p {
             out.status("Applied", format!("{} ({} ms)", dir.show(m.name), took.as_millis()));
         }
-    })?;
+    });
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            // A database this run created and could not bring past version 0 is removed again,
+            // so a failed first run leaves the data directory as it found it.
+            if created && history::latest(&conn).unwrap_or(1) == 0 {
+                drop(conn);
+                remove_database(&target.path);
+            }
+            return Err(e.into());
+        }
+    };
     if ctx.out.json() {
         ctx.out.print_json(&report);
     } else if report.applied.is_empty() {
@@ -72,4 +85,12 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn remove_database(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
 }

@@ -1,0 +1,140 @@
+//! Faults, each bounded in time: processes killed mid-run, concurrent runners, a writer that
+//! holds the database too long.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+/// Migrations that each create a table and fill it, slow enough to be killed in the middle.
+fn slow_project(n: usize) -> Test {
+    let t = Test::new();
+    for i in 1..=n {
+        t.write(
+            &format!("migrations/{i:04}_m{i}.sql"),
+            format!(
+                "CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT);\n\
+                 WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300)\n\
+                 INSERT INTO t{i} (v) SELECT hex(randomblob(16)) FROM c;\n"
+            ),
+        );
+    }
+    t.run(&["hash", "-q"]).success();
+    t
+}
+
+/// The history and the schema agree exactly: table t<i> exists if and only if version i is applied.
+fn consistent(t: &Test) -> usize {
+    let db = t.db();
+    let ok: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    let has_history: i64 = db
+        .query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'envdb_migrations'", [], |r| r.get(0))
+        .unwrap();
+    let versions: Vec<i64> = if has_history == 1 {
+        db.prepare("SELECT version FROM envdb_migrations ORDER BY version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let tables: Vec<i64> = db
+        .prepare("SELECT CAST(substr(name, 2) AS INTEGER) FROM sqlite_schema WHERE type = 'table' AND name GLOB 't[0-9]*' ORDER BY 1")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(versions, tables, "history and schema disagree");
+    assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<_>>());
+    for v in &versions {
+        let rows: i64 = db.query_row(&format!("SELECT count(*) FROM t{v}"), [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 300, "migration {v} half applied");
+    }
+    versions.len()
+}
+
+#[test]
+fn sigkill_at_random_moments_never_half_applies() {
+    let t = slow_project(200);
+    // Measure one full run to spread the kills across it.
+    let start = Instant::now();
+    t.run(&["migrate", "-q", "--database", "probe.db"]).success();
+    let full = start.elapsed().max(Duration::from_millis(20));
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut progress = Vec::new();
+    let runs = 100;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for run in 0..runs {
+        if Instant::now() > deadline {
+            panic!("time bound exceeded after {run} runs");
+        }
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        // Kill somewhere in the first quarter of a full run, so that most kills land mid-way.
+        let delay = Duration::from_micros(seed % (full.as_micros() as u64 / 4 + 1));
+        let mut child = t.command(&["migrate", "-q"]).spawn().unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        if t.dev_db().exists() {
+            progress.push(consistent(&t));
+        }
+        if progress.last() == Some(&200) {
+            // Finished before the kill: start over so that later kills still land mid-run.
+            for f in ["app.db", "app.db-wal", "app.db-shm", "app.db-journal"] {
+                let _ = std::fs::remove_file(t.path(&format!(".envdb/dev/{f}")));
+            }
+        }
+    }
+    assert!(progress.iter().any(|&n| n > 0 && n < 200), "some kills landed mid-run: {progress:?}");
+    t.run(&["migrate", "-q"]).success();
+    assert_eq!(consistent(&t), 200);
+}
+
+#[test]
+fn eight_concurrent_migrators_apply_each_migration_once() {
+    let t = slow_project(40);
+    let children: Vec<_> = (0..8).map(|_| t.command(&["migrate", "-q"]).spawn().unwrap()).collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    assert_eq!(consistent(&t), 40);
+    let rows: i64 = t.db().query_row("SELECT count(*) FROM envdb_migrations", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 40);
+}
+
+#[test]
+fn a_writer_holding_the_database_past_the_busy_timeout() {
+    let t = slow_project(3);
+    t.run(&["migrate", "--to", "1"]).success();
+    let blocker = t.db();
+    blocker.execute_batch("BEGIN EXCLUSIVE; INSERT INTO t1 (v) VALUES ('held');").unwrap();
+    let started = Instant::now();
+    t.run(&["migrate", "--busy-timeout", "0.3"])
+        .failure()
+        .stderr_has("is locked by another connection")
+        .stderr_has("busy timeout");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    assert_eq!(consistent(&t), 1, "nothing changed");
+}
+
+#[test]
+fn a_second_run_waits_for_the_run_lock_then_times_out() {
+    let t = slow_project(2);
+    std::fs::create_dir_all(t.path(".envdb/dev")).unwrap();
+    let lock = std::fs::File::create(t.path(".envdb/dev/app.db.migrate.lock")).unwrap();
+    lock.lock().unwrap();
+    t.run(&["migrate", "--lock-timeout", "0.2"])
+        .failure()
+        .stderr_has("Waiting")
+        .stderr_has("another envdb run still holds")
+        .stderr_has("--lock-timeout");
+    drop(lock);
+    t.run(&["migrate"]).success();
+}
