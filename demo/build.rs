@@ -1,1 +1,3 @@
-fn main() { envdb::build::embed().expect("migrations"); }
+fn main() {
+    envdb::build::embed().expect("migrations");
+}

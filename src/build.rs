@@ -1,7 +1,7 @@
 //! For a host's `build.rs`: verify the migrations with the same rules as `cargo envdb check`,
 //! fail the build with the same messages, and embed every migration for the runtime library.
 //!
-//! ```no_run
+//! ```text
 //! // build.rs
 //! fn main() { envdb::build::embed().expect("migrations"); }
 //! ```
@@ -24,7 +24,10 @@ pub enum BuildError {
     #[error("{0}\n  help: fix the files, or run `cargo envdb hash` if an edit is intended")]
     Check(CheckFailed),
     #[error("cannot write {}: {source}", .path.display())]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0} is not set: envdb::build runs from a build script")]
     Env(&'static str),
 }
@@ -37,7 +40,8 @@ impl std::fmt::Debug for BuildError {
 
 /// Checks the project's migrations and writes `$OUT_DIR/envdb_migrations.rs` for `envdb::embedded!()`.
 pub fn embed() -> Result<(), BuildError> {
-    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").ok_or(BuildError::Env("CARGO_MANIFEST_DIR"))?;
+    let manifest =
+        std::env::var_os("CARGO_MANIFEST_DIR").ok_or(BuildError::Env("CARGO_MANIFEST_DIR"))?;
     let out = std::env::var_os("OUT_DIR").ok_or(BuildError::Env("OUT_DIR"))?;
     let project = Project::discover(Path::new(&manifest))?;
     if let Some(config) = &project.config_path {
@@ -46,9 +50,15 @@ pub fn embed() -> Result<(), BuildError> {
     println!("cargo:rerun-if-changed={}", project.migrations.display());
     let dir = MigrationDir::read(&project.migrations, &project.show(&project.migrations))?;
     for f in &dir.files {
-        println!("cargo:rerun-if-changed={}", dir.path.join(&f.file_name).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            dir.path.join(&f.file_name).display()
+        );
     }
-    println!("cargo:rerun-if-changed={}", dir.path.join(crate::sum_file::FILE_NAME).display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        dir.path.join(crate::sum_file::FILE_NAME).display()
+    );
     let report = check(&dir, false);
     for w in report.warnings() {
         println!("cargo:warning={w}");

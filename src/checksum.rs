@@ -68,8 +68,14 @@ mod tests {
     fn bom_and_crlf_hash_like_lf() {
         let lf = b"SELECT 1;\nSELECT 2;\n";
         assert_eq!(checksum(b"SELECT 1;\r\nSELECT 2;\r\n"), checksum(lf));
-        assert_eq!(checksum(b"\xEF\xBB\xBFSELECT 1;\nSELECT 2;\n"), checksum(lf));
-        assert_eq!(checksum(b"\xEF\xBB\xBFSELECT 1;\r\nSELECT 2;\r\n"), checksum(lf));
+        assert_eq!(
+            checksum(b"\xEF\xBB\xBFSELECT 1;\nSELECT 2;\n"),
+            checksum(lf)
+        );
+        assert_eq!(
+            checksum(b"\xEF\xBB\xBFSELECT 1;\r\nSELECT 2;\r\n"),
+            checksum(lf)
+        );
     }
 
     #[test]

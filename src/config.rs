@@ -55,8 +55,14 @@ pub enum ConfigError {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
-        Config::parse(&text).map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        })
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
@@ -75,7 +81,10 @@ mod tests {
 
     #[test]
     fn reads_keys() {
-        let c = Config::parse("migrations = \"db/migrations\"\nname = \"vigil\"\njournal_mode = \"wal\"\n").unwrap();
+        let c = Config::parse(
+            "migrations = \"db/migrations\"\nname = \"vigil\"\njournal_mode = \"wal\"\n",
+        )
+        .unwrap();
         assert_eq!(c.migrations.as_deref(), Some(Path::new("db/migrations")));
         assert_eq!(c.name.as_deref(), Some("vigil"));
         assert_eq!(c.journal_mode, Some(JournalMode::Wal));

@@ -15,7 +15,13 @@ pub struct Migration<'a> {
 
 /// The form the generated code uses: `(version, name, up, down, checksum)`. Plain tuples keep
 /// the generated file free of crate paths, so it works however the host renames the dependency.
-pub type RawMigration = (u64, &'static str, &'static str, Option<&'static str>, &'static str);
+pub type RawMigration = (
+    u64,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+);
 
 /// The set of migrations a host binary was built with, in version order.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +35,15 @@ impl Migrations {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Migration<'static>> + '_ {
-        self.raw.iter().map(|&(version, name, up, down, checksum)| Migration { version, name, up, down, checksum })
+        self.raw
+            .iter()
+            .map(|&(version, name, up, down, checksum)| Migration {
+                version,
+                name,
+                up,
+                down,
+                checksum,
+            })
     }
 
     pub fn to_vec(&self) -> Vec<Migration<'static>> {

@@ -1,7 +1,7 @@
 //! What a host application calls: one call that opens its database up to date, with the
 //! application's shared lock held for as long as the handle lives.
 //!
-//! ```no_run
+//! ```ignore
 //! static MIGRATIONS: envdb::Migrations = envdb::embedded!();
 //! # fn main() -> Result<(), envdb::runtime::Error> {
 //! let db = envdb::Db::open(".envdb/dev/app.db", &MIGRATIONS)?;
@@ -41,7 +41,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { policy: Policy::Migrate, busy_timeout: Duration::from_secs(5), lock_timeout: Duration::from_secs(60) }
+        Options {
+            policy: Policy::Migrate,
+            busy_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -53,7 +57,12 @@ pub enum Error {
         "the database {} is at version {database} but this build expects {code} ({pending} pending)\n  help: run `cargo envdb upgrade` (it backs up first), then start the application again",
         .path.display()
     )]
-    Behind { path: PathBuf, database: u64, code: u64, pending: usize },
+    Behind {
+        path: PathBuf,
+        database: u64,
+        code: u64,
+        pending: usize,
+    },
 }
 
 /// An open database, up to date with the migrations the binary was built with.
@@ -71,11 +80,21 @@ impl Db {
         Db::open_with(path, migrations, Options::default())
     }
 
-    pub fn open_with(path: impl AsRef<Path>, migrations: &Migrations, opts: Options) -> Result<Db, Error> {
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        migrations: &Migrations,
+        opts: Options,
+    ) -> Result<Db, Error> {
         let path = path.as_ref();
-        let open_opts = OpenOptions { busy_timeout: opts.busy_timeout, ..OpenOptions::default() };
+        let open_opts = OpenOptions {
+            busy_timeout: opts.busy_timeout,
+            ..OpenOptions::default()
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir { path: dir.to_owned(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
         }
         let app_lock = lock::app_lock(path).map_err(DbError::from)?;
         let conn = db::open(path, open_opts)?;
@@ -86,17 +105,43 @@ impl Db {
         // The cheap path: user_version says up to date; the history confirms no drift.
         let applied = history::read(&conn).map_err(err)?;
         let current = applied.last().map_or(0, |a| a.version);
-        let pending = plan::pending(&list, &applied, None).map_err(|error| DbError::Plan { path: path.to_owned(), error })?;
-        let mut migrated = MigrateReport { before: current, after: current, applied: Vec::new() };
+        let pending = plan::pending(&list, &applied, None).map_err(|error| DbError::Plan {
+            path: path.to_owned(),
+            error,
+        })?;
+        let mut migrated = MigrateReport {
+            before: current,
+            after: current,
+            applied: Vec::new(),
+        };
         if !pending.is_empty() {
             if opts.policy == Policy::RefuseBehind {
-                return Err(Error::Behind { path: path.to_owned(), database: current, code: code_version, pending: pending.len() });
+                return Err(Error::Behind {
+                    path: path.to_owned(),
+                    database: current,
+                    code: code_version,
+                    pending: pending.len(),
+                });
             }
-            let _run = lock::run_lock(path, opts.lock_timeout, &mut |_| {}).map_err(DbError::from)?;
+            let _run =
+                lock::run_lock(path, opts.lock_timeout, &mut |_| {}).map_err(DbError::from)?;
             let run_opts = MigrateOptions::default();
-            migrated = apply::migrate(&conn, path, &list, &run_opts, opts.busy_timeout, &mut |_| {})?;
+            migrated = apply::migrate(
+                &conn,
+                path,
+                &list,
+                &run_opts,
+                opts.busy_timeout,
+                &mut |_| {},
+            )?;
         }
-        Ok(Db { conn, path: path.to_owned(), migrated, code_version, _app_lock: app_lock })
+        Ok(Db {
+            conn,
+            path: path.to_owned(),
+            migrated,
+            code_version,
+            _app_lock: app_lock,
+        })
     }
 
     /// The connection. Keep the `Db` alive as long as you use it: it holds the application lock.
@@ -144,7 +189,11 @@ impl fmt::Display for VersionInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "envdb:                   {}", self.envdb_version)?;
         writeln!(f, "schema version (code):   {}", self.code_schema_version)?;
-        writeln!(f, "schema version (db):     {}", self.database_schema_version)?;
+        writeln!(
+            f,
+            "schema version (db):     {}",
+            self.database_schema_version
+        )?;
         writeln!(f, "pending migrations:      {}", self.pending)?;
         write!(f, "database:                {}", self.database.display())
     }

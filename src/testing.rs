@@ -37,7 +37,10 @@ pub fn fresh(migrations: &Migrations) -> Result<TestDb, Error> {
     let dir = tempfile::Builder::new()
         .prefix("envdb-test-")
         .tempdir()
-        .map_err(|source| crate::db::DbError::CreateDir { path: std::env::temp_dir(), source })?;
+        .map_err(|source| crate::db::DbError::CreateDir {
+            path: std::env::temp_dir(),
+            source,
+        })?;
     let db = Db::open(dir.path().join("test.db"), migrations)?;
     Ok(TestDb { db, dir })
 }

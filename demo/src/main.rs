@@ -44,11 +44,20 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                 [title @ .., "--priority", p] => (title.join(" "), p.parse::<i64>()?),
                 title => (title.join(" "), 2),
             };
-            conn.execute("INSERT INTO tasks (title, priority) VALUES (?1, ?2)", rusqlite::params![title, priority])?;
-            println!("added #{}: {title} (priority {priority})", conn.last_insert_rowid());
+            conn.execute(
+                "INSERT INTO tasks (title, priority) VALUES (?1, ?2)",
+                rusqlite::params![title, priority],
+            )?;
+            println!(
+                "added #{}: {title} (priority {priority})",
+                conn.last_insert_rowid()
+            );
         }
         ["done", id] => {
-            let n = conn.execute("UPDATE tasks SET done = 1 WHERE id = ?1", [id.parse::<i64>()?])?;
+            let n = conn.execute(
+                "UPDATE tasks SET done = 1 WHERE id = ?1",
+                [id.parse::<i64>()?],
+            )?;
             if n == 0 {
                 return Err(format!("no task #{id}").into());
             }
@@ -64,12 +73,23 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn list(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare("SELECT id, title, priority, done FROM tasks ORDER BY done, priority, id")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, bool>(3)?)))?;
+    let mut stmt =
+        conn.prepare("SELECT id, title, priority, done FROM tasks ORDER BY done, priority, id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, bool>(3)?,
+        ))
+    })?;
     let mut any = false;
     for row in rows {
         let (id, title, priority, done) = row?;
-        println!("{} #{id} [p{priority}] {title}", if done { "[x]" } else { "[ ]" });
+        println!(
+            "{} #{id} [p{priority}] {title}",
+            if done { "[x]" } else { "[ ]" }
+        );
         any = true;
     }
     if !any {
@@ -85,8 +105,13 @@ mod tests {
     #[test]
     fn fresh_database_has_the_task_table() {
         let db = envdb::testing::fresh(&MIGRATIONS).unwrap();
-        db.conn().execute("INSERT INTO tasks (title, priority) VALUES ('a', 1)", []).unwrap();
-        let n: i64 = db.conn().query_row("SELECT count(*) FROM tasks", [], |r| r.get(0)).unwrap();
+        db.conn()
+            .execute("INSERT INTO tasks (title, priority) VALUES ('a', 1)", [])
+            .unwrap();
+        let n: i64 = db
+            .conn()
+            .query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(n, 1);
         let info = db.version_info();
         assert_eq!(info.database_schema_version, MIGRATIONS.latest());
@@ -96,6 +121,10 @@ mod tests {
     #[test]
     fn priority_is_checked() {
         let db = envdb::testing::fresh(&MIGRATIONS).unwrap();
-        assert!(db.conn().execute("INSERT INTO tasks (title, priority) VALUES ('a', 9)", []).is_err());
+        assert!(
+            db.conn()
+                .execute("INSERT INTO tasks (title, priority) VALUES ('a', 9)", [])
+                .is_err()
+        );
     }
 }

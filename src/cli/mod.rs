@@ -5,8 +5,8 @@
 
 mod commands;
 mod git;
-pub mod target;
 pub mod output;
+pub mod target;
 
 use crate::project::Project;
 use anyhow::Context as _;
@@ -72,7 +72,11 @@ impl Ctx {
     pub fn project(&self) -> anyhow::Result<Project> {
         let start = match &self.global.manifest_path {
             Some(path) => {
-                anyhow::ensure!(path.is_file(), "manifest path {} does not exist", path.display());
+                anyhow::ensure!(
+                    path.is_file(),
+                    "manifest path {} does not exist",
+                    path.display()
+                );
                 path.clone()
             }
             None => std::env::current_dir().context("cannot read the current directory")?,
@@ -109,8 +113,16 @@ where
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let out = Output::new(cli.global.color, cli.global.format, cli.global.quiet, cli.global.verbose);
-    let mut ctx = Ctx { global: cli.global, out };
+    let out = Output::new(
+        cli.global.color,
+        cli.global.format,
+        cli.global.quiet,
+        cli.global.verbose,
+    );
+    let mut ctx = Ctx {
+        global: cli.global,
+        out,
+    };
     match commands::exec(cli.command, &mut ctx) {
         Ok(code) => code,
         Err(e) => {
@@ -139,8 +151,10 @@ mod tests {
 
     #[test]
     fn global_options_parse_anywhere() {
-        let a = Cli::try_parse_from(["cargo envdb", "--format", "json", "-v", "check", "--strict"]).unwrap();
-        let b = Cli::try_parse_from(["cargo envdb", "check", "--strict", "-v", "--format", "json"]).unwrap();
+        let a = Cli::try_parse_from(["cargo envdb", "--format", "json", "-v", "check", "--strict"])
+            .unwrap();
+        let b = Cli::try_parse_from(["cargo envdb", "check", "--strict", "-v", "--format", "json"])
+            .unwrap();
         assert_eq!(a.global.format, Format::Json);
         assert_eq!((a.global.verbose, b.global.verbose), (1, 1));
         assert_eq!(b.global.format, Format::Json);

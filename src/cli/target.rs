@@ -42,12 +42,17 @@ impl Target {
         let path = match &args.database {
             Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
             None => {
-                let file = project.config.database.clone().unwrap_or_else(|| format!("{}.db", project.name()));
+                let file = project
+                    .config
+                    .database
+                    .clone()
+                    .unwrap_or_else(|| format!("{}.db", project.name()));
                 project.root.join(".envdb").join("dev").join(file)
             }
         };
         let secs = |s: f64, what: &str| {
-            Duration::try_from_secs_f64(s).with_context(|| format!("--{what} must be a number of seconds, not {s}"))
+            Duration::try_from_secs_f64(s)
+                .with_context(|| format!("--{what} must be a number of seconds, not {s}"))
         };
         let target = Target {
             busy: secs(args.busy_timeout, "busy-timeout")?,
@@ -56,7 +61,8 @@ impl Target {
             dir,
             path,
         };
-        ctx.out.status("Database", target.project.show(&target.path).display());
+        ctx.out
+            .status("Database", target.project.show(&target.path).display());
         Ok(target)
     }
 
@@ -74,7 +80,10 @@ impl Target {
                 version: f.name.version,
                 name: &f.file_name,
                 up: f.sql.as_deref().unwrap_or_default(),
-                down: self.dir.down_of(f.name.version).and_then(|d| d.sql.as_deref()),
+                down: self
+                    .dir
+                    .down_of(f.name.version)
+                    .and_then(|d| d.sql.as_deref()),
                 checksum: &f.checksum,
             })
             .collect())
@@ -86,7 +95,14 @@ impl Target {
 
     /// Opens the database; `create` makes it (and its directory) when missing.
     pub fn open(&self, create: bool) -> Result<Connection, DbError> {
-        db::open(&self.path, OpenOptions { create, read_only: false, busy_timeout: self.busy })
+        db::open(
+            &self.path,
+            OpenOptions {
+                create,
+                read_only: false,
+                busy_timeout: self.busy,
+            },
+        )
     }
 
     /// Opens for reading only; `None` when the database does not exist yet.
@@ -94,18 +110,35 @@ impl Target {
         if !self.path.exists() {
             return Ok(None);
         }
-        db::open(&self.path, OpenOptions { create: false, read_only: true, busy_timeout: self.busy }).map(Some)
+        db::open(
+            &self.path,
+            OpenOptions {
+                create: false,
+                read_only: true,
+                busy_timeout: self.busy,
+            },
+        )
+        .map(Some)
     }
 
     /// Takes the exclusive run lock, saying so when it has to wait.
     pub fn run_lock(&self, ctx: &mut Ctx) -> Result<lock::Held, DbError> {
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir { path: dir.to_owned(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
         }
         let timeout = self.lock_timeout;
         let out = &mut ctx.out;
         Ok(lock::run_lock(&self.path, timeout, &mut |path| {
-            out.status("Waiting", format!("for another envdb run to release {} (up to {timeout:?})", path.display()))
+            out.status(
+                "Waiting",
+                format!(
+                    "for another envdb run to release {} (up to {timeout:?})",
+                    path.display()
+                ),
+            )
         })?)
     }
 }

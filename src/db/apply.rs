@@ -61,7 +61,11 @@ impl MigrationFailed {
         } else {
             format!(
                 "it was rolled back completely; migrations {} of this run stay applied; {state}",
-                self.applied_before.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+                self.applied_before
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         }
     }
@@ -117,7 +121,10 @@ impl Run<'_> {
     }
 
     fn fk_violations(&self) -> Result<Vec<String>, DbError> {
-        let mut stmt = self.conn.prepare("PRAGMA foreign_key_check").map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare("PRAGMA foreign_key_check")
+            .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
                 let table: String = r.get(0)?;
@@ -134,7 +141,9 @@ impl Run<'_> {
     }
 
     fn journal_mode(&self) -> Result<String, DbError> {
-        self.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(|e| self.err(e))
+        self.conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
     }
 
     fn set_journal_mode(&self, mode: &str) -> Result<String, DbError> {
@@ -145,20 +154,27 @@ impl Run<'_> {
 }
 
 /// The SQL of a migration split into statements, refusing transaction control it does not declare.
-fn prepare<'a>(m: &'a Migration<'a>, single: bool) -> Result<(Directives, Vec<Statement<'a>>), DbError> {
+fn prepare<'a>(
+    m: &'a Migration<'a>,
+    single: bool,
+) -> Result<(Directives, Vec<Statement<'a>>), DbError> {
     let (directives, _) = Directives::parse(m.up);
     let stmts = statements::split(m.up);
     if single && directives.no_transaction {
-        return Err(DbError::NoTransactionInSingle { file: m.name.to_owned() });
+        return Err(DbError::NoTransactionInSingle {
+            file: m.name.to_owned(),
+        });
     }
-    if !directives.no_transaction {
-        if let Some(s) = stmts.iter().find(|s| statements::is_transaction_control(s.sql)) {
-            return Err(DbError::TransactionControl {
-                file: m.name.to_owned(),
-                line: s.line,
-                keyword: statements::keyword(s.sql).unwrap_or_default(),
-            });
-        }
+    if !directives.no_transaction
+        && let Some(s) = stmts
+            .iter()
+            .find(|s| statements::is_transaction_control(s.sql))
+    {
+        return Err(DbError::TransactionControl {
+            file: m.name.to_owned(),
+            line: s.line,
+            keyword: statements::keyword(s.sql).unwrap_or_default(),
+        });
     }
     Ok((directives, stmts))
 }
@@ -189,8 +205,16 @@ pub fn migrate(
     let run = Run { conn, path, busy };
     let applied = history::read(conn).map_err(|e| run.err(e))?;
     let before = applied.last().map_or(0, |a| a.version);
-    let pending = plan::pending(migrations, &applied, opts.target).map_err(|error| DbError::Plan { path: path.to_owned(), error })?;
-    let mut report = MigrateReport { before, after: before, applied: Vec::new() };
+    let pending =
+        plan::pending(migrations, &applied, opts.target).map_err(|error| DbError::Plan {
+            path: path.to_owned(),
+            error,
+        })?;
+    let mut report = MigrateReport {
+        before,
+        after: before,
+        applied: Vec::new(),
+    };
     if pending.is_empty() {
         return Ok(report);
     }
@@ -208,12 +232,12 @@ pub fn migrate(
         run.set_journal_mode(mode)?;
     }
     let fast = opts.fast_journal && run.journal_mode()? != "memory";
-    if fast {
-        if run.set_journal_mode("wal")? == "wal" {
-            run.exec("PRAGMA synchronous = NORMAL")?;
-        }
+    if fast && run.set_journal_mode("wal")? == "wal" {
+        run.exec("PRAGMA synchronous = NORMAL")?;
     }
-    let fk_before: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).map_err(|e| run.err(e))?;
+    let fk_before: bool = conn
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .map_err(|e| run.err(e))?;
     run.exec("PRAGMA foreign_keys = OFF")?;
 
     let result = if opts.single_transaction {
@@ -227,7 +251,11 @@ pub fn migrate(
 
     // Put the connection back as it was, durably, whatever happened.
     let restore = (|| {
-        run.exec(if fk_before { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })?;
+        run.exec(if fk_before {
+            "PRAGMA foreign_keys = ON"
+        } else {
+            "PRAGMA foreign_keys = OFF"
+        })?;
         if fast {
             run.exec("PRAGMA synchronous = FULL; PRAGMA wal_checkpoint(TRUNCATE);")?;
             let back = wanted_mode.unwrap_or(&found_mode);
@@ -242,7 +270,11 @@ pub fn migrate(
     Ok(report)
 }
 
-fn run_statements(run: &Run<'_>, m: &Migration<'_>, stmts: &[Statement<'_>]) -> Result<(), (usize, String)> {
+fn run_statements(
+    run: &Run<'_>,
+    m: &Migration<'_>,
+    stmts: &[Statement<'_>],
+) -> Result<(), (usize, String)> {
     for s in stmts {
         if let Err(e) = run.conn.execute_batch(s.sql) {
             return Err(describe(&e, s));
@@ -252,7 +284,12 @@ fn run_statements(run: &Run<'_>, m: &Migration<'_>, stmts: &[Statement<'_>]) -> 
     Ok(())
 }
 
-fn failed(run: &Run<'_>, m: &Migration<'_>, report: &MigrateReport, (line, message): (usize, String)) -> DbError {
+fn failed(
+    run: &Run<'_>,
+    m: &Migration<'_>,
+    report: &MigrateReport,
+    (line, message): (usize, String),
+) -> DbError {
     let version_now = history::latest(run.conn).unwrap_or(report.after);
     DbError::Migration(Box::new(MigrationFailed {
         file: m.name.to_owned(),
@@ -267,7 +304,13 @@ fn failed(run: &Run<'_>, m: &Migration<'_>, report: &MigrateReport, (line, messa
 }
 
 fn fk_failure(violations: Vec<String>) -> (usize, String) {
-    (0, format!("foreign key violations after the migration:\n    {}", violations.join("\n    ")))
+    (
+        0,
+        format!(
+            "foreign key violations after the migration:\n    {}",
+            violations.join("\n    ")
+        ),
+    )
 }
 
 fn apply_one(
@@ -314,7 +357,8 @@ fn apply_one(
         }
     }
     let ms = start.elapsed().as_millis() as u64;
-    let recorded = history::record(run.conn, m.version, m.name, m.checksum, ms).map_err(|e| run.err(e));
+    let recorded =
+        history::record(run.conn, m.version, m.name, m.checksum, ms).map_err(|e| run.err(e));
     if let Err(e) = recorded.and_then(|()| run.exec("COMMIT")) {
         run.rollback();
         return Err(e);
@@ -375,13 +419,19 @@ pub fn rollback(
     busy: Duration,
 ) -> Result<Vec<u64>, DbError> {
     let run = Run { conn, path, busy };
-    let fk_before: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).map_err(|e| run.err(e))?;
+    let fk_before: bool = conn
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .map_err(|e| run.err(e))?;
     run.exec("PRAGMA foreign_keys = OFF")?;
     let mut done = Vec::new();
     let result = steps.iter().try_for_each(|m| {
         let down = m.down.expect("planned with a down file");
         let down_name = m.name.replace(".sql", ".down.sql");
-        let as_migration = Migration { name: &down_name, up: down, ..**m };
+        let as_migration = Migration {
+            name: &down_name,
+            up: down,
+            ..**m
+        };
         let (directives, stmts) = prepare(&as_migration, false)?;
         let fail = |detail, report: &MigrateReport| failed(&run, &as_migration, report, detail);
         let report = MigrateReport::default();
@@ -400,26 +450,41 @@ pub fn rollback(
         if directives.no_transaction {
             run.exec("BEGIN IMMEDIATE")?;
         }
-        if let Err(e) = history::unrecord(conn, m.version).map_err(|e| run.err(e)).and_then(|()| run.exec("COMMIT")) {
+        if let Err(e) = history::unrecord(conn, m.version)
+            .map_err(|e| run.err(e))
+            .and_then(|()| run.exec("COMMIT"))
+        {
             run.rollback();
             return Err(e);
         }
         done.push(m.version);
         Ok(())
     });
-    run.exec(if fk_before { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })?;
+    run.exec(if fk_before {
+        "PRAGMA foreign_keys = ON"
+    } else {
+        "PRAGMA foreign_keys = OFF"
+    })?;
     result.map(|()| done)
 }
 
 /// Records versions `1..=n` as applied without running them (`baseline`).
-pub fn baseline(conn: &Connection, path: &Path, migrations: &[Migration<'_>], n: u64, busy: Duration) -> Result<(), DbError> {
+pub fn baseline(
+    conn: &Connection,
+    path: &Path,
+    migrations: &[Migration<'_>],
+    n: u64,
+    busy: Duration,
+) -> Result<(), DbError> {
     let run = Run { conn, path, busy };
     history::ensure(conn).map_err(|e| run.err(e))?;
     run.exec("BEGIN IMMEDIATE")?;
     let result = migrations
         .iter()
         .take_while(|m| m.version <= n)
-        .try_for_each(|m| history::record(conn, m.version, m.name, m.checksum, 0).map_err(|e| run.err(e)))
+        .try_for_each(|m| {
+            history::record(conn, m.version, m.name, m.checksum, 0).map_err(|e| run.err(e))
+        })
         .and_then(|()| run.exec("COMMIT"));
     if result.is_err() {
         run.rollback();
@@ -428,15 +493,34 @@ pub fn baseline(conn: &Connection, path: &Path, migrations: &[Migration<'_>], n:
 }
 
 /// Replaces the recorded checksums of edited applied migrations (`repair`), in one transaction.
-pub fn repair(conn: &Connection, path: &Path, changes: &[(&Applied, &Migration<'_>)], busy: Duration) -> Result<(), DbError> {
+pub fn repair(
+    conn: &Connection,
+    path: &Path,
+    changes: &[(&Applied, &Migration<'_>)],
+    busy: Duration,
+) -> Result<(), DbError> {
     let run = Run { conn, path, busy };
     run.exec("BEGIN IMMEDIATE")?;
     let result = changes
         .iter()
-        .try_for_each(|(a, m)| history::set_checksum(conn, a.version, m.checksum).map_err(|e| run.err(e)))
+        .try_for_each(|(a, m)| {
+            history::set_checksum(conn, a.version, m.checksum).map_err(|e| run.err(e))
+        })
         .and_then(|()| {
-            let audit = changes.iter().map(|(a, m)| format!("{}:{}->{}", a.version, &a.checksum[..12.min(a.checksum.len())], &m.checksum[..12])).collect::<Vec<_>>().join(",");
-            history::set_meta(conn, "last_repair", &format!("{} {audit}", history::now())).map_err(|e| run.err(e))
+            let audit = changes
+                .iter()
+                .map(|(a, m)| {
+                    format!(
+                        "{}:{}->{}",
+                        a.version,
+                        &a.checksum[..12.min(a.checksum.len())],
+                        &m.checksum[..12]
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            history::set_meta(conn, "last_repair", &format!("{} {audit}", history::now()))
+                .map_err(|e| run.err(e))
         })
         .and_then(|()| run.exec("COMMIT"));
     if result.is_err() {

@@ -18,7 +18,12 @@ pub fn lock_path(db: &Path, suffix: &str) -> PathBuf {
 }
 
 fn open(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +48,16 @@ pub struct Held {
 }
 
 /// Takes the exclusive run lock, waiting up to `timeout`. `on_wait` is called once if it has to wait.
-pub fn run_lock(db: &Path, timeout: Duration, on_wait: &mut dyn FnMut(&Path)) -> Result<Held, LockError> {
+pub fn run_lock(
+    db: &Path,
+    timeout: Duration,
+    on_wait: &mut dyn FnMut(&Path),
+) -> Result<Held, LockError> {
     let path = lock_path(db, "migrate.lock");
-    let file = open(&path).map_err(|source| LockError::Io { path: path.clone(), source })?;
+    let file = open(&path).map_err(|source| LockError::Io {
+        path: path.clone(),
+        source,
+    })?;
     let start = Instant::now();
     let mut told = false;
     loop {
@@ -55,7 +67,10 @@ pub fn run_lock(db: &Path, timeout: Duration, on_wait: &mut dyn FnMut(&Path)) ->
             Err(TryLockError::Error(source)) => return Err(LockError::Io { path, source }),
         }
         if start.elapsed() >= timeout {
-            return Err(LockError::Timeout { path, waited: timeout });
+            return Err(LockError::Timeout {
+                path,
+                waited: timeout,
+            });
         }
         if !told {
             on_wait(&path);
@@ -68,8 +83,12 @@ pub fn run_lock(db: &Path, timeout: Duration, on_wait: &mut dyn FnMut(&Path)) ->
 /// Takes the application's shared lock (the runtime holds it while the application runs).
 pub fn app_lock(db: &Path) -> Result<Held, LockError> {
     let path = lock_path(db, "lock");
-    let file = open(&path).map_err(|source| LockError::Io { path: path.clone(), source })?;
-    file.lock_shared().map_err(|source| LockError::Io { path, source })?;
+    let file = open(&path).map_err(|source| LockError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    file.lock_shared()
+        .map_err(|source| LockError::Io { path, source })?;
     Ok(Held { _file: file })
 }
 
@@ -77,6 +96,8 @@ pub fn app_lock(db: &Path) -> Result<Held, LockError> {
 /// lock that is released at once; a missing lock file means nobody.
 pub fn app_running(db: &Path) -> bool {
     let path = lock_path(db, "lock");
-    let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else { return false };
+    let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else {
+        return false;
+    };
     matches!(file.try_lock(), Err(TryLockError::WouldBlock))
 }

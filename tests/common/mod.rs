@@ -16,9 +16,15 @@ pub struct Test {
 impl Test {
     /// An empty project named `app`, without migrations.
     pub fn empty() -> Test {
-        let dir = tempfile::Builder::new().prefix("envdb-it-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("envdb-it-")
+            .tempdir()
+            .unwrap();
         std::fs::write(dir.path().join("envdb.toml"), "name = \"app\"\n").unwrap();
-        Test { dir, env: Vec::new() }
+        Test {
+            dir,
+            env: Vec::new(),
+        }
     }
 
     /// A project with a migrations directory and its (empty) sum file.
@@ -65,7 +71,10 @@ impl Test {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.args(args).current_dir(self.root()).env("NO_COLOR", "1").env_remove("CARGO_TERM_COLOR");
+        cmd.args(args)
+            .current_dir(self.root())
+            .env("NO_COLOR", "1")
+            .env_remove("CARGO_TERM_COLOR");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -125,7 +134,11 @@ impl From<std::process::Output> for Run {
 impl Run {
     #[track_caller]
     pub fn code(&self, code: i32) -> &Run {
-        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -141,24 +154,38 @@ impl Run {
 
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) -> &Run {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n--- stderr\n{}", self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n--- stderr\n{}",
+            self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn stderr_lacks(&self, needle: &str) -> &Run {
-        assert!(!self.stderr.contains(needle), "stderr has {needle:?}\n--- stderr\n{}", self.stderr);
+        assert!(
+            !self.stderr.contains(needle),
+            "stderr has {needle:?}\n--- stderr\n{}",
+            self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn stdout_has(&self, needle: &str) -> &Run {
-        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
     }
 }
 
@@ -173,7 +200,11 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "t@example.com")
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -194,5 +225,9 @@ pub fn git_try(dir: &Path, args: &[&str]) -> std::process::Output {
 /// PATH with the binary's directory first, so that `cargo envdb` finds this build.
 pub fn path_with_bin() -> String {
     let dir = Path::new(BIN).parent().unwrap();
-    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default())
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }

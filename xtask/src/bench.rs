@@ -29,7 +29,11 @@ fn ms(d: Duration) -> f64 {
 /// Runs a command to completion, failing loudly on a non-zero exit.
 fn timed(cmd: &mut Command) -> anyhow::Result<Duration> {
     let start = Instant::now();
-    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().with_context(|| format!("{cmd:?}"))?;
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("{cmd:?}"))?;
     let took = start.elapsed();
     if !out.status.success() {
         bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -56,14 +60,22 @@ fn peak_mib(cmd: &Command) -> anyhow::Result<f64> {
         .args(cmd.get_args())
         .current_dir(cmd.get_current_dir().unwrap_or(Path::new(".")))
         .output()?;
-    anyhow::ensure!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(String::from_utf8(out.stdout)?.trim().parse::<f64>()? / 1024.0)
 }
 
 /// `xtask __peak CMD…`: runs CMD and prints its peak resident memory in KiB.
 pub fn peak_child(args: &[&str]) -> anyhow::Result<()> {
     let (program, rest) = args.split_first().context("__peak needs a command")?;
-    let child = Command::new(program).args(rest).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    let child = Command::new(program)
+        .args(rest)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
     let mut status = 0;
     // SAFETY: rusage is plain data; wait4 fills it for our own child.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -74,7 +86,9 @@ pub fn peak_child(args: &[&str]) -> anyhow::Result<()> {
 }
 
 fn migration_sql(i: usize) -> String {
-    format!("CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\nINSERT INTO t{i} (v) VALUES ('row {i}');\n")
+    format!(
+        "CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\nINSERT INTO t{i} (v) VALUES ('row {i}');\n"
+    )
 }
 
 /// A host project with `n` generated migrations and their sum file.
@@ -105,7 +119,10 @@ fn reference_apply(path: &Path, n: usize, single: bool) -> anyhow::Result<Durati
             conn.execute_batch("BEGIN")?;
         }
         conn.execute_batch(&migration_sql(i))?;
-        conn.execute("INSERT INTO history VALUES (?1, 'm', 'c', 'now', 0)", [i as i64])?;
+        conn.execute(
+            "INSERT INTO history VALUES (?1, 'm', 'c', 'now', 0)",
+            [i as i64],
+        )?;
         if !single {
             conn.execute_batch("COMMIT")?;
         }
@@ -122,7 +139,19 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     let workspace = root_dir.parent().context("workspace")?.to_owned();
     eprintln!("building cargo-envdb (release)…");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    timed(Command::new(&cargo).args(["build", "--release", "--quiet", "-p", "cargo-envdb", "--bin", "cargo-envdb"]).current_dir(&workspace))?;
+    timed(
+        Command::new(&cargo)
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "-p",
+                "cargo-envdb",
+                "--bin",
+                "cargo-envdb",
+            ])
+            .current_dir(&workspace),
+    )?;
     let bin = workspace.join("target/release/cargo-envdb");
     let reps = if quick { 5 } else { 15 };
     let tmp = tempfile::tempdir()?;
@@ -145,7 +174,9 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     for n in [1000usize, 10_000] {
         let dir = tmp.path().join(format!("check{n}"));
         let files = project(&bin, &dir, n)?;
-        let ours = time_n(reps, || timed(Command::new(&bin).args(["check", "-q"]).current_dir(&dir)))?;
+        let ours = time_n(reps, || {
+            timed(Command::new(&bin).args(["check", "-q"]).current_dir(&dir))
+        })?;
         let sha = time_n(reps, || timed(Command::new("sha256sum").args(&files)))?;
         figures.push(Figure {
             name: format!("check, {n} migrations"),
@@ -182,11 +213,21 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     let r2 = time_n(apply_reps, || reference_apply(&fresh_db(), n, true))?;
     let ours = time_n(apply_reps, || {
         let db = fresh_db();
-        timed(Command::new(&bin).args(["migrate", "-q", "--database"]).arg(&db).current_dir(&dir))
+        timed(
+            Command::new(&bin)
+                .args(["migrate", "-q", "--database"])
+                .arg(&db)
+                .current_dir(&dir),
+        )
     })?;
     let ours_single = time_n(apply_reps, || {
         let db = fresh_db();
-        timed(Command::new(&bin).args(["migrate", "-q", "--single-transaction", "--database"]).arg(&db).current_dir(&dir))
+        timed(
+            Command::new(&bin)
+                .args(["migrate", "-q", "--single-transaction", "--database"])
+                .arg(&db)
+                .current_dir(&dir),
+        )
     })?;
     figures.push(Figure {
         name: "migrate 1000 to a fresh file (each atomic, durable at exit)".into(),
@@ -209,9 +250,24 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
 
     // No-op commands at 1,000 applied.
     let applied_db = fresh_db();
-    timed(Command::new(&bin).args(["migrate", "-q", "--database"]).arg(&applied_db).current_dir(&dir))?;
-    for (label, cmd) in [("migrate with nothing pending", "migrate"), ("status", "status")] {
-        let t = time_n(reps, || timed(Command::new(&bin).args([cmd, "-q", "--database"]).arg(&applied_db).current_dir(&dir)))?;
+    timed(
+        Command::new(&bin)
+            .args(["migrate", "-q", "--database"])
+            .arg(&applied_db)
+            .current_dir(&dir),
+    )?;
+    for (label, cmd) in [
+        ("migrate with nothing pending", "migrate"),
+        ("status", "status"),
+    ] {
+        let t = time_n(reps, || {
+            timed(
+                Command::new(&bin)
+                    .args([cmd, "-q", "--database"])
+                    .arg(&applied_db)
+                    .current_dir(&dir),
+            )
+        })?;
         figures.push(Figure {
             name: format!("{label}, 1000 applied, wall"),
             value: ms(t),
@@ -228,7 +284,8 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         .map(|i| {
             let sql: &'static str = Box::leak(migration_sql(i).into_boxed_str());
             let name: &'static str = Box::leak(format!("{i:04}_m{i}.sql").into_boxed_str());
-            let sum: &'static str = Box::leak(envdb::checksum::checksum(sql.as_bytes()).into_boxed_str());
+            let sum: &'static str =
+                Box::leak(envdb::checksum::checksum(sql.as_bytes()).into_boxed_str());
             (i as u64, name, sql, None, sum)
         })
         .collect();
@@ -258,8 +315,13 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     });
 
     // Peak memory applying 1,000.
-    let mem = peak_mib(Command::new(&bin).args(["migrate", "-q", "--database"]).arg(fresh_db()).current_dir(&dir))?;
-    let mem_ref = peak_mib(&Command::new(&bin).arg("--version"))?;
+    let mem = peak_mib(
+        Command::new(&bin)
+            .args(["migrate", "-q", "--database"])
+            .arg(fresh_db())
+            .current_dir(&dir),
+    )?;
+    let mem_ref = peak_mib(Command::new(&bin).arg("--version"))?;
     figures.push(Figure {
         name: "peak memory, migrate 1000".into(),
         value: mem,
@@ -275,7 +337,10 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
 
 fn report(workspace: &Path, figures: &[Figure]) -> anyhow::Result<()> {
     let mut json = String::new();
-    println!("{:<62} {:>10} {:>12} {:>8}  {:<12} {}", "figure", "value", "reference", "ratio", "target", "met");
+    println!(
+        "{:<62} {:>10} {:>12} {:>8}  {:<12} met",
+        "figure", "value", "reference", "ratio", "target"
+    );
     for f in figures {
         let ratio = f.value / f.reference_value;
         println!(

@@ -28,7 +28,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     );
     let _lock = target.run_lock(ctx)?;
     let conn = target.open(false)?;
-    let applied = history::read(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?;
+    let applied =
+        history::read(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?;
     anyhow::ensure!(
         applied.is_empty(),
         "{} already has a migration history (version {}); baseline only adopts a database envdb has never migrated",
@@ -36,6 +37,13 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         applied.last().map_or(0, |a| a.version)
     );
     apply::baseline(&conn, &target.path, &migrations, args.upto, target.busy)?;
-    ctx.out.status("Baselined", format!("{}: migrations 1 to {} recorded as applied", target.show(), args.upto));
+    ctx.out.status(
+        "Baselined",
+        format!(
+            "{}: migrations 1 to {} recorded as applied",
+            target.show(),
+            args.upto
+        ),
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -30,19 +30,31 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let migrations = target.migrations()?;
     if args.dry_run {
         let applied = match target.open_existing_read_only()? {
-            Some(conn) => history::read(&conn).map_err(|e| crate::db::DbError::sqlite(&target.path, e, target.busy))?,
+            Some(conn) => history::read(&conn)
+                .map_err(|e| crate::db::DbError::sqlite(&target.path, e, target.busy))?,
             None => Vec::new(),
         };
-        let pending = plan::pending(&migrations, &applied, args.to)
-            .map_err(|error| crate::db::DbError::Plan { path: target.path.clone(), error })?;
+        let pending = plan::pending(&migrations, &applied, args.to).map_err(|error| {
+            crate::db::DbError::Plan {
+                path: target.path.clone(),
+                error,
+            }
+        })?;
         if ctx.out.json() {
-            let names: Vec<_> = pending.iter().map(|m| serde_json::json!({"version": m.version, "file": m.name})).collect();
-            ctx.out.print_json(&serde_json::json!({ "dry_run": true, "pending": names }));
+            let names: Vec<_> = pending
+                .iter()
+                .map(|m| serde_json::json!({"version": m.version, "file": m.name}))
+                .collect();
+            ctx.out
+                .print_json(&serde_json::json!({ "dry_run": true, "pending": names }));
         } else {
             for m in &pending {
                 ctx.out.status("Would apply", target.dir.show(m.name));
             }
-            ctx.out.status("Dry run", format!("{} migration(s) pending; nothing changed", pending.len()));
+            ctx.out.status(
+                "Dry run",
+                format!("{} migration(s) pending; nothing changed", pending.len()),
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -57,11 +69,21 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     };
     let out = &mut ctx.out;
     let dir = &target.dir;
-    let result = apply::migrate(&conn, &target.path, &migrations, &opts, target.busy, &mut |p| {
-        if let Progress::Applied(m, took) = p {
-            out.status("Applied", format!("{} ({} ms)", dir.show(m.name), took.as_millis()));
-        }
-    });
+    let result = apply::migrate(
+        &conn,
+        &target.path,
+        &migrations,
+        &opts,
+        target.busy,
+        &mut |p| {
+            if let Progress::Applied(m, took) = p {
+                out.status(
+                    "Applied",
+                    format!("{} ({} ms)", dir.show(m.name), took.as_millis()),
+                );
+            }
+        },
+    );
     let report = match result {
         Ok(report) => report,
         Err(e) => {
@@ -77,11 +99,24 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     if ctx.out.json() {
         ctx.out.print_json(&report);
     } else if report.applied.is_empty() {
-        ctx.out.status("Fresh", format!("{} is at version {}; nothing to apply", target.show(), report.after));
+        ctx.out.status(
+            "Fresh",
+            format!(
+                "{} is at version {}; nothing to apply",
+                target.show(),
+                report.after
+            ),
+        );
     } else {
         ctx.out.status(
             "Migrated",
-            format!("{}: schema version {} → {} ({} applied)", target.show(), report.before, report.after, report.applied.len()),
+            format!(
+                "{}: schema version {} → {} ({} applied)",
+                target.show(),
+                report.before,
+                report.after,
+                report.applied.len()
+            ),
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -59,8 +59,13 @@ pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
 }
 
 /// Reads the project's migrations directory, naming it relative to the project root.
-pub fn read_migrations(ctx: &Ctx) -> anyhow::Result<(crate::project::Project, crate::migration_dir::MigrationDir)> {
+pub fn read_migrations(
+    ctx: &Ctx,
+) -> anyhow::Result<(crate::project::Project, crate::migration_dir::MigrationDir)> {
     let project = ctx.project()?;
-    let dir = crate::migration_dir::MigrationDir::read(&project.migrations, &project.show(&project.migrations))?;
+    let dir = crate::migration_dir::MigrationDir::read(
+        &project.migrations,
+        &project.show(&project.migrations),
+    )?;
     Ok((project, dir))
 }

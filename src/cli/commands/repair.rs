@@ -19,7 +19,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let migrations = target.migrations()?;
     let _lock = target.run_lock(ctx)?;
     let conn = target.open(false)?;
-    let applied = history::read(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?;
+    let applied =
+        history::read(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?;
     let mut changes = Vec::new();
     for a in &applied {
         match migrations.iter().find(|m| m.version == a.version) {
@@ -33,12 +34,23 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         }
     }
     if changes.is_empty() {
-        ctx.out.status("Fresh", format!("{}: every applied checksum matches its file", target.show()));
+        ctx.out.status(
+            "Fresh",
+            format!("{}: every applied checksum matches its file", target.show()),
+        );
         return Ok(ExitCode::SUCCESS);
     }
     apply::repair(&conn, &target.path, &changes, target.busy)?;
     for (a, m) in &changes {
-        ctx.out.status("Repaired", format!("{} {} → {}", target.dir.show(m.name), &a.checksum[..12.min(a.checksum.len())], &m.checksum[..12]));
+        ctx.out.status(
+            "Repaired",
+            format!(
+                "{} {} → {}",
+                target.dir.show(m.name),
+                &a.checksum[..12.min(a.checksum.len())],
+                &m.checksum[..12]
+            ),
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

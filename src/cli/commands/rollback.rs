@@ -25,29 +25,50 @@ pub struct Args {
 }
 
 /// Reverts down to `to`, printing each step; shared with `redo`.
-pub fn revert(ctx: &mut Ctx, target: &Target, to: Option<u64>, steps: Option<u64>, dry_run: bool) -> anyhow::Result<u64> {
+pub fn revert(
+    ctx: &mut Ctx,
+    target: &Target,
+    to: Option<u64>,
+    steps: Option<u64>,
+    dry_run: bool,
+) -> anyhow::Result<u64> {
     let migrations = target.migrations()?;
     let conn = target.open(false)?;
     let err = |e| DbError::sqlite(&target.path, e, target.busy);
     let applied = history::read(&conn).map_err(err)?;
     let current = applied.last().map_or(0, |a| a.version);
     let to = to.unwrap_or_else(|| current.saturating_sub(steps.unwrap_or(1)));
-    let plan = plan::rollback(&migrations, &applied, to).map_err(|error| DbError::Plan { path: target.path.clone(), error })?;
+    let plan = plan::rollback(&migrations, &applied, to).map_err(|error| DbError::Plan {
+        path: target.path.clone(),
+        error,
+    })?;
     if dry_run {
         for m in &plan {
             ctx.out.status("Would revert", target.dir.show(m.name));
         }
-        ctx.out.status("Dry run", format!("{} migration(s) would be reverted; nothing changed", plan.len()));
+        ctx.out.status(
+            "Dry run",
+            format!(
+                "{} migration(s) would be reverted; nothing changed",
+                plan.len()
+            ),
+        );
         return Ok(current);
     }
     let _lock = target.run_lock(ctx)?;
     let done = apply::rollback(&conn, &target.path, &plan, target.busy)?;
     for v in &done {
-        let m = migrations.iter().find(|m| m.version == *v).expect("planned");
+        let m = migrations
+            .iter()
+            .find(|m| m.version == *v)
+            .expect("planned");
         ctx.out.status("Reverted", target.dir.show(m.name));
     }
     let now = history::latest(&conn).map_err(err)?;
-    ctx.out.status("Rolled back", format!("{}: schema version {current} → {now}", target.show()));
+    ctx.out.status(
+        "Rolled back",
+        format!("{}: schema version {current} → {now}", target.show()),
+    );
     Ok(now)
 }
 
