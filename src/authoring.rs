@@ -9,9 +9,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthoringError {
-    #[error(
-        "cannot make a file name from {0:?}: use letters and digits, e.g. `cargo envdb new add priority`"
-    )]
+    #[error("cannot make a file name from {0:?}: use letters and digits, e.g. `cargo envdb new add priority`")]
     UnusableName(String),
     #[error(
         "{} has migrations but no sum file\n  help: run `cargo envdb hash` to record the existing files first",
@@ -19,11 +17,7 @@ pub enum AuthoringError {
     )]
     NoSumFile(String),
     #[error("{file} cannot be trusted: {source}\n  help: {help}")]
-    BadSumFile {
-        file: String,
-        source: SumError,
-        help: &'static str,
-    },
+    BadSumFile { file: String, source: SumError, help: &'static str },
     #[error("cannot write {}", .path.display())]
     Write {
         path: PathBuf,
@@ -45,9 +39,9 @@ fn header(version: u64, words: &str, created: &str, direction: Direction) -> Str
         Direction::Up => format!(
             "-- Migration {version:04}: {words}\n-- Created {created} by `cargo envdb new`.\n-- Write the schema change below. Add `-- envdb: no-transaction` as the first line to run outside a transaction.\n\n"
         ),
-        Direction::Down => format!(
-            "-- Reverts migration {version:04}: {words}\n-- Created {created} by `cargo envdb new`.\n\n"
-        ),
+        Direction::Down => {
+            format!("-- Reverts migration {version:04}: {words}\n-- Created {created} by `cargo envdb new`.\n\n")
+        }
     }
 }
 
@@ -77,11 +71,7 @@ pub fn new_migration<S: AsRef<str>>(
     down: bool,
     created: &str,
 ) -> Result<NewMigration, AuthoringError> {
-    let joined = words
-        .iter()
-        .map(AsRef::as_ref)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let joined = words.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(" ");
     let slug = slugify(words).ok_or_else(|| AuthoringError::UnusableName(joined.clone()))?;
     let mut sum = recorded_sum(dir)?;
     let version = dir.files.iter().map(|f| f.name.version).max().unwrap_or(0) + 1;
@@ -96,25 +86,14 @@ pub fn new_migration<S: AsRef<str>>(
             let name = FileName::new(version, slug.clone(), direction);
             let content = header(version, &joined, created, direction);
             let path = dir.path.join(name.to_string());
-            fs_util::create_new(&path, content.as_bytes()).map_err(|source| {
-                AuthoringError::Write {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
+            fs_util::create_new(&path, content.as_bytes())
+                .map_err(|source| AuthoringError::Write { path: path.clone(), source })?;
             written.push(path);
-            sum.entries.push((
-                name.to_string(),
-                crate::checksum::checksum(content.as_bytes()),
-            ));
+            sum.entries.push((name.to_string(), crate::checksum::checksum(content.as_bytes())));
         }
         let sum_path = dir.path.join(sum_file::FILE_NAME);
-        fs_util::write_atomic(&sum_path, sum.to_string().as_bytes()).map_err(|source| {
-            AuthoringError::Write {
-                path: sum_path,
-                source,
-            }
-        })
+        fs_util::write_atomic(&sum_path, sum.to_string().as_bytes())
+            .map_err(|source| AuthoringError::Write { path: sum_path, source })
     })();
     if let Err(e) = result {
         for path in &written {
@@ -122,11 +101,7 @@ pub fn new_migration<S: AsRef<str>>(
         }
         return Err(e);
     }
-    Ok(NewMigration {
-        version,
-        down: written.get(1).cloned(),
-        up: written.swap_remove(0),
-    })
+    Ok(NewMigration { version, down: written.get(1).cloned(), up: written.swap_remove(0) })
 }
 
 /// What `hash` changed in the sum file.
@@ -145,11 +120,7 @@ pub fn sum_of(dir: &MigrationDir) -> SumFile {
 /// Rewrites the sum file from the files on disk and says what changed.
 pub fn rehash(dir: &MigrationDir) -> Result<HashChanges, AuthoringError> {
     let new = sum_of(dir);
-    let old = dir
-        .sum_text
-        .as_deref()
-        .map(SumFile::salvage)
-        .unwrap_or_default();
+    let old = dir.sum_text.as_deref().map(SumFile::salvage).unwrap_or_default();
     let mut changes = HashChanges::default();
     for (file, sum) in &new.entries {
         match old.iter().find(|(f, _)| f == file) {
@@ -166,8 +137,7 @@ pub fn rehash(dir: &MigrationDir) -> Result<HashChanges, AuthoringError> {
     let text = new.to_string();
     if dir.sum_text.as_deref() != Some(text.as_str()) {
         let path = dir.path.join(sum_file::FILE_NAME);
-        fs_util::write_atomic(&path, text.as_bytes())
-            .map_err(|source| AuthoringError::Write { path, source })?;
+        fs_util::write_atomic(&path, text.as_bytes()).map_err(|source| AuthoringError::Write { path, source })?;
     }
     Ok(changes)
 }

@@ -24,10 +24,7 @@ pub enum BuildError {
     #[error("{0}\n  help: fix the files, or run `cargo envdb hash` if an edit is intended")]
     Check(CheckFailed),
     #[error("cannot write {}: {source}", .path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("{0} is not set: envdb::build runs from a build script")]
     Env(&'static str),
 }
@@ -40,8 +37,7 @@ impl std::fmt::Debug for BuildError {
 
 /// Checks the project's migrations and writes `$OUT_DIR/envdb_migrations.rs` for `envdb::embedded!()`.
 pub fn embed() -> Result<(), BuildError> {
-    let manifest =
-        std::env::var_os("CARGO_MANIFEST_DIR").ok_or(BuildError::Env("CARGO_MANIFEST_DIR"))?;
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").ok_or(BuildError::Env("CARGO_MANIFEST_DIR"))?;
     let out = std::env::var_os("OUT_DIR").ok_or(BuildError::Env("OUT_DIR"))?;
     let project = Project::discover(Path::new(&manifest))?;
     if let Some(config) = &project.config_path {
@@ -50,15 +46,9 @@ pub fn embed() -> Result<(), BuildError> {
     println!("cargo:rerun-if-changed={}", project.migrations.display());
     let dir = MigrationDir::read(&project.migrations, &project.show(&project.migrations))?;
     for f in &dir.files {
-        println!(
-            "cargo:rerun-if-changed={}",
-            dir.path.join(&f.file_name).display()
-        );
+        println!("cargo:rerun-if-changed={}", dir.path.join(&f.file_name).display());
     }
-    println!(
-        "cargo:rerun-if-changed={}",
-        dir.path.join(crate::sum_file::FILE_NAME).display()
-    );
+    println!("cargo:rerun-if-changed={}", dir.path.join(crate::sum_file::FILE_NAME).display());
     let report = check(&dir, false);
     for w in report.warnings() {
         println!("cargo:warning={w}");
@@ -66,8 +56,13 @@ pub fn embed() -> Result<(), BuildError> {
     if !report.is_ok() {
         return Err(BuildError::Check(CheckFailed(report)));
     }
+    let config = match &project.config_path {
+        Some(p) => std::fs::read_to_string(p).map_err(|source| BuildError::Write { path: p.clone(), source })?,
+        None => String::new(),
+    };
+    let code = format!("({}, {config:?}, {:?})", generate(&dir), project.root.to_string_lossy());
     let path = Path::new(&out).join("envdb_migrations.rs");
-    std::fs::write(&path, generate(&dir)).map_err(|source| BuildError::Write { path, source })
+    std::fs::write(&path, code).map_err(|source| BuildError::Write { path, source })
 }
 
 /// The generated array. Only called on a directory that passed `check`.

@@ -19,10 +19,7 @@ pub fn check(dir: &MigrationDir, strict: bool) -> Report {
             K::InvalidName,
             show(name),
             None,
-            format!(
-                "not a migration file name: {reason} (expected {})",
-                crate::file_name::PATTERN
-            ),
+            format!("not a migration file name: {reason} (expected {})", crate::file_name::PATTERN),
         ));
     }
 
@@ -48,11 +45,7 @@ pub fn check(dir: &MigrationDir, strict: bool) -> Report {
         }
     }
     let mut downs: HashMap<u64, Vec<&str>> = HashMap::new();
-    for f in dir
-        .files
-        .iter()
-        .filter(|f| f.name.direction == Direction::Down)
-    {
+    for f in dir.files.iter().filter(|f| f.name.direction == Direction::Down) {
         downs.entry(f.name.version).or_default().push(&f.file_name);
         let up_name = f.name.up().to_string();
         if !dir.files.iter().any(|u| u.file_name == up_name) {
@@ -154,26 +147,16 @@ fn check_sum(dir: &MigrationDir, problems: &mut Vec<Problem>) {
         Ok(sum) => sum,
         Err(e) => {
             let (kind, help) = if e.wants_fix() {
-                (
-                    K::SumConflict,
-                    "run `cargo envdb fix` to renumber this branch's migrations and rewrite it",
-                )
+                (K::SumConflict, "run `cargo envdb fix` to renumber this branch's migrations and rewrite it")
             } else {
-                (
-                    K::SumEdited,
-                    "run `cargo envdb hash` to rewrite it from the files, after checking them",
-                )
+                (K::SumEdited, "run `cargo envdb hash` to rewrite it from the files, after checking them")
             };
             problems.push(Problem::error(kind, sum_path, None, format!("{e}; {help}")));
             return;
         }
     };
     let on_disk: HashSet<&str> = dir.files.iter().map(|f| f.file_name.as_str()).collect();
-    let recorded: HashMap<&str, &str> = sum
-        .entries
-        .iter()
-        .map(|(f, s)| (f.as_str(), s.as_str()))
-        .collect();
+    let recorded: HashMap<&str, &str> = sum.entries.iter().map(|(f, s)| (f.as_str(), s.as_str())).collect();
     for f in &dir.files {
         match recorded.get(f.file_name.as_str()).copied() {
             Some(recorded) if recorded != f.checksum => problems.push(Problem::error(
@@ -193,9 +176,7 @@ fn check_sum(dir: &MigrationDir, problems: &mut Vec<Problem>) {
     }
     for (file, _) in &sum.entries {
         if !on_disk.contains(file.as_str()) {
-            let version = crate::file_name::FileName::parse(file)
-                .ok()
-                .map(|n| n.version);
+            let version = crate::file_name::FileName::parse(file).ok().map(|n| n.version);
             problems.push(Problem::error(
                 K::FileGone,
                 Some(dir.show(file)),
@@ -215,9 +196,7 @@ mod tests {
     fn dir(files: &[(&str, &str)]) -> MigrationDir {
         MigrationDir::from_memory(
             Path::new("migrations"),
-            files
-                .iter()
-                .map(|(n, c)| (n.to_string(), c.as_bytes().to_vec())),
+            files.iter().map(|(n, c)| (n.to_string(), c.as_bytes().to_vec())),
         )
     }
 
@@ -230,11 +209,7 @@ mod tests {
     }
 
     fn kinds(report: &Report) -> Vec<(K, Severity, Option<String>)> {
-        report
-            .problems
-            .iter()
-            .map(|p| (p.kind, p.severity, p.file.clone()))
-            .collect()
+        report.problems.iter().map(|p| (p.kind, p.severity, p.file.clone())).collect()
     }
 
     #[test]
@@ -268,10 +243,7 @@ mod tests {
             .remove(0),
         );
         let r = check(&d, false);
-        let k: Vec<_> = kinds(&r)
-            .into_iter()
-            .map(|(k, _, f)| (k, f.unwrap()))
-            .collect();
+        let k: Vec<_> = kinds(&r).into_iter().map(|(k, _, f)| (k, f.unwrap())).collect();
         for expected in [
             (K::InvalidName, "migrations/1_bad.sql"),
             (K::DuplicateVersion, "migrations/0001_a.sql"),
@@ -282,10 +254,7 @@ mod tests {
             (K::FileGone, "migrations/0004_c.sql"),
             (K::NotInSum, "migrations/0005_e.sql"),
         ] {
-            assert!(
-                k.contains(&(expected.0, expected.1.to_owned())),
-                "missing {expected:?} in {k:#?}"
-            );
+            assert!(k.contains(&(expected.0, expected.1.to_owned())), "missing {expected:?} in {k:#?}");
         }
         assert_eq!(d.ignored, ["README.md"]);
     }
@@ -295,13 +264,7 @@ mod tests {
         let d = hashed(&[("0001_a.sql", "SELECT 1;"), ("0005_b.sql", "SELECT 1;")]);
         let r = check(&d, false);
         assert_eq!(r.problems.len(), 1);
-        assert!(
-            r.problems[0]
-                .message
-                .contains("versions 2 to 4 are missing"),
-            "{}",
-            r.problems[0].message
-        );
+        assert!(r.problems[0].message.contains("versions 2 to 4 are missing"), "{}", r.problems[0].message);
     }
 
     #[test]
@@ -323,21 +286,12 @@ mod tests {
 
     #[test]
     fn warnings_become_errors_when_strict() {
-        let d = hashed(&[
-            ("0001_a.sql", "-- nothing yet\n"),
-            ("0002_b.sql", "DROP TABLE a;"),
-        ]);
+        let d = hashed(&[("0001_a.sql", "-- nothing yet\n"), ("0002_b.sql", "DROP TABLE a;")]);
         let r = check(&d, false);
         assert!(r.is_ok());
         assert_eq!(
-            kinds(&r)
-                .into_iter()
-                .map(|(k, s, _)| (k, s))
-                .collect::<Vec<_>>(),
-            [
-                (K::Empty, Severity::Warning),
-                (K::Destructive, Severity::Warning)
-            ]
+            kinds(&r).into_iter().map(|(k, s, _)| (k, s)).collect::<Vec<_>>(),
+            [(K::Empty, Severity::Warning), (K::Destructive, Severity::Warning)]
         );
         assert!(!check(&d, true).is_ok());
         let d = hashed(&[("0001_a.sql", "-- envdb: allow-destructive\nDROP TABLE a;")]);

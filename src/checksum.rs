@@ -58,24 +58,15 @@ mod tests {
             checksum(b"CREATE TABLE t (id INTEGER);\n"),
             "cb7bba9473513daa6e6daf9337f9d5822cbc95cac71c944b6bf85958041038e1"
         );
-        assert_eq!(
-            checksum(b""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(checksum(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 
     #[test]
     fn bom_and_crlf_hash_like_lf() {
         let lf = b"SELECT 1;\nSELECT 2;\n";
         assert_eq!(checksum(b"SELECT 1;\r\nSELECT 2;\r\n"), checksum(lf));
-        assert_eq!(
-            checksum(b"\xEF\xBB\xBFSELECT 1;\nSELECT 2;\n"),
-            checksum(lf)
-        );
-        assert_eq!(
-            checksum(b"\xEF\xBB\xBFSELECT 1;\r\nSELECT 2;\r\n"),
-            checksum(lf)
-        );
+        assert_eq!(checksum(b"\xEF\xBB\xBFSELECT 1;\nSELECT 2;\n"), checksum(lf));
+        assert_eq!(checksum(b"\xEF\xBB\xBFSELECT 1;\r\nSELECT 2;\r\n"), checksum(lf));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `envdb.toml`: the project's settings. Every key is optional and the defaults work.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The configuration file's name, at the project root.
@@ -18,6 +19,32 @@ pub struct Config {
     /// A journal mode to set on every database envdb migrates (`wal`, `delete`, …); by default
     /// a database keeps the mode it was found in.
     pub journal_mode: Option<JournalMode>,
+    /// The environment variable that names the environment (default `ENVDB_ENV`).
+    pub env_var: Option<String>,
+    /// The environment used when nothing else names one (default `dev`).
+    pub default_env: Option<String>,
+    /// Per-environment settings: `[env.dev]`, `[env.prod]`, `[env.staging]`, …
+    #[serde(default)]
+    pub env: BTreeMap<String, EnvConfig>,
+}
+
+/// One `[env.NAME]` table.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EnvConfig {
+    /// Where the environment keeps its database, backups and audit log. Templates: `{workspace}`,
+    /// `{data_dir}` (the OS data directory), `{home}`, `{name}` (the project's name).
+    pub data_dir: Option<String>,
+    /// The database file name inside `data_dir`.
+    pub database: Option<String>,
+    /// A SQL file run by `seed` and after `reset`, relative to the project root.
+    pub seed: Option<PathBuf>,
+    /// Destructive commands need the environment's name typed (or `--confirm NAME`).
+    pub protected: Option<bool>,
+    /// `cargo envdb test` starts from a new database every run.
+    pub ephemeral: Option<bool>,
+    /// Backups to keep after each upgrade.
+    pub backup_keep: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -55,14 +82,8 @@ pub enum ConfigError {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Config::parse(&text).map_err(|message| ConfigError::Invalid {
-            path: path.to_owned(),
-            message,
-        })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
@@ -81,13 +102,21 @@ mod tests {
 
     #[test]
     fn reads_keys() {
-        let c = Config::parse(
-            "migrations = \"db/migrations\"\nname = \"vigil\"\njournal_mode = \"wal\"\n",
-        )
-        .unwrap();
+        let c = Config::parse("migrations = \"db/migrations\"\nname = \"vigil\"\njournal_mode = \"wal\"\n").unwrap();
         assert_eq!(c.migrations.as_deref(), Some(Path::new("db/migrations")));
         assert_eq!(c.name.as_deref(), Some("vigil"));
         assert_eq!(c.journal_mode, Some(JournalMode::Wal));
+    }
+
+    #[test]
+    fn reads_environment_tables() {
+        let c = Config::parse("default_env = \"test\"\n[env.prod]\ndata_dir = \"/srv/app\"\nbackup_keep = 5\n[env.staging]\nprotected = true\n").unwrap();
+        assert_eq!(c.default_env.as_deref(), Some("test"));
+        assert_eq!(c.env["prod"].data_dir.as_deref(), Some("/srv/app"));
+        assert_eq!(c.env["prod"].backup_keep, Some(5));
+        assert_eq!(c.env["staging"].protected, Some(true));
+        let e = Config::parse("[env.prod]\nprotect = true\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("protect"), "{e}");
     }
 
     #[test]

@@ -15,35 +15,44 @@ pub struct Migration<'a> {
 
 /// The form the generated code uses: `(version, name, up, down, checksum)`. Plain tuples keep
 /// the generated file free of crate paths, so it works however the host renames the dependency.
-pub type RawMigration = (
-    u64,
-    &'static str,
-    &'static str,
-    Option<&'static str>,
-    &'static str,
-);
+pub type RawMigration = (u64, &'static str, &'static str, Option<&'static str>, &'static str);
+
+/// What `envdb::build` generates: the migrations, the text of envdb.toml (empty when the
+/// project has none) and the project root, so that the application resolves its environments
+/// exactly as the command line does.
+pub type Generated = (&'static [RawMigration], &'static str, &'static str);
 
 /// The set of migrations a host binary was built with, in version order.
 #[derive(Debug, Clone, Copy)]
 pub struct Migrations {
     raw: &'static [RawMigration],
+    config: &'static str,
+    root: &'static str,
 }
 
 impl Migrations {
+    /// Migrations without a project (tests, benchmarks): environments use the defaults and the
+    /// current directory as the project root.
     pub const fn from_raw(raw: &'static [RawMigration]) -> Migrations {
-        Migrations { raw }
+        Migrations { raw, config: "", root: "" }
+    }
+
+    pub const fn from_generated(generated: Generated) -> Migrations {
+        Migrations { raw: generated.0, config: generated.1, root: generated.2 }
+    }
+
+    /// The text of the project's envdb.toml at build time.
+    pub fn config_text(&self) -> &'static str {
+        self.config
+    }
+
+    /// The project root at build time (`{workspace}` in templates); empty when unknown.
+    pub fn root(&self) -> &'static str {
+        self.root
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Migration<'static>> + '_ {
-        self.raw
-            .iter()
-            .map(|&(version, name, up, down, checksum)| Migration {
-                version,
-                name,
-                up,
-                down,
-                checksum,
-            })
+        self.raw.iter().map(|&(version, name, up, down, checksum)| Migration { version, name, up, down, checksum })
     }
 
     pub fn to_vec(&self) -> Vec<Migration<'static>> {
@@ -69,6 +78,6 @@ impl Migrations {
 #[macro_export]
 macro_rules! embedded {
     () => {
-        $crate::Migrations::from_raw(include!(concat!(env!("OUT_DIR"), "/envdb_migrations.rs")))
+        $crate::Migrations::from_generated(include!(concat!(env!("OUT_DIR"), "/envdb_migrations.rs")))
     };
 }

@@ -7,8 +7,7 @@
 use std::fmt;
 
 /// The pattern quoted in every error about a name.
-pub const PATTERN: &str =
-    "NNNN_slug.sql or NNNN_slug.down.sql (NNNN zero-padded to 4 digits, slug in [a-z0-9_])";
+pub const PATTERN: &str = "NNNN_slug.sql or NNNN_slug.down.sql (NNNN zero-padded to 4 digits, slug in [a-z0-9_])";
 
 /// The file `cargo envdb schema dump` conventionally writes beside the migrations; not a migration.
 pub const SCHEMA_DUMP: &str = "schema.sql";
@@ -43,11 +42,7 @@ pub enum Classified {
 
 impl FileName {
     pub fn new(version: u64, slug: impl Into<String>, direction: Direction) -> Self {
-        FileName {
-            version,
-            slug: slug.into(),
-            direction,
-        }
+        FileName { version, slug: slug.into(), direction }
     }
 
     /// Classifies a file name found in the migrations directory.
@@ -71,9 +66,7 @@ impl FileName {
             Some(s) => (s, Direction::Down),
             None => (stem, Direction::Up),
         };
-        let digits_end = stem
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(stem.len());
+        let digits_end = stem.find(|c: char| !c.is_ascii_digit()).unwrap_or(stem.len());
         let digits = &stem[..digits_end];
         if digits.is_empty() {
             return Err("the name must start with a version number".into());
@@ -82,9 +75,7 @@ impl FileName {
         let Some(slug) = rest.strip_prefix('_') else {
             return Err("the version must be followed by `_` and a slug".into());
         };
-        let version: u64 = digits
-            .parse()
-            .map_err(|_| format!("the version `{digits}` is too large"))?;
+        let version: u64 = digits.parse().map_err(|_| format!("the version `{digits}` is too large"))?;
         if version == 0 {
             return Err("versions start at 1".into());
         }
@@ -95,37 +86,21 @@ impl FileName {
         if slug.is_empty() {
             return Err("the slug after the version is empty".into());
         }
-        if let Some(c) = slug
-            .chars()
-            .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_'))
-        {
-            return Err(format!(
-                "the slug contains {c:?}; only a-z, 0-9 and _ are allowed"
-            ));
+        if let Some(c) = slug.chars().find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_')) {
+            return Err(format!("the slug contains {c:?}; only a-z, 0-9 and _ are allowed"));
         }
-        Ok(FileName {
-            version,
-            slug: slug.to_owned(),
-            direction,
-        })
+        Ok(FileName { version, slug: slug.to_owned(), direction })
     }
 
     /// The up file's name for the same migration.
     pub fn up(&self) -> FileName {
-        FileName {
-            direction: Direction::Up,
-            ..self.clone()
-        }
+        FileName { direction: Direction::Up, ..self.clone() }
     }
 }
 
 impl fmt::Display for FileName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let down = if self.direction == Direction::Down {
-            ".down"
-        } else {
-            ""
-        };
+        let down = if self.direction == Direction::Down { ".down" } else { "" };
         write!(f, "{:0WIDTH$}_{}{down}.sql", self.version, self.slug)
     }
 }
@@ -164,25 +139,14 @@ mod tests {
 
     #[test]
     fn parses_up_and_down() {
-        assert_eq!(
-            FileName::parse("0001_init.sql").unwrap(),
-            FileName::new(1, "init", Direction::Up)
-        );
-        assert_eq!(
-            FileName::parse("0042_add_x.down.sql").unwrap(),
-            FileName::new(42, "add_x", Direction::Down)
-        );
+        assert_eq!(FileName::parse("0001_init.sql").unwrap(), FileName::new(1, "init", Direction::Up));
+        assert_eq!(FileName::parse("0042_add_x.down.sql").unwrap(), FileName::new(42, "add_x", Direction::Down));
         assert_eq!(FileName::parse("12345_wide.sql").unwrap().version, 12345);
     }
 
     #[test]
     fn display_round_trips_and_widens() {
-        for name in [
-            "0001_a.sql",
-            "0002_b_c.down.sql",
-            "9999_z.sql",
-            "10000_z.sql",
-        ] {
+        for name in ["0001_a.sql", "0002_b_c.down.sql", "9999_z.sql", "10000_z.sql"] {
             assert_eq!(FileName::parse(name).unwrap().to_string(), name);
         }
     }
@@ -202,13 +166,7 @@ mod tests {
 
     #[test]
     fn ignores_other_files() {
-        for name in [
-            "README.md",
-            ".DS_Store",
-            "envdb.sum",
-            "notes.txt",
-            "schema.sql",
-        ] {
+        for name in ["README.md", ".DS_Store", "envdb.sum", "notes.txt", "schema.sql"] {
             assert_eq!(FileName::classify(name), Classified::Ignored);
         }
     }
@@ -216,10 +174,7 @@ mod tests {
     #[test]
     fn slugify_words() {
         assert_eq!(slugify(&["add_priority"]).as_deref(), Some("add_priority"));
-        assert_eq!(
-            slugify(&["Add", "Priority!"]).as_deref(),
-            Some("add_priority")
-        );
+        assert_eq!(slugify(&["Add", "Priority!"]).as_deref(), Some("add_priority"));
         assert_eq!(slugify(&["  user--roles  "]).as_deref(), Some("user_roles"));
         assert_eq!(slugify(&["café au lait"]).as_deref(), Some("caf_au_lait"));
         assert_eq!(slugify(&["!!!"]), None);

@@ -34,11 +34,7 @@ pub enum FixError {
     )]
     Edited { file: String },
     #[error("cannot rename {from} to {to}: {message}")]
-    Rename {
-        from: String,
-        to: String,
-        message: String,
-    },
+    Rename { from: String, to: String, message: String },
 }
 
 /// Plans the renames. `recorded` are the (file, checksum) pairs found on any side of the sum file;
@@ -52,9 +48,7 @@ pub fn plan(
     for f in &dir.files {
         let sums: Vec<_> = recorded.iter().filter(|(n, _)| *n == f.file_name).collect();
         if !sums.is_empty() && !sums.iter().any(|(_, s)| *s == f.checksum) {
-            return Err(FixError::Edited {
-                file: dir.show(&f.file_name),
-            });
+            return Err(FixError::Edited { file: dir.show(&f.file_name) });
         }
     }
     let ups: Vec<&MigrationFile> = dir.ups().collect();
@@ -67,14 +61,8 @@ pub fn plan(
         Origin::Newest => {
             let mut ours = BTreeSet::new();
             for f in &ups {
-                let same: Vec<_> = ups
-                    .iter()
-                    .filter(|g| g.name.version == f.name.version)
-                    .collect();
-                let oldest = same
-                    .iter()
-                    .min_by_key(|g| (g.modified, &g.file_name))
-                    .expect("f itself");
+                let same: Vec<_> = ups.iter().filter(|g| g.name.version == f.name.version).collect();
+                let oldest = same.iter().min_by_key(|g| (g.modified, &g.file_name)).expect("f itself");
                 if same.len() > 1 && oldest.file_name != f.file_name {
                     ours.insert((f.name.version, f.file_name.as_str()));
                 }
@@ -94,17 +82,10 @@ pub fn plan(
         let up = FileName::parse(file).expect("listed files parse");
         if version != next {
             if let Some(database) = applied(file) {
-                return Err(FixError::Applied {
-                    file: dir.show(file),
-                    database,
-                });
+                return Err(FixError::Applied { file: dir.show(file), database });
             }
             for direction in [Direction::Up, Direction::Down] {
-                let from = FileName {
-                    direction,
-                    ..up.clone()
-                }
-                .to_string();
+                let from = FileName { direction, ..up.clone() }.to_string();
                 if dir.files.iter().any(|f| f.file_name == from) {
                     let to = FileName::new(next, up.slug.clone(), direction).to_string();
                     renames.push(Rename { from, to });
@@ -141,12 +122,7 @@ pub fn apply(dir: &MigrationDir, renames: &[Rename]) -> Result<(), FixError> {
         .iter()
         .enumerate()
         .try_for_each(|(i, r)| step(path(&r.from), temp(i), r))
-        .and_then(|()| {
-            renames
-                .iter()
-                .enumerate()
-                .try_for_each(|(i, r)| step(temp(i), path(&r.to), r))
-        });
+        .and_then(|()| renames.iter().enumerate().try_for_each(|(i, r)| step(temp(i), path(&r.to), r)));
     if let Err(e) = result {
         for (from, to) in done.iter().rev() {
             let _ = std::fs::rename(to, from);
@@ -162,10 +138,7 @@ pub fn renamed_sum(dir: &MigrationDir, renames: &[Rename]) -> SumFile {
         .files
         .iter()
         .map(|f| {
-            let name = renames
-                .iter()
-                .find(|r| r.from == f.file_name)
-                .map_or(f.file_name.as_str(), |r| r.to.as_str());
+            let name = renames.iter().find(|r| r.from == f.file_name).map_or(f.file_name.as_str(), |r| r.to.as_str());
             (FileName::parse(name).expect("parses"), f.checksum.as_str())
         })
         .collect();
@@ -180,9 +153,7 @@ mod tests {
     fn dir(files: &[&str]) -> MigrationDir {
         MigrationDir::from_memory(
             Path::new("migrations"),
-            files
-                .iter()
-                .map(|n| (n.to_string(), format!("-- {n}\n").into_bytes())),
+            files.iter().map(|n| (n.to_string(), format!("-- {n}\n").into_bytes())),
         )
     }
 
@@ -192,19 +163,8 @@ mod tests {
 
     #[test]
     fn renumbers_our_migrations_after_theirs() {
-        let d = dir(&[
-            "0001_a.sql",
-            "0002_theirs.sql",
-            "0002_ours.sql",
-            "0002_ours.down.sql",
-            "0003_ours_too.sql",
-        ]);
-        let theirs = Origin::Theirs(
-            ["0001_a.sql", "0002_theirs.sql"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        );
+        let d = dir(&["0001_a.sql", "0002_theirs.sql", "0002_ours.sql", "0002_ours.down.sql", "0003_ours_too.sql"]);
+        let theirs = Origin::Theirs(["0001_a.sql", "0002_theirs.sql"].iter().map(|s| s.to_string()).collect());
         let r = plan(&d, &theirs, &[], &|_| None).unwrap();
         assert_eq!(
             pairs(&r),
@@ -218,13 +178,7 @@ mod tests {
         let names: Vec<_> = sum.entries.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(
             names,
-            [
-                "0001_a.sql",
-                "0002_theirs.sql",
-                "0003_ours.sql",
-                "0003_ours.down.sql",
-                "0004_ours_too.sql"
-            ]
+            ["0001_a.sql", "0002_theirs.sql", "0003_ours.sql", "0003_ours.down.sql", "0004_ours_too.sql"]
         );
     }
 
@@ -240,13 +194,7 @@ mod tests {
         let mut d = dir(&["0001_a.sql", "0002_old.sql", "0002_new.sql"]);
         let t = std::time::SystemTime::UNIX_EPOCH;
         for f in &mut d.files {
-            f.modified = Some(
-                t + std::time::Duration::from_secs(if f.file_name.contains("new") {
-                    20
-                } else {
-                    10
-                }),
-            );
+            f.modified = Some(t + std::time::Duration::from_secs(if f.file_name.contains("new") { 20 } else { 10 }));
         }
         let r = plan(&d, &Origin::Newest, &[], &|_| None).unwrap();
         assert_eq!(pairs(&r), [("0002_new.sql", "0003_new.sql")]);
@@ -256,15 +204,9 @@ mod tests {
     fn refuses_applied_and_edited() {
         let d = dir(&["0001_a.sql", "0001_b.sql"]);
         let theirs = Origin::Theirs(["0001_a.sql".to_string()].into());
-        let e = plan(&d, &theirs, &[], &|f| {
-            (f == "0001_b.sql").then(|| ".envdb/dev/app.db".into())
-        })
-        .unwrap_err();
+        let e = plan(&d, &theirs, &[], &|f| (f == "0001_b.sql").then(|| ".envdb/dev/app.db".into())).unwrap_err();
         assert!(matches!(e, FixError::Applied { .. }));
         let recorded = [("0001_a.sql".to_string(), "0".repeat(64))];
-        assert!(matches!(
-            plan(&d, &theirs, &recorded, &|_| None),
-            Err(FixError::Edited { .. })
-        ));
+        assert!(matches!(plan(&d, &theirs, &recorded, &|_| None), Err(FixError::Edited { .. })));
     }
 }

@@ -5,10 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// A temporary name beside `path`, in the same directory so that the final rename is atomic.
 pub fn temp_beside(path: &Path, tag: &str) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.{tag}-{}.tmp", std::process::id()))
 }
 
@@ -29,10 +26,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Creates `path` with `bytes`, failing if it exists.
 pub fn create_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
     let result = f.write_all(bytes).and_then(|()| f.sync_all());
     if result.is_err() {
         let _ = std::fs::remove_file(path);

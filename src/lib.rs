@@ -28,11 +28,15 @@ pub mod cli;
 #[cfg(feature = "runtime")]
 pub mod db;
 #[cfg(feature = "runtime")]
+pub mod environment;
+#[cfg(feature = "runtime")]
 pub mod runtime;
 #[cfg(feature = "runtime")]
 pub mod testing;
 
 pub use embedded::{Migration, Migrations};
+#[cfg(feature = "runtime")]
+pub use environment::Environment;
 #[cfg(feature = "runtime")]
 pub use runtime::{Db, Policy, VersionInfo};
 

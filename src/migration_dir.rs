@@ -56,10 +56,7 @@ pub enum ScanError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ScanError + '_ {
-    move |source| ScanError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| ScanError::Io { path: path.to_owned(), source }
 }
 
 impl MigrationDir {
@@ -95,17 +92,13 @@ impl MigrationDir {
     }
 
     /// Builds the same view from contents already in memory (the git index, tests).
-    pub fn from_memory(
-        display: &Path,
-        entries: impl IntoIterator<Item = (String, Vec<u8>)>,
-    ) -> MigrationDir {
+    pub fn from_memory(display: &Path, entries: impl IntoIterator<Item = (String, Vec<u8>)>) -> MigrationDir {
         let mut dir = MigrationDir::empty(display, display);
         for (name, bytes) in entries {
             if name == sum_file::FILE_NAME {
                 dir.sum_text = Some(String::from_utf8_lossy(&bytes).into_owned());
             } else if let Some((parsed, file_name)) = dir.classify(name) {
-                dir.files
-                    .push(MigrationFile::new(parsed, file_name, bytes, None));
+                dir.files.push(MigrationFile::new(parsed, file_name, bytes, None));
             }
         }
         dir.sort();
@@ -135,11 +128,7 @@ impl MigrationDir {
 
     fn sort(&mut self) {
         self.files.sort_by(|a, b| {
-            (a.name.version, a.name.direction, &a.file_name).cmp(&(
-                b.name.version,
-                b.name.direction,
-                &b.file_name,
-            ))
+            (a.name.version, a.name.direction, &a.file_name).cmp(&(b.name.version, b.name.direction, &b.file_name))
         });
         self.invalid.sort();
         self.ignored.sort();
@@ -152,35 +141,22 @@ impl MigrationDir {
 
     /// Up files only.
     pub fn ups(&self) -> impl Iterator<Item = &MigrationFile> {
-        self.files
-            .iter()
-            .filter(|f| f.name.direction == crate::file_name::Direction::Up)
+        self.files.iter().filter(|f| f.name.direction == crate::file_name::Direction::Up)
     }
 
     /// The down file of a version, if there is one.
     pub fn down_of(&self, version: u64) -> Option<&MigrationFile> {
-        self.files.iter().find(|f| {
-            f.name.version == version && f.name.direction == crate::file_name::Direction::Down
-        })
+        self.files.iter().find(|f| f.name.version == version && f.name.direction == crate::file_name::Direction::Down)
     }
 }
 
 /// Reads and hashes the files, on a few threads when there are many: hashing thousands of
 /// files is the whole cost of `check`.
-fn read_files(
-    dir: &Path,
-    wanted: Vec<(FileName, String)>,
-) -> Result<Vec<MigrationFile>, ScanError> {
-    let threads = if wanted.len() < 256 {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
-    };
+fn read_files(dir: &Path, wanted: Vec<(FileName, String)>) -> Result<Vec<MigrationFile>, ScanError> {
+    let threads =
+        if wanted.len() < 256 { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get().min(8)) };
     if threads == 1 {
-        return wanted
-            .into_iter()
-            .map(|(n, f)| read_one(dir, n, f))
-            .collect();
+        return wanted.into_iter().map(|(n, f)| read_one(dir, n, f)).collect();
     }
     let chunk = wanted.len().div_ceil(threads);
     let mut wanted = wanted;
@@ -193,11 +169,7 @@ fn read_files(
         let handles: Vec<_> = parts
             .into_iter()
             .map(|part| {
-                s.spawn(move || {
-                    part.into_iter()
-                        .map(|(n, f)| read_one(dir, n, f))
-                        .collect::<Result<Vec<_>, _>>()
-                })
+                s.spawn(move || part.into_iter().map(|(n, f)| read_one(dir, n, f)).collect::<Result<Vec<_>, _>>())
             })
             .collect();
         let mut out = Vec::new();
@@ -227,24 +199,13 @@ fn read_one(dir: &Path, name: FileName, file_name: String) -> Result<MigrationFi
 }
 
 impl MigrationFile {
-    fn new(
-        name: FileName,
-        file_name: String,
-        bytes: Vec<u8>,
-        modified: Option<std::time::SystemTime>,
-    ) -> Self {
+    fn new(name: FileName, file_name: String, bytes: Vec<u8>, modified: Option<std::time::SystemTime>) -> Self {
         let normalized = match normalize(&bytes) {
             std::borrow::Cow::Borrowed(b) if b.len() == bytes.len() => bytes,
             other => other.into_owned(),
         };
         let checksum = sha256_hex(&normalized);
         let sql = String::from_utf8(normalized).ok();
-        MigrationFile {
-            name,
-            file_name,
-            checksum,
-            sql,
-            modified,
-        }
+        MigrationFile { name, file_name, checksum, sql, modified }
     }
 }

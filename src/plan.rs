@@ -36,14 +36,8 @@ pub enum PlanError {
     Hole { missing: u64, after: u64 },
     #[error("there is no migration {0} to migrate to (latest is {1})")]
     NoSuchTarget(u64, u64),
-    #[error(
-        "migration {version} ({name}) has no down file, so it cannot be rolled back\n  help: write {down}"
-    )]
-    NoDown {
-        version: u64,
-        name: String,
-        down: String,
-    },
+    #[error("migration {version} ({name}) has no down file, so it cannot be rolled back\n  help: write {down}")]
+    NoDown { version: u64, name: String, down: String },
 }
 
 /// How the history relates to the migrations, without refusing: what `status` shows.
@@ -64,10 +58,7 @@ impl Drift {
 }
 
 fn find<'m, 'a>(migrations: &'m [Migration<'a>], version: u64) -> Option<&'m Migration<'a>> {
-    migrations
-        .binary_search_by_key(&version, |m| m.version)
-        .ok()
-        .map(|i| &migrations[i])
+    migrations.binary_search_by_key(&version, |m| m.version).ok().map(|i| &migrations[i])
 }
 
 /// Compares without refusing.
@@ -92,34 +83,22 @@ pub fn drift(migrations: &[Migration<'_>], applied: &[Applied]) -> Drift {
 pub fn verify(migrations: &[Migration<'_>], applied: &[Applied]) -> Result<(), PlanError> {
     for (expected, a) in (1..).zip(applied) {
         if a.version != expected {
-            return Err(PlanError::Hole {
-                missing: expected,
-                after: a.version,
-            });
+            return Err(PlanError::Hole { missing: expected, after: a.version });
         }
     }
     let code = migrations.last().map_or(0, |m| m.version);
     if let Some(last) = applied.last()
         && last.version > code
     {
-        return Err(PlanError::Newer {
-            database: last.version,
-            code,
-        });
+        return Err(PlanError::Newer { database: last.version, code });
     }
     for a in applied {
         match find(migrations, a.version) {
             None => {
-                return Err(PlanError::Gone {
-                    version: a.version,
-                    name: a.name.clone(),
-                });
+                return Err(PlanError::Gone { version: a.version, name: a.name.clone() });
             }
             Some(m) if m.checksum != a.checksum => {
-                return Err(PlanError::Changed {
-                    version: a.version,
-                    name: a.name.clone(),
-                });
+                return Err(PlanError::Changed { version: a.version, name: a.name.clone() });
             }
             Some(_) => {}
         }
@@ -142,10 +121,7 @@ pub fn pending<'m, 'a>(
     }
     let current = applied.last().map_or(0, |a| a.version);
     let target = target.unwrap_or(latest);
-    Ok(migrations
-        .iter()
-        .filter(|m| m.version > current && m.version <= target)
-        .collect())
+    Ok(migrations.iter().filter(|m| m.version > current && m.version <= target).collect())
 }
 
 /// The migrations to roll back, newest first, down to (not including) version `to`.
@@ -208,48 +184,20 @@ mod tests {
     #[test]
     fn pending_is_what_is_missing_up_to_target() {
         let m = migrations(5);
-        assert_eq!(
-            versions(&pending(&m, &applied(&[1, 2]), None).unwrap()),
-            [3, 4, 5]
-        );
-        assert_eq!(
-            versions(&pending(&m, &applied(&[1, 2]), Some(3)).unwrap()),
-            [3]
-        );
-        assert!(
-            pending(&m, &applied(&[1, 2, 3, 4, 5]), None)
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(
-            pending(&m, &[], Some(9)),
-            Err(PlanError::NoSuchTarget(9, 5))
-        );
+        assert_eq!(versions(&pending(&m, &applied(&[1, 2]), None).unwrap()), [3, 4, 5]);
+        assert_eq!(versions(&pending(&m, &applied(&[1, 2]), Some(3)).unwrap()), [3]);
+        assert!(pending(&m, &applied(&[1, 2, 3, 4, 5]), None).unwrap().is_empty());
+        assert_eq!(pending(&m, &[], Some(9)), Err(PlanError::NoSuchTarget(9, 5)));
     }
 
     #[test]
     fn refusals() {
         let m = migrations(3);
-        assert!(matches!(
-            pending(&m, &applied(&[1, 2, 3, 4]), None),
-            Err(PlanError::Newer {
-                database: 4,
-                code: 3
-            })
-        ));
-        assert!(matches!(
-            pending(&m, &applied(&[1, 3]), None),
-            Err(PlanError::Hole {
-                missing: 2,
-                after: 3
-            })
-        ));
+        assert!(matches!(pending(&m, &applied(&[1, 2, 3, 4]), None), Err(PlanError::Newer { database: 4, code: 3 })));
+        assert!(matches!(pending(&m, &applied(&[1, 3]), None), Err(PlanError::Hole { missing: 2, after: 3 })));
         let mut a = applied(&[1, 2]);
         a[1].checksum = "edited".into();
-        assert!(matches!(
-            pending(&m, &a, None),
-            Err(PlanError::Changed { version: 2, .. })
-        ));
+        assert!(matches!(pending(&m, &a, None), Err(PlanError::Changed { version: 2, .. })));
         let short = &m[..1];
         let mut a = applied(&[1, 2]);
         a.truncate(2);
@@ -259,27 +207,14 @@ mod tests {
             a[0].checksum = "x".into();
             a
         });
-        assert_eq!(
-            d,
-            Drift {
-                changed: vec![1],
-                gone: vec![5],
-                holes: vec![3, 4]
-            }
-        );
+        assert_eq!(d, Drift { changed: vec![1], gone: vec![5], holes: vec![3, 4] });
     }
 
     #[test]
     fn rollback_needs_every_down_file() {
         let m = migrations(4);
-        assert_eq!(
-            versions(&rollback(&m, &applied(&[1, 2, 3, 4]), 3).unwrap()),
-            [4]
-        );
-        assert!(matches!(
-            rollback(&m, &applied(&[1, 2, 3, 4]), 2),
-            Err(PlanError::NoDown { version: 3, .. })
-        ));
+        assert_eq!(versions(&rollback(&m, &applied(&[1, 2, 3, 4]), 3).unwrap()), [4]);
+        assert!(matches!(rollback(&m, &applied(&[1, 2, 3, 4]), 2), Err(PlanError::NoDown { version: 3, .. })));
         assert!(rollback(&m, &applied(&[1, 2]), 2).unwrap().is_empty());
     }
 }

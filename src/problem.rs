@@ -41,34 +41,12 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn error(
-        kind: ProblemKind,
-        file: Option<String>,
-        version: Option<u64>,
-        message: String,
-    ) -> Problem {
-        Problem {
-            file,
-            version,
-            kind,
-            severity: Severity::Error,
-            message,
-        }
+    pub fn error(kind: ProblemKind, file: Option<String>, version: Option<u64>, message: String) -> Problem {
+        Problem { file, version, kind, severity: Severity::Error, message }
     }
 
-    pub fn warning(
-        kind: ProblemKind,
-        file: Option<String>,
-        version: Option<u64>,
-        message: String,
-    ) -> Problem {
-        Problem {
-            file,
-            version,
-            kind,
-            severity: Severity::Warning,
-            message,
-        }
+    pub fn warning(kind: ProblemKind, file: Option<String>, version: Option<u64>, message: String) -> Problem {
+        Problem { file, version, kind, severity: Severity::Warning, message }
     }
 
     pub fn is_error(&self) -> bool {

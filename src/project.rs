@@ -30,16 +30,9 @@ pub enum ProjectError {
 impl Project {
     /// Discovers the project from `start` (a directory, or a `Cargo.toml` given by `--manifest-path`).
     pub fn discover(start: &Path) -> Result<Project, ProjectError> {
-        let start = if start.is_file() {
-            start.parent().unwrap_or(start)
-        } else {
-            start
-        };
+        let start = if start.is_file() { start.parent().unwrap_or(start) } else { start };
         let start = std::path::absolute(start).unwrap_or_else(|_| start.to_owned());
-        if let Some(root) = start
-            .ancestors()
-            .find(|d| d.join(config::FILE_NAME).is_file())
-        {
+        if let Some(root) = start.ancestors().find(|d| d.join(config::FILE_NAME).is_file()) {
             let path = root.join(config::FILE_NAME);
             let config = Config::load(&path)?;
             return Ok(Project::new(root.to_owned(), Some(path), config));
@@ -49,18 +42,8 @@ impl Project {
     }
 
     fn new(root: PathBuf, config_path: Option<PathBuf>, config: Config) -> Project {
-        let migrations = root.join(
-            config
-                .migrations
-                .as_deref()
-                .unwrap_or(Path::new("migrations")),
-        );
-        Project {
-            root,
-            config_path,
-            config,
-            migrations,
-        }
+        let migrations = root.join(config.migrations.as_deref().unwrap_or(Path::new("migrations")));
+        Project { root, config_path, config, migrations }
     }
 
     /// Replaces the migrations directory (the `--migrations` option), relative to the current directory.
@@ -71,18 +54,15 @@ impl Project {
 
     /// How a path inside the project is shown: relative to the root when it is inside it.
     pub fn show(&self, path: &Path) -> PathBuf {
-        path.strip_prefix(&self.root)
-            .map(Path::to_owned)
-            .unwrap_or_else(|_| path.to_owned())
+        path.strip_prefix(&self.root).map(Path::to_owned).unwrap_or_else(|_| path.to_owned())
     }
 
     /// The project's name: `name` in envdb.toml, else the root directory's name.
     pub fn name(&self) -> String {
-        self.config.name.clone().unwrap_or_else(|| {
-            self.root
-                .file_name()
-                .map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned())
-        })
+        self.config
+            .name
+            .clone()
+            .unwrap_or_else(|| self.root.file_name().map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned()))
     }
 }
 
@@ -107,11 +87,7 @@ mod tests {
     fn nearest_envdb_toml_wins_then_workspace_root() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
-        std::fs::write(
-            root.join("Cargo.toml"),
-            "[workspace]\nmembers = [\"app\"]\n",
-        )
-        .unwrap();
+        std::fs::write(root.join("Cargo.toml"), "[workspace]\nmembers = [\"app\"]\n").unwrap();
         std::fs::create_dir_all(root.join("app/src")).unwrap();
         std::fs::write(root.join("app/Cargo.toml"), "[package]\nname = \"app\"\n").unwrap();
         let p = Project::discover(&root.join("app/src")).unwrap();
@@ -133,9 +109,6 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("envdb.toml"), "bogus = 1\n").unwrap();
         let e = Project::discover(tmp.path()).unwrap_err().to_string();
-        assert!(
-            e.contains("envdb.toml") && e.contains("bogus") && e.contains("line 1"),
-            "{e}"
-        );
+        assert!(e.contains("envdb.toml") && e.contains("bogus") && e.contains("line 1"), "{e}");
     }
 }

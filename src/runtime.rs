@@ -3,16 +3,17 @@
 //!
 //! ```ignore
 //! static MIGRATIONS: envdb::Migrations = envdb::embedded!();
-//! # fn main() -> Result<(), envdb::runtime::Error> {
-//! let db = envdb::Db::open(".envdb/dev/app.db", &MIGRATIONS)?;
-//! db.conn().execute("INSERT INTO tasks (title) VALUES (?1)", ["write docs"]).ok();
-//! println!("{}", db.version_info());
-//! # Ok(()) }
+//!
+//! let env = envdb::Environment::resolve(&MIGRATIONS, cli_env_flag)?; // same order as the CLI
+//! let db = envdb::Db::open_env(&env, &MIGRATIONS)?;                  // migrated, lock held
+//! db.conn().execute("INSERT INTO tasks (title) VALUES (?1)", ["write docs"])?;
+//! println!("{}", db.version_info());                                 // for `myapp version -v`
 //! ```
 
 use crate::db::apply::{self, MigrateOptions, MigrateReport};
 use crate::db::{self, DbError, OpenOptions, history, lock};
 use crate::embedded::Migrations;
+use crate::environment::{Environment, ResolveError};
 use crate::plan;
 use rusqlite::Connection;
 use std::fmt;
@@ -41,11 +42,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            policy: Policy::Migrate,
-            busy_timeout: Duration::from_secs(5),
-            lock_timeout: Duration::from_secs(60),
-        }
+        Options { policy: Policy::Migrate, busy_timeout: Duration::from_secs(5), lock_timeout: Duration::from_secs(60) }
     }
 }
 
@@ -53,22 +50,20 @@ impl Default for Options {
 pub enum Error {
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Environment(#[from] ResolveError),
     #[error(
         "the database {} is at version {database} but this build expects {code} ({pending} pending)\n  help: run `cargo envdb upgrade` (it backs up first), then start the application again",
         .path.display()
     )]
-    Behind {
-        path: PathBuf,
-        database: u64,
-        code: u64,
-        pending: usize,
-    },
+    Behind { path: PathBuf, database: u64, code: u64, pending: usize },
 }
 
 /// An open database, up to date with the migrations the binary was built with.
 pub struct Db {
     conn: Connection,
     path: PathBuf,
+    environment: Option<Environment>,
     migrated: MigrateReport,
     code_version: u64,
     _app_lock: lock::Held,
@@ -80,40 +75,40 @@ impl Db {
         Db::open_with(path, migrations, Options::default())
     }
 
-    pub fn open_with(
-        path: impl AsRef<Path>,
-        migrations: &Migrations,
-        opts: Options,
-    ) -> Result<Db, Error> {
-        let path = path.as_ref();
-        let open_opts = OpenOptions {
-            busy_timeout: opts.busy_timeout,
-            ..OpenOptions::default()
-        };
+    /// Opens the database of an environment: refused when the file belongs to another
+    /// environment; the environment is recorded in a new database.
+    pub fn open_env(env: &Environment, migrations: &Migrations) -> Result<Db, Error> {
+        Db::open_env_with(env, migrations, Options::default())
+    }
+
+    pub fn open_env_with(env: &Environment, migrations: &Migrations, opts: Options) -> Result<Db, Error> {
+        Db::open_inner(env.database(), Some(env), migrations, opts)
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, migrations: &Migrations, opts: Options) -> Result<Db, Error> {
+        Db::open_inner(path.as_ref(), None, migrations, opts)
+    }
+
+    fn open_inner(path: &Path, env: Option<&Environment>, migrations: &Migrations, opts: Options) -> Result<Db, Error> {
+        let open_opts = OpenOptions { busy_timeout: opts.busy_timeout, ..OpenOptions::default() };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
-                path: dir.to_owned(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir { path: dir.to_owned(), source })?;
         }
         let app_lock = lock::app_lock(path).map_err(DbError::from)?;
         let conn = db::open(path, open_opts)?;
         let err = |e| DbError::sqlite(path, e, opts.busy_timeout);
+        if let Some(env) = env {
+            db::check_environment(&conn, path, env.name())?;
+        }
         let list = migrations.to_vec();
         let code_version = migrations.latest();
 
         // The cheap path: user_version says up to date; the history confirms no drift.
         let applied = history::read(&conn).map_err(err)?;
         let current = applied.last().map_or(0, |a| a.version);
-        let pending = plan::pending(&list, &applied, None).map_err(|error| DbError::Plan {
-            path: path.to_owned(),
-            error,
-        })?;
-        let mut migrated = MigrateReport {
-            before: current,
-            after: current,
-            applied: Vec::new(),
-        };
+        let pending =
+            plan::pending(&list, &applied, None).map_err(|error| DbError::Plan { path: path.to_owned(), error })?;
+        let mut migrated = MigrateReport { before: current, after: current, applied: Vec::new() };
         if !pending.is_empty() {
             if opts.policy == Policy::RefuseBehind {
                 return Err(Error::Behind {
@@ -123,25 +118,12 @@ impl Db {
                     pending: pending.len(),
                 });
             }
-            let _run =
-                lock::run_lock(path, opts.lock_timeout, &mut |_| {}).map_err(DbError::from)?;
-            let run_opts = MigrateOptions::default();
-            migrated = apply::migrate(
-                &conn,
-                path,
-                &list,
-                &run_opts,
-                opts.busy_timeout,
-                &mut |_| {},
-            )?;
+            let _run = lock::run_lock(path, opts.lock_timeout, &mut |_| {}).map_err(DbError::from)?;
+            let run_opts =
+                MigrateOptions { environment: env.map(|e| e.name().to_owned()), ..MigrateOptions::default() };
+            migrated = apply::migrate(&conn, path, &list, &run_opts, opts.busy_timeout, &mut |_| {})?;
         }
-        Ok(Db {
-            conn,
-            path: path.to_owned(),
-            migrated,
-            code_version,
-            _app_lock: app_lock,
-        })
+        Ok(Db { conn, path: path.to_owned(), environment: env.cloned(), migrated, code_version, _app_lock: app_lock })
     }
 
     /// The connection. Keep the `Db` alive as long as you use it: it holds the application lock.
@@ -171,6 +153,7 @@ impl Db {
             database_schema_version: database_version,
             pending: self.code_version.saturating_sub(database_version),
             database: self.path.clone(),
+            environment: self.environment.as_ref().map(|e| (e.name().to_owned(), e.chosen_by.to_string())),
         }
     }
 }
@@ -183,17 +166,18 @@ pub struct VersionInfo {
     pub database_schema_version: u64,
     pub pending: u64,
     pub database: PathBuf,
+    /// The environment's name and how it was chosen, when opened with `open_env`.
+    pub environment: Option<(String, String)>,
 }
 
 impl fmt::Display for VersionInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "envdb:                   {}", self.envdb_version)?;
+        if let Some((name, chosen_by)) = &self.environment {
+            writeln!(f, "environment:             {name} (chosen by {chosen_by})")?;
+        }
         writeln!(f, "schema version (code):   {}", self.code_schema_version)?;
-        writeln!(
-            f,
-            "schema version (db):     {}",
-            self.database_schema_version
-        )?;
+        writeln!(f, "schema version (db):     {}", self.database_schema_version)?;
         writeln!(f, "pending migrations:      {}", self.pending)?;
         write!(f, "database:                {}", self.database.display())
     }

@@ -73,10 +73,7 @@ pub fn words(sql: &str) -> Vec<Word<'_>> {
                 i += 1;
             }
             b'-' if b.get(i + 1) == Some(&b'-') => {
-                let end = b[i..]
-                    .iter()
-                    .position(|&c| c == b'\n')
-                    .map_or(b.len(), |p| i + p);
+                let end = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| i + p);
                 skip_to(&mut i, &mut line, end);
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
@@ -104,10 +101,7 @@ pub fn words(sql: &str) -> Vec<Word<'_>> {
                     .iter()
                     .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_' || c == b'$'))
                     .map_or(b.len(), |p| i + p);
-                out.push(Word {
-                    text: &sql[i..end],
-                    line,
-                });
+                out.push(Word { text: &sql[i..end], line });
                 i = end;
             }
             b';' => {
@@ -149,11 +143,7 @@ pub fn destructive(sql: &str) -> Vec<Destructive> {
         } else if w.is("DROP") && first.is("ALTER") {
             Some("DROP COLUMN")
         } else if w.is("RENAME") && first.is("ALTER") {
-            Some(if next_is("TO") {
-                "RENAME TABLE"
-            } else {
-                "RENAME COLUMN"
-            })
+            Some(if next_is("TO") { "RENAME TABLE" } else { "RENAME COLUMN" })
         } else {
             None
         };
@@ -170,16 +160,8 @@ mod tests {
 
     #[test]
     fn directives_in_leading_comments_only() {
-        let (d, bad) = Directives::parse(
-            "-- created 2026\n-- envdb: no-transaction, allow-destructive\nSELECT 1;\n",
-        );
-        assert_eq!(
-            d,
-            Directives {
-                no_transaction: true,
-                allow_destructive: true
-            }
-        );
+        let (d, bad) = Directives::parse("-- created 2026\n-- envdb: no-transaction, allow-destructive\nSELECT 1;\n");
+        assert_eq!(d, Directives { no_transaction: true, allow_destructive: true });
         assert!(bad.is_empty());
         let (d, _) = Directives::parse("SELECT 1;\n-- envdb: no-transaction\n");
         assert!(!d.no_transaction);
@@ -189,11 +171,10 @@ mod tests {
 
     #[test]
     fn words_skip_strings_and_comments() {
-        let w: Vec<_> =
-            words("select 'drop table x' -- drop table y\n/* drop\ntable */ \"drop\" from [t]; x")
-                .into_iter()
-                .map(|w| (w.text, w.line))
-                .collect();
+        let w: Vec<_> = words("select 'drop table x' -- drop table y\n/* drop\ntable */ \"drop\" from [t]; x")
+            .into_iter()
+            .map(|w| (w.text, w.line))
+            .collect();
         assert_eq!(w, [("select", 1), ("from", 3), (";", 3), ("x", 3)]);
     }
 
@@ -208,18 +189,7 @@ mod tests {
     fn finds_destructive_statements() {
         let sql = "CREATE TABLE a (x);\nDROP TABLE old;\nALTER TABLE t DROP COLUMN c;\nALTER TABLE t RENAME TO u;\n\
                    ALTER TABLE u RENAME COLUMN a TO b;\nDROP INDEX i;\nINSERT INTO t VALUES ('DROP TABLE');\n";
-        let found: Vec<_> = destructive(sql)
-            .into_iter()
-            .map(|d| (d.what, d.line))
-            .collect();
-        assert_eq!(
-            found,
-            [
-                ("DROP TABLE", 2),
-                ("DROP COLUMN", 3),
-                ("RENAME TABLE", 4),
-                ("RENAME COLUMN", 5)
-            ]
-        );
+        let found: Vec<_> = destructive(sql).into_iter().map(|d| (d.what, d.line)).collect();
+        assert_eq!(found, [("DROP TABLE", 2), ("DROP COLUMN", 3), ("RENAME TABLE", 4), ("RENAME COLUMN", 5)]);
     }
 }

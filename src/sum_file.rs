@@ -44,9 +44,7 @@ impl SumError {
 }
 
 fn is_conflict_marker(line: &str) -> bool {
-    ["<<<<<<<", "=======", ">>>>>>>", "|||||||"]
-        .iter()
-        .any(|m| line.starts_with(m))
+    ["<<<<<<<", "=======", ">>>>>>>", "|||||||"].iter().any(|m| line.starts_with(m))
 }
 
 fn parse_entry(line: &str) -> Option<(String, String)> {
@@ -59,15 +57,8 @@ impl SumFile {
     /// Builds a sum file from `(file name, checksum)` pairs, ordering them by version, up before down.
     pub fn from_files<'a>(files: impl IntoIterator<Item = (&'a FileName, &'a str)>) -> SumFile {
         let mut entries: Vec<_> = files.into_iter().collect();
-        entries.sort_by(|(a, _), (b, _)| {
-            (a.version, a.direction, &a.slug).cmp(&(b.version, b.direction, &b.slug))
-        });
-        SumFile {
-            entries: entries
-                .into_iter()
-                .map(|(f, s)| (f.to_string(), s.to_owned()))
-                .collect(),
-        }
+        entries.sort_by(|(a, _), (b, _)| (a.version, a.direction, &a.slug).cmp(&(b.version, b.direction, &b.slug)));
+        SumFile { entries: entries.into_iter().map(|(f, s)| (f.to_string(), s.to_owned())).collect() }
     }
 
     /// Parses and verifies a sum file.
@@ -90,10 +81,7 @@ impl SumFile {
             if line.is_empty() {
                 continue;
             }
-            let entry = parse_entry(line).ok_or_else(|| SumError::Malformed {
-                line: i + 1,
-                text: line.to_owned(),
-            })?;
+            let entry = parse_entry(line).ok_or_else(|| SumError::Malformed { line: i + 1, text: line.to_owned() })?;
             entries.push(entry);
         }
         let sum = SumFile { entries };
@@ -114,10 +102,7 @@ impl SumFile {
 
     /// The checksum recorded for a file.
     pub fn get(&self, file: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(f, _)| f == file)
-            .map(|(_, s)| s.as_str())
+        self.entries.iter().find(|(f, _)| f == file).map(|(_, s)| s.as_str())
     }
 
     fn body(&self) -> String {
@@ -163,10 +148,7 @@ mod tests {
         let names: Vec<_> = sum.entries.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(names, ["0001_a.sql", "0002_b.sql", "0002_b.down.sql"]);
         assert_eq!(SumFile::parse(&sum.to_string()).unwrap(), sum);
-        assert_eq!(
-            SumFile::parse(&sum.to_string().replace('\n', "\r\n")).unwrap(),
-            sum
-        );
+        assert_eq!(SumFile::parse(&sum.to_string().replace('\n', "\r\n")).unwrap(), sum);
     }
 
     #[test]
@@ -174,15 +156,9 @@ mod tests {
         let text = sample().to_string().replace("0002_b.sql", "0002_c.sql");
         assert_eq!(SumFile::parse(&text), Err(SumError::TotalMismatch));
         assert_eq!(SumFile::parse(""), Err(SumError::MissingHeader));
-        assert_eq!(
-            SumFile::parse("0001_a.sql x\n"),
-            Err(SumError::MissingHeader)
-        );
+        assert_eq!(SumFile::parse("0001_a.sql x\n"), Err(SumError::MissingHeader));
         let text = sample().to_string() + "garbage\n";
-        assert!(matches!(
-            SumFile::parse(&text),
-            Err(SumError::Malformed { line: 5, .. })
-        ));
+        assert!(matches!(SumFile::parse(&text), Err(SumError::Malformed { line: 5, .. })));
     }
 
     #[test]
@@ -194,10 +170,7 @@ mod tests {
         let err = SumFile::parse(&text).unwrap_err();
         assert_eq!(err, SumError::ConflictMarkers { line: 1 });
         assert!(err.wants_fix());
-        let names: Vec<_> = SumFile::salvage(&text)
-            .into_iter()
-            .map(|(f, _)| f)
-            .collect();
+        let names: Vec<_> = SumFile::salvage(&text).into_iter().map(|(f, _)| f).collect();
         assert_eq!(names, ["0001_a.sql", "0002_x.sql", "0002_y.sql"]);
     }
 }

@@ -32,15 +32,14 @@ impl DerefMut for TestDb {
     }
 }
 
-/// Creates a database in a new temporary directory and applies every migration.
+/// Creates a database in a new temporary directory and applies every migration. It also marks
+/// the process as a test run, so that no later call in it can open a protected environment.
 pub fn fresh(migrations: &Migrations) -> Result<TestDb, Error> {
+    crate::environment::mark_test_process();
     let dir = tempfile::Builder::new()
         .prefix("envdb-test-")
         .tempdir()
-        .map_err(|source| crate::db::DbError::CreateDir {
-            path: std::env::temp_dir(),
-            source,
-        })?;
+        .map_err(|source| crate::db::DbError::CreateDir { path: std::env::temp_dir(), source })?;
     let db = Db::open(dir.path().join("test.db"), migrations)?;
     Ok(TestDb { db, dir })
 }

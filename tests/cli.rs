@@ -6,12 +6,8 @@ use common::*;
 #[test]
 fn runs_as_cargo_subcommand_and_directly() {
     let t = Test::with(&[("0001_a.sql", "CREATE TABLE a (x);")]);
-    t.run(&["envdb", "check"])
-        .success()
-        .stderr_has("Checked 1 migration(s)");
-    t.run(&["check"])
-        .success()
-        .stderr_has("Checked 1 migration(s)");
+    t.run(&["envdb", "check"]).success().stderr_has("Checked 1 migration(s)");
+    t.run(&["check"]).success().stderr_has("Checked 1 migration(s)");
 }
 
 #[test]
@@ -29,9 +25,7 @@ fn global_options_before_or_after_the_command() {
 #[test]
 fn exit_codes() {
     let t = Test::new();
-    t.run(&["--version"])
-        .success()
-        .stdout_has("cargo envdb 0.1.0");
+    t.run(&["--version"]).success().stdout_has("cargo envdb 0.1.0");
     t.run(&["--help"]).success().stdout_has("Exit codes:");
     t.run(&["no-such-command"]).code(2);
     t.run(&["check", "--no-such-flag"]).code(2);
@@ -60,18 +54,9 @@ fn colour_follows_flags_and_environment() {
     assert!(!plain.stderr.contains('\u{1b}'));
     let coloured = t.run(&["check", "--color", "always"]);
     assert!(coloured.stderr.contains("\u{1b}["), "{}", coloured.stderr);
-    let out = t
-        .command(&["check"])
-        .env_remove("NO_COLOR")
-        .env("CARGO_TERM_COLOR", "always")
-        .output()
-        .unwrap();
+    let out = t.command(&["check"]).env_remove("NO_COLOR").env("CARGO_TERM_COLOR", "always").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("\u{1b}["));
-    let out = t
-        .command(&["check", "--color", "never"])
-        .env("CARGO_TERM_COLOR", "always")
-        .output()
-        .unwrap();
+    let out = t.command(&["check", "--color", "never"]).env("CARGO_TERM_COLOR", "always").output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains('\u{1b}'));
 }
 
@@ -89,11 +74,7 @@ fn completions_for_every_shell() {
 #[test]
 fn outside_any_project() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(BIN)
-        .arg("check")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(BIN).arg("check").current_dir(dir.path()).output().unwrap();
     let r = Run::from(out);
     r.failure().stderr_has("no envdb.toml or Cargo.toml");
 }
@@ -101,31 +82,16 @@ fn outside_any_project() {
 #[test]
 fn manifest_path_and_migrations_override() {
     let t = Test::empty();
-    t.write(
-        "Cargo.toml",
-        "[package]\nname = \"host\"\nversion = \"0.1.0\"\n",
-    );
+    t.write("Cargo.toml", "[package]\nname = \"host\"\nversion = \"0.1.0\"\n");
     std::fs::remove_file(t.path("envdb.toml")).unwrap();
     t.write("db/0001_a.sql", "CREATE TABLE a (x);");
     let other = tempfile::tempdir().unwrap();
     let manifest = t.path("Cargo.toml");
     let run = |args: &[&str]| {
-        Run::from(
-            std::process::Command::new(BIN)
-                .args(args)
-                .current_dir(other.path())
-                .output()
-                .unwrap(),
-        )
+        Run::from(std::process::Command::new(BIN).args(args).current_dir(other.path()).output().unwrap())
     };
-    run(&[
-        "hash",
-        "--manifest-path",
-        manifest.to_str().unwrap(),
-        "--migrations",
-        t.path("db").to_str().unwrap(),
-    ])
-    .success();
+    run(&["hash", "--manifest-path", manifest.to_str().unwrap(), "--migrations", t.path("db").to_str().unwrap()])
+        .success();
     assert!(t.path("db/envdb.sum").exists());
     run(&["check", "--manifest-path", manifest.to_str().unwrap()])
         .failure()

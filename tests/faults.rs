@@ -25,17 +25,10 @@ fn slow_project(n: usize) -> Test {
 /// The history and the schema agree exactly: table t<i> exists if and only if version i is applied.
 fn consistent(t: &Test) -> usize {
     let db = t.db();
-    let ok: String = db
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
+    let ok: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(ok, "ok");
-    let has_history: i64 = db
-        .query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE name = 'envdb_migrations'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let has_history: i64 =
+        db.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'envdb_migrations'", [], |r| r.get(0)).unwrap();
     let versions: Vec<i64> = if has_history == 1 {
         db.prepare("SELECT version FROM envdb_migrations ORDER BY version")
             .unwrap()
@@ -56,9 +49,7 @@ fn consistent(t: &Test) -> usize {
     assert_eq!(versions, tables, "history and schema disagree");
     assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<_>>());
     for v in &versions {
-        let rows: i64 = db
-            .query_row(&format!("SELECT count(*) FROM t{v}"), [], |r| r.get(0))
-            .unwrap();
+        let rows: i64 = db.query_row(&format!("SELECT count(*) FROM t{v}"), [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 300, "migration {v} half applied");
     }
     versions.len()
@@ -69,8 +60,7 @@ fn sigkill_at_random_moments_never_half_applies() {
     let t = slow_project(200);
     // Measure one full run to spread the kills across it.
     let start = Instant::now();
-    t.run(&["migrate", "-q", "--database", "probe.db"])
-        .success();
+    t.run(&["migrate", "-q", "--database", "probe.db"]).success();
     let full = start.elapsed().max(Duration::from_millis(20));
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut progress = Vec::new();
@@ -99,10 +89,7 @@ fn sigkill_at_random_moments_never_half_applies() {
             }
         }
     }
-    assert!(
-        progress.iter().any(|&n| n > 0 && n < 200),
-        "some kills landed mid-run: {progress:?}"
-    );
+    assert!(progress.iter().any(|&n| n > 0 && n < 200), "some kills landed mid-run: {progress:?}");
     t.run(&["migrate", "-q"]).success();
     assert_eq!(consistent(&t), 200);
 }
@@ -110,17 +97,12 @@ fn sigkill_at_random_moments_never_half_applies() {
 #[test]
 fn eight_concurrent_migrators_apply_each_migration_once() {
     let t = slow_project(40);
-    let children: Vec<_> = (0..8)
-        .map(|_| t.command(&["migrate", "-q"]).spawn().unwrap())
-        .collect();
+    let children: Vec<_> = (0..8).map(|_| t.command(&["migrate", "-q"]).spawn().unwrap()).collect();
     for mut c in children {
         assert!(c.wait().unwrap().success());
     }
     assert_eq!(consistent(&t), 40);
-    let rows: i64 = t
-        .db()
-        .query_row("SELECT count(*) FROM envdb_migrations", [], |r| r.get(0))
-        .unwrap();
+    let rows: i64 = t.db().query_row("SELECT count(*) FROM envdb_migrations", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 40);
 }
 
@@ -129,9 +111,7 @@ fn a_writer_holding_the_database_past_the_busy_timeout() {
     let t = slow_project(3);
     t.run(&["migrate", "--to", "1"]).success();
     let blocker = t.db();
-    blocker
-        .execute_batch("BEGIN EXCLUSIVE; INSERT INTO t1 (v) VALUES ('held');")
-        .unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE; INSERT INTO t1 (v) VALUES ('held');").unwrap();
     let started = Instant::now();
     t.run(&["migrate", "--busy-timeout", "0.3"])
         .failure()

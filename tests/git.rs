@@ -18,9 +18,7 @@ fn commit(t: &Test, msg: &str) -> std::process::Output {
 fn hook_blocks_an_edited_migration_and_passes_a_clean_one() {
     let t = Test::with(&[("0001_a.sql", "CREATE TABLE a (x);")]);
     repo(&t);
-    t.run(&["hook", "install"])
-        .success()
-        .stderr_has("Installed");
+    t.run(&["hook", "install"]).success().stderr_has("Installed");
     assert!(commit(&t, "first").status.success());
 
     // Edited without `hash`: blocked.
@@ -37,11 +35,7 @@ fn hook_blocks_an_edited_migration_and_passes_a_clean_one() {
 
     // Staging the rehashed sum lets it through.
     let out = commit(&t, "edit and rehash");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -49,11 +43,7 @@ fn hook_install_is_idempotent_chains_and_uninstalls() {
     let t = Test::with(&[("0001_a.sql", "CREATE TABLE a (x);")]);
     repo(&t);
     let hook = t.path(".git/hooks/pre-commit");
-    std::fs::write(
-        &hook,
-        "#!/bin/sh\necho mine > \"$(git rev-parse --show-toplevel)/ran-mine\"\n",
-    )
-    .unwrap();
+    std::fs::write(&hook, "#!/bin/sh\necho mine > \"$(git rev-parse --show-toplevel)/ran-mine\"\n").unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -61,23 +51,13 @@ fn hook_install_is_idempotent_chains_and_uninstalls() {
     }
     t.run(&["hook", "install"]).success().stderr_has("Chained");
     let installed = std::fs::read(&hook).unwrap();
-    t.run(&["hook", "install"])
-        .success()
-        .stderr_has("already installed");
+    t.run(&["hook", "install"]).success().stderr_has("already installed");
     assert_eq!(installed, std::fs::read(&hook).unwrap());
     assert!(commit(&t, "first").status.success());
     assert!(t.path("ran-mine").exists(), "the chained hook ran");
-    t.run(&["hook", "uninstall"])
-        .success()
-        .stderr_has("Restored");
-    assert!(
-        std::fs::read_to_string(&hook)
-            .unwrap()
-            .contains("echo mine")
-    );
-    t.run(&["hook", "uninstall"])
-        .success()
-        .stderr_has("not envdb's hook");
+    t.run(&["hook", "uninstall"]).success().stderr_has("Restored");
+    assert!(std::fs::read_to_string(&hook).unwrap().contains("echo mine"));
+    t.run(&["hook", "uninstall"]).success().stderr_has("not envdb's hook");
 }
 
 #[test]
@@ -88,11 +68,7 @@ fn commits_without_staged_migrations_pass() {
     t.run(&["hook", "install"]).success();
     t.write("notes.txt", "hello");
     git(t.root(), &["add", "notes.txt"]);
-    assert!(
-        git_try(t.root(), &["commit", "-q", "-m", "notes"])
-            .status
-            .success()
-    );
+    assert!(git_try(t.root(), &["commit", "-q", "-m", "notes"]).status.success());
 }
 
 #[test]
@@ -113,20 +89,13 @@ fn fix_renumbers_this_branchs_migration_after_a_conflicting_merge() {
     let merge = git_try(t.root(), &["merge", "-q", "main"]);
     assert!(!merge.status.success(), "the sum file must conflict");
     assert!(t.read("migrations/envdb.sum").contains("<<<<<<<"));
-    t.run(&["check"])
-        .failure()
-        .stderr_has("cargo envdb fix")
-        .stderr_has("version 2 is also used");
+    t.run(&["check"]).failure().stderr_has("cargo envdb fix").stderr_has("version 2 is also used");
 
-    t.run(&["fix"])
-        .success()
-        .stderr_has("migrations/0002_ours.sql → 0003_ours.sql");
+    t.run(&["fix"]).success().stderr_has("migrations/0002_ours.sql → 0003_ours.sql");
     assert!(t.path("migrations/0002_theirs.sql").exists());
     assert!(t.path("migrations/0003_ours.sql").exists());
     t.run(&["check"]).success();
-    t.run(&["fix"])
-        .success()
-        .stderr_has("no migration needed renumbering");
+    t.run(&["fix"]).success().stderr_has("no migration needed renumbering");
 }
 
 #[test]

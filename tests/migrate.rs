@@ -7,20 +7,12 @@ fn tables(conn: &rusqlite::Connection) -> Vec<String> {
     let mut stmt = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'envdb_%' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
 }
 
 fn versions(conn: &rusqlite::Connection) -> Vec<i64> {
-    let mut stmt = conn
-        .prepare("SELECT version FROM envdb_migrations ORDER BY version")
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    let mut stmt = conn.prepare("SELECT version FROM envdb_migrations ORDER BY version").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
 }
 
 fn five(broken: Option<(usize, &str)>) -> Test {
@@ -28,15 +20,10 @@ fn five(broken: Option<(usize, &str)>) -> Test {
     for i in 1..=5 {
         let sql = match broken {
             Some((n, sql)) if n == i => sql.to_owned(),
-            _ => format!(
-                "CREATE TABLE t{i} (id INTEGER PRIMARY KEY);\nINSERT INTO t{i} VALUES ({i});\n"
-            ),
+            _ => format!("CREATE TABLE t{i} (id INTEGER PRIMARY KEY);\nINSERT INTO t{i} VALUES ({i});\n"),
         };
         t.write(&format!("migrations/{i:04}_m{i}.sql"), sql);
-        t.write(
-            &format!("migrations/{i:04}_m{i}.down.sql"),
-            format!("DROP TABLE t{i};\n"),
-        );
+        t.write(&format!("migrations/{i:04}_m{i}.down.sql"), format!("DROP TABLE t{i};\n"));
     }
     t.run(&["hash"]).success();
     t
@@ -45,14 +32,10 @@ fn five(broken: Option<(usize, &str)>) -> Test {
 #[test]
 fn applies_records_history_meta_and_user_version() {
     let t = five(None);
-    t.run(&["migrate"])
-        .success()
-        .stderr_has("schema version 0 → 5 (5 applied)");
+    t.run(&["migrate"]).success().stderr_has("schema version 0 → 5 (5 applied)");
     let db = t.db();
     assert_eq!(versions(&db), [1, 2, 3, 4, 5]);
-    let uv: i64 = db
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let uv: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert_eq!(uv, 5);
     let (name, checksum, at, tool): (String, String, String, String) = db
         .query_row("SELECT name, checksum, applied_at, tool_version FROM envdb_migrations WHERE version = 3", [], |r| {
@@ -71,12 +54,11 @@ fn applies_records_history_meta_and_user_version() {
         .map(Result::unwrap)
         .collect();
     let keys: Vec<_> = meta.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, ["created_at", "last_migration", "schema_version"]);
+    assert_eq!(keys, ["created_at", "environment", "last_migration", "schema_version"]);
+    assert!(meta.contains(&("environment".into(), "dev".into())));
     assert!(meta.contains(&("schema_version".into(), "5".into())));
     // Journal mode left as found (a new file: delete).
-    let mode: String = db
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
+    let mode: String = db.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "delete");
     assert!(!t.path(".envdb/dev/app.db-wal").exists());
     t.run(&["migrate"]).success().stderr_has("nothing to apply");
@@ -88,32 +70,21 @@ fn wal_database_stays_wal_and_config_can_ask_for_it() {
     {
         std::fs::create_dir_all(t.path(".envdb/dev")).unwrap();
         let db = t.db();
-        let _: String = db
-            .query_row("PRAGMA journal_mode = wal", [], |r| r.get(0))
-            .unwrap();
+        let _: String = db.query_row("PRAGMA journal_mode = wal", [], |r| r.get(0)).unwrap();
     }
     t.run(&["migrate", "--to", "2"]).success();
-    let mode: String = t
-        .db()
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
+    let mode: String = t.db().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let t = five(None);
     t.write("envdb.toml", "name = \"app\"\njournal_mode = \"wal\"\n");
     t.run(&["migrate"]).success();
-    let mode: String = t
-        .db()
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
+    let mode: String = t.db().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
 }
 
 #[test]
 fn syntax_error_in_migration_3_of_5() {
-    let t = five(Some((
-        3,
-        "CREATE TABLE t3 (id INTEGER PRIMARY KEY);\n\nCREAT TABLE oops (x);\n",
-    )));
+    let t = five(Some((3, "CREATE TABLE t3 (id INTEGER PRIMARY KEY);\n\nCREAT TABLE oops (x);\n")));
     t.run(&["migrate"])
         .failure()
         .stderr_has("migration 0003_m3.sql failed at line 3")
@@ -122,11 +93,7 @@ fn syntax_error_in_migration_3_of_5() {
         .stderr_has("database is at version 2");
     let db = t.db();
     assert_eq!(versions(&db), [1, 2]);
-    assert_eq!(
-        tables(&db),
-        ["t1", "t2"],
-        "t3 was rolled back with the failing migration"
-    );
+    assert_eq!(tables(&db), ["t1", "t2"], "t3 was rolled back with the failing migration");
 }
 
 #[test]
@@ -142,9 +109,7 @@ fn single_transaction_is_all_or_nothing() {
     let db = t.db();
     assert_eq!(tables(&db), ["t1"]);
     let t = five(None);
-    t.run(&["migrate", "--single-transaction"])
-        .success()
-        .stderr_has("0 → 5");
+    t.run(&["migrate", "--single-transaction"]).success().stderr_has("0 → 5");
 }
 
 #[test]
@@ -166,13 +131,7 @@ fn a_table_rebuild_that_breaks_a_foreign_key_is_rolled_back() {
         .stderr_has("child row 1 references a missing row in parent");
     let db = t.db();
     assert_eq!(versions(&db), [1]);
-    let cols: i64 = db
-        .query_row(
-            "SELECT count(*) FROM pragma_table_info('parent')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let cols: i64 = db.query_row("SELECT count(*) FROM pragma_table_info('parent')", [], |r| r.get(0)).unwrap();
     assert_eq!(cols, 1, "the rebuild was undone");
 
     // The same rebuild done right is atomic and passes.
@@ -187,22 +146,11 @@ fn a_table_rebuild_that_breaks_a_foreign_key_is_rolled_back() {
 
 #[test]
 fn own_transaction_control_is_refused_before_anything_runs() {
-    let t = Test::with(&[
-        ("0001_a.sql", "CREATE TABLE a (x);"),
-        ("0002_tx.sql", "BEGIN;\nCREATE TABLE b (x);\nCOMMIT;\n"),
-    ]);
-    t.run(&["migrate"])
-        .failure()
-        .stderr_has("0002_tx.sql line 1")
-        .stderr_has("-- envdb: no-transaction");
-    assert!(
-        !t.dev_db().exists(),
-        "not even migration 1 ran, and the new file is gone again"
-    );
-    t.write(
-        "migrations/0002_tx.sql",
-        "-- envdb: no-transaction\nBEGIN;\nCREATE TABLE b (x);\nCOMMIT;\n",
-    );
+    let t =
+        Test::with(&[("0001_a.sql", "CREATE TABLE a (x);"), ("0002_tx.sql", "BEGIN;\nCREATE TABLE b (x);\nCOMMIT;\n")]);
+    t.run(&["migrate"]).failure().stderr_has("0002_tx.sql line 1").stderr_has("-- envdb: no-transaction");
+    assert!(!t.dev_db().exists(), "not even migration 1 ran, and the new file is gone again");
+    t.write("migrations/0002_tx.sql", "-- envdb: no-transaction\nBEGIN;\nCREATE TABLE b (x);\nCOMMIT;\n");
     t.run(&["hash"]).success();
     t.run(&["migrate"]).success();
     assert_eq!(versions(&t.db()), [1, 2]);
@@ -217,26 +165,15 @@ fn triggers_strings_and_comments_with_semicolons() {
          INSERT INTO t VALUES ('a;b');\n",
     )]);
     t.run(&["migrate"]).success();
-    let n: i64 = t
-        .db()
-        .query_row("SELECT count(*) FROM log", [], |r| r.get(0))
-        .unwrap();
+    let n: i64 = t.db().query_row("SELECT count(*) FROM log", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 2);
-    let first: String = t
-        .db()
-        .query_row("SELECT msg FROM log ORDER BY rowid LIMIT 1", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let first: String = t.db().query_row("SELECT msg FROM log ORDER BY rowid LIMIT 1", [], |r| r.get(0)).unwrap();
     assert_eq!(first, "inserted; a;b");
 }
 
 #[test]
 fn empty_migration_is_applied_and_recorded() {
-    let t = Test::with(&[
-        ("0001_a.sql", "CREATE TABLE a (x);"),
-        ("0002_empty.sql", "-- nothing yet\n"),
-    ]);
+    let t = Test::with(&[("0001_a.sql", "CREATE TABLE a (x);"), ("0002_empty.sql", "-- nothing yet\n")]);
     t.run(&["migrate"]).success();
     assert_eq!(versions(&t.db()), [1, 2]);
 }
@@ -244,17 +181,10 @@ fn empty_migration_is_applied_and_recorded() {
 #[test]
 fn a_text_file_is_not_a_database() {
     let t = five(None);
-    t.write(
-        ".envdb/dev/app.db",
-        "this is a text file, not a database\n".repeat(50),
-    );
+    t.write(".envdb/dev/app.db", "this is a text file, not a database\n".repeat(50));
     let before = t.snapshot();
-    t.run(&["migrate"])
-        .failure()
-        .stderr_has("app.db is not a SQLite database");
-    t.run(&["status"])
-        .failure()
-        .stderr_has("is not a SQLite database");
+    t.run(&["migrate"]).failure().stderr_has("app.db is not a SQLite database");
+    t.run(&["status"]).failure().stderr_has("is not a SQLite database");
     assert_eq!(before, t.snapshot());
 }
 
@@ -262,9 +192,7 @@ fn a_text_file_is_not_a_database() {
 fn database_path_that_is_a_directory() {
     let t = five(None);
     std::fs::create_dir_all(t.path("somedir")).unwrap();
-    t.run(&["migrate", "--database", "somedir"])
-        .failure()
-        .stderr_has("somedir is a directory");
+    t.run(&["migrate", "--database", "somedir"]).failure().stderr_has("somedir is a directory");
 }
 
 #[cfg(unix)]
@@ -274,11 +202,7 @@ fn read_only_database_file() {
     let t = five(None);
     t.run(&["migrate", "--to", "2"]).success();
     std::fs::set_permissions(t.dev_db(), std::fs::Permissions::from_mode(0o444)).unwrap();
-    if std::fs::OpenOptions::new()
-        .write(true)
-        .open(t.dev_db())
-        .is_ok()
-    {
+    if std::fs::OpenOptions::new().write(true).open(t.dev_db()).is_ok() {
         return; // root ignores permissions; nothing to prove
     }
     let before = t.snapshot();
@@ -295,9 +219,9 @@ fn database_newer_than_the_code_is_refused() {
     }
     t.run(&["hash"]).success();
     let before = t.snapshot();
-    t.run(&["migrate"]).failure().stderr_has(
-        "the database is at version 5, newer than the latest migration this code knows (4)",
-    );
+    t.run(&["migrate"])
+        .failure()
+        .stderr_has("the database is at version 5, newer than the latest migration this code knows (4)");
     assert_eq!(before, t.snapshot());
 }
 
@@ -317,63 +241,39 @@ fn drift_refusals_and_repair() {
         .stderr_has("cargo envdb repair");
     assert_eq!(before, t.snapshot());
     t.run(&["status"]).failure().stdout_has("changed [2]");
-    t.run(&["repair"])
-        .success()
-        .stderr_has("Repaired migrations/0002_m2.sql");
+    t.run(&["repair"]).success().stderr_has("Repaired migrations/0002_m2.sql");
     t.run(&["migrate"]).success();
     assert_eq!(versions(&t.db()), [1, 2, 3, 4, 5]);
-    let audit: String = t
-        .db()
-        .query_row(
-            "SELECT value FROM envdb_meta WHERE key = 'last_repair'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let audit: String =
+        t.db().query_row("SELECT value FROM envdb_meta WHERE key = 'last_repair'", [], |r| r.get(0)).unwrap();
     assert!(audit.contains("2:"), "{audit}");
     // validate sees that the schema no longer matches what the migrations make.
-    t.run(&["validate"])
-        .failure()
-        .stderr_has("schema: table t2 differs");
+    t.run(&["validate"]).failure().stderr_has("schema: table t2 differs");
 }
 
 #[test]
 fn applied_file_gone_is_refused() {
     let t = five(None);
     t.run(&["migrate"]).success();
-    for name in [
-        "0003_m3.sql",
-        "0003_m3.down.sql",
-        "0004_m4.sql",
-        "0004_m4.down.sql",
-        "0005_m5.sql",
-        "0005_m5.down.sql",
-    ] {
+    for name in
+        ["0003_m3.sql", "0003_m3.down.sql", "0004_m4.sql", "0004_m4.down.sql", "0005_m5.sql", "0005_m5.down.sql"]
+    {
         std::fs::remove_file(t.path(&format!("migrations/{name}"))).unwrap();
     }
     t.write("migrations/0003_other.sql", "SELECT 1;");
     t.run(&["hash"]).success();
-    t.run(&["migrate"])
-        .failure()
-        .stderr_has("newer than the latest");
-    t.write("migrations/0004_x.sql", "SELECT 1;")
-        .write("migrations/0005_y.sql", "SELECT 1;");
+    t.run(&["migrate"]).failure().stderr_has("newer than the latest");
+    t.write("migrations/0004_x.sql", "SELECT 1;").write("migrations/0005_y.sql", "SELECT 1;");
     t.run(&["hash"]).success();
-    t.run(&["migrate"])
-        .failure()
-        .stderr_has("migration 3 (0003_m3.sql) was applied with a different checksum");
+    t.run(&["migrate"]).failure().stderr_has("migration 3 (0003_m3.sql) was applied with a different checksum");
 }
 
 #[test]
 fn history_with_a_hole_is_refused() {
     let t = five(None);
     t.run(&["migrate"]).success();
-    t.db()
-        .execute("DELETE FROM envdb_migrations WHERE version = 2", [])
-        .unwrap();
-    t.run(&["migrate"])
-        .failure()
-        .stderr_has("the history has a hole: version 2");
+    t.db().execute("DELETE FROM envdb_migrations WHERE version = 2", []).unwrap();
+    t.run(&["migrate"]).failure().stderr_has("the history has a hole: version 2");
 }
 
 #[test]
@@ -394,12 +294,8 @@ fn dry_run_changes_nothing() {
 fn rollback_redo_and_missing_down_files() {
     let t = five(None);
     t.run(&["migrate"]).success();
-    t.run(&["rollback"])
-        .success()
-        .stderr_has("schema version 5 → 4");
-    t.run(&["rollback", "--steps", "2"])
-        .success()
-        .stderr_has("4 → 2");
+    t.run(&["rollback"]).success().stderr_has("schema version 5 → 4");
+    t.run(&["rollback", "--steps", "2"]).success().stderr_has("4 → 2");
     assert_eq!(tables(&t.db()), ["t1", "t2"]);
     t.run(&["migrate"]).success();
     t.run(&["redo"])
@@ -422,18 +318,12 @@ fn rollback_redo_and_missing_down_files() {
 #[test]
 fn status_and_history_as_text_and_json() {
     let t = five(None);
-    t.run(&["status"])
-        .success()
-        .stdout_has("(not created yet)")
-        .stdout_has("version:   0 of 5");
+    t.run(&["status"]).success().stdout_has("(not created yet)").stdout_has("version:   0 of 5");
     t.run(&["migrate", "--to", "3"]).success();
     let s = t.run(&["status", "--format", "json"]).json();
     assert_eq!(s["version"], 3);
     assert_eq!(s["latest"], 5);
-    assert_eq!(
-        s["pending"],
-        serde_json::json!(["0004_m4.sql", "0005_m5.sql"])
-    );
+    assert_eq!(s["pending"], serde_json::json!(["0004_m4.sql", "0005_m5.sql"]));
     assert_eq!(s["app_running"], false);
     let h = t.run(&["history", "--format", "json"]).json();
     assert_eq!(h.as_array().unwrap().len(), 3);
@@ -446,23 +336,13 @@ fn baseline_adopts_an_existing_database() {
     let t = five(None);
     std::fs::create_dir_all(t.path(".envdb/dev")).unwrap();
     t.db()
-        .execute_batch(
-            "CREATE TABLE t1 (id INTEGER PRIMARY KEY); CREATE TABLE t2 (id INTEGER PRIMARY KEY);",
-        )
+        .execute_batch("CREATE TABLE t1 (id INTEGER PRIMARY KEY); CREATE TABLE t2 (id INTEGER PRIMARY KEY);")
         .unwrap();
-    t.run(&["baseline", "9"])
-        .failure()
-        .stderr_has("no migration 9");
-    t.run(&["baseline", "2"])
-        .success()
-        .stderr_has("migrations 1 to 2 recorded");
-    t.run(&["baseline", "2"])
-        .failure()
-        .stderr_has("already has a migration history");
+    t.run(&["baseline", "9"]).failure().stderr_has("no migration 9");
+    t.run(&["baseline", "2"]).success().stderr_has("migrations 1 to 2 recorded");
+    t.run(&["baseline", "2"]).failure().stderr_has("already has a migration history");
     t.run(&["migrate"]).success().stderr_has("2 → 5");
-    t.run(&["baseline", "1", "--database", "missing.db"])
-        .failure()
-        .stderr_has("does not exist");
+    t.run(&["baseline", "1", "--database", "missing.db"]).failure().stderr_has("does not exist");
 }
 
 #[test]
@@ -471,24 +351,14 @@ fn validate_and_schema_dump() {
     t.run(&["migrate"]).success();
     t.run(&["validate"]).success().stderr_has("Valid");
     t.db().execute_batch("CREATE TABLE sneaky (x);").unwrap();
-    t.run(&["validate"])
-        .failure()
-        .stderr_has("unexpected table sneaky");
+    t.run(&["validate"]).failure().stderr_has("unexpected table sneaky");
     t.run(&["validate", "--format", "json"]).failure();
-    t.run(&["schema", "dump", "-o", "migrations/schema.sql"])
-        .success();
+    t.run(&["schema", "dump", "-o", "migrations/schema.sql"]).success();
     let dumped = t.read("migrations/schema.sql");
-    assert!(
-        dumped.contains("CREATE TABLE t1 (id INTEGER PRIMARY KEY);\nCREATE TABLE t2"),
-        "{dumped}"
-    );
+    assert!(dumped.contains("CREATE TABLE t1 (id INTEGER PRIMARY KEY);\nCREATE TABLE t2"), "{dumped}");
     assert!(!dumped.contains("sneaky") && !dumped.contains("envdb_"));
-    t.run(&["schema", "dump", "--live"])
-        .success()
-        .stdout_has("sneaky");
-    t.run(&["check", "-v"])
-        .success()
-        .stderr_has("schema.sql: ignored");
+    t.run(&["schema", "dump", "--live"]).success().stdout_has("sneaky");
+    t.run(&["check", "-v"]).success().stderr_has("schema.sql: ignored");
 }
 
 #[test]

@@ -14,16 +14,8 @@ fn migrations(n: u64, edit: Option<u64>) -> Migrations {
     let raw: Vec<envdb::embedded::RawMigration> = (1..=n)
         .map(|i| {
             let extra = if edit == Some(i) { ", extra" } else { "" };
-            let sql = leak(format!(
-                "CREATE TABLE t{i} (id INTEGER PRIMARY KEY{extra});\n"
-            ));
-            (
-                i,
-                leak(format!("{i:04}_m{i}.sql")),
-                sql,
-                None,
-                leak(envdb::checksum::checksum(sql.as_bytes())),
-            )
+            let sql = leak(format!("CREATE TABLE t{i} (id INTEGER PRIMARY KEY{extra});\n"));
+            (i, leak(format!("{i:04}_m{i}.sql")), sql, None, leak(envdb::checksum::checksum(sql.as_bytes())))
         })
         .collect();
     Migrations::from_raw(Box::leak(raw.into_boxed_slice()))
@@ -36,14 +28,7 @@ fn open_migrates_then_is_a_no_op() {
     let db = Db::open(&path, &migrations(3, None)).unwrap();
     assert_eq!(db.migrated().applied.len(), 3);
     let info = db.version_info();
-    assert_eq!(
-        (
-            info.code_schema_version,
-            info.database_schema_version,
-            info.pending
-        ),
-        (3, 3, 0)
-    );
+    assert_eq!((info.code_schema_version, info.database_schema_version, info.pending), (3, 3, 0));
     assert!(info.to_string().contains("schema version (db):     3"));
     drop(db);
     let db = Db::open(&path, &migrations(3, None)).unwrap();
@@ -60,22 +45,9 @@ fn refuse_behind_changes_nothing() {
     let path = dir.path().join("app.db");
     drop(Db::open(&path, &migrations(2, None)).unwrap());
     let before = std::fs::read(&path).unwrap();
-    let opts = Options {
-        policy: Policy::RefuseBehind,
-        ..Options::default()
-    };
-    let Err(e) = Db::open_with(&path, &migrations(4, None), opts) else {
-        panic!("must refuse")
-    };
-    assert!(matches!(
-        e,
-        Error::Behind {
-            database: 2,
-            code: 4,
-            pending: 2,
-            ..
-        }
-    ));
+    let opts = Options { policy: Policy::RefuseBehind, ..Options::default() };
+    let Err(e) = Db::open_with(&path, &migrations(4, None), opts) else { panic!("must refuse") };
+    assert!(matches!(e, Error::Behind { database: 2, code: 4, pending: 2, .. }));
     assert!(e.to_string().contains("cargo envdb upgrade"));
     assert_eq!(before, std::fs::read(&path).unwrap());
 }
@@ -85,22 +57,10 @@ fn drift_and_newer_databases_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.db");
     drop(Db::open(&path, &migrations(3, None)).unwrap());
-    let e = Db::open(&path, &migrations(3, Some(2)))
-        .err()
-        .expect("drift refused")
-        .to_string();
-    assert!(
-        e.contains("migration 2 (0002_m2.sql) was applied with a different checksum"),
-        "{e}"
-    );
-    let e = Db::open(&path, &migrations(2, None))
-        .err()
-        .expect("newer refused")
-        .to_string();
-    assert!(
-        e.contains("newer than the latest migration this code knows (2)"),
-        "{e}"
-    );
+    let e = Db::open(&path, &migrations(3, Some(2))).err().expect("drift refused").to_string();
+    assert!(e.contains("migration 2 (0002_m2.sql) was applied with a different checksum"), "{e}");
+    let e = Db::open(&path, &migrations(2, None)).err().expect("newer refused").to_string();
+    assert!(e.contains("newer than the latest migration this code knows (2)"), "{e}");
 }
 
 #[test]
@@ -124,9 +84,7 @@ fn testing_fresh_gives_a_migrated_temporary_database() {
     let t = envdb::testing::fresh(&m).unwrap();
     let dir = t.dir().to_owned();
     assert!(dir.starts_with(std::env::temp_dir()));
-    t.conn()
-        .execute("INSERT INTO t2 (id) VALUES (1)", [])
-        .unwrap();
+    t.conn().execute("INSERT INTO t2 (id) VALUES (1)", []).unwrap();
     drop(t);
     assert!(!dir.exists(), "the temporary directory goes with it");
 }
@@ -136,13 +94,33 @@ fn a_file_that_is_not_a_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.db");
     std::fs::write(&path, "hello, I am text\n".repeat(100)).unwrap();
-    let e = Db::open(&path, &migrations(1, None))
-        .err()
-        .expect("refused")
-        .to_string();
+    let e = Db::open(&path, &migrations(1, None)).err().expect("refused").to_string();
     assert!(e.contains("is not a SQLite database"), "{e}");
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        "hello, I am text\n".repeat(100)
-    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "hello, I am text\n".repeat(100));
+}
+
+#[test]
+fn after_the_test_helper_this_process_cannot_resolve_prod() {
+    // (Other tests in this binary may have called the helper already: the mark is process-wide.)
+    let m = migrations(1, None);
+    let _db = envdb::testing::fresh(&m).unwrap();
+    let e = envdb::Environment::resolve(&m, Some("prod")).unwrap_err().to_string();
+    assert!(e.contains("refusing to open the protected environment `prod`"), "{e}");
+    assert!(envdb::Environment::resolve(&m, Some("test")).is_ok());
+}
+
+#[test]
+fn open_env_records_the_environment_and_refuses_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    let m = migrations(1, None);
+    let mut dev = envdb::Environment::resolve(&m, Some("dev")).unwrap();
+    dev.spec.database = path.clone();
+    let db = Db::open_env(&dev, &m).unwrap();
+    assert!(db.version_info().to_string().contains("environment:             dev (chosen by --env flag)"));
+    drop(db);
+    let mut test = envdb::Environment::resolve(&m, Some("test")).unwrap();
+    test.spec.database = path;
+    let e = Db::open_env(&test, &m).err().expect("refused").to_string();
+    assert!(e.contains("belongs to the environment `dev` but is being opened as `test`"), "{e}");
 }

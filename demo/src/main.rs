@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 static MIGRATIONS: envdb::Migrations = envdb::embedded!();
 
-const USAGE: &str = "usage: tasks [list | add <title> [--priority 1-3] | done <id> | version [-v]]";
+const USAGE: &str = "usage: tasks [--env NAME] [list | add <title> [--priority 1-3] | done <id> | version [-v]]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,21 +18,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// Where the database lives: `DATABASE_URL` (set by `cargo envdb run`), else the dev database.
-fn database_path() -> std::path::PathBuf {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) => url.strip_prefix("sqlite://").unwrap_or(&url).into(),
-        Err(_) => ".envdb/dev/tasks.db".into(),
-    }
-}
-
 fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
-    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut words: Vec<&str> = args.iter().map(String::as_str).collect();
+    let env_flag = match words[..] {
+        ["--env" | "-e", name, ..] => {
+            words.drain(..2);
+            Some(name)
+        }
+        _ => None,
+    };
     if let ["version"] = words[..] {
         println!("tasks {}", env!("CARGO_PKG_VERSION"));
         return Ok(());
     }
-    let db = envdb::Db::open(database_path(), &MIGRATIONS)?;
+    // The same resolution as `cargo envdb`: --env > $ENVDB_ENV > default_env (dev).
+    let env = envdb::Environment::resolve(&MIGRATIONS, env_flag)?;
+    let db = envdb::Db::open_env(&env, &MIGRATIONS)?;
     for (_, name, ms) in &db.migrated().applied {
         eprintln!("migrated: {name} ({ms} ms)");
     }
@@ -44,20 +45,11 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                 [title @ .., "--priority", p] => (title.join(" "), p.parse::<i64>()?),
                 title => (title.join(" "), 2),
             };
-            conn.execute(
-                "INSERT INTO tasks (title, priority) VALUES (?1, ?2)",
-                rusqlite::params![title, priority],
-            )?;
-            println!(
-                "added #{}: {title} (priority {priority})",
-                conn.last_insert_rowid()
-            );
+            conn.execute("INSERT INTO tasks (title, priority) VALUES (?1, ?2)", rusqlite::params![title, priority])?;
+            println!("added #{}: {title} (priority {priority})", conn.last_insert_rowid());
         }
         ["done", id] => {
-            let n = conn.execute(
-                "UPDATE tasks SET done = 1 WHERE id = ?1",
-                [id.parse::<i64>()?],
-            )?;
+            let n = conn.execute("UPDATE tasks SET done = 1 WHERE id = ?1", [id.parse::<i64>()?])?;
             if n == 0 {
                 return Err(format!("no task #{id}").into());
             }
@@ -73,23 +65,14 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn list(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    let mut stmt =
-        conn.prepare("SELECT id, title, priority, done FROM tasks ORDER BY done, priority, id")?;
+    let mut stmt = conn.prepare("SELECT id, title, priority, done FROM tasks ORDER BY done, priority, id")?;
     let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, bool>(3)?,
-        ))
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, bool>(3)?))
     })?;
     let mut any = false;
     for row in rows {
         let (id, title, priority, done) = row?;
-        println!(
-            "{} #{id} [p{priority}] {title}",
-            if done { "[x]" } else { "[ ]" }
-        );
+        println!("{} #{id} [p{priority}] {title}", if done { "[x]" } else { "[ ]" });
         any = true;
     }
     if !any {
@@ -105,13 +88,8 @@ mod tests {
     #[test]
     fn fresh_database_has_the_task_table() {
         let db = envdb::testing::fresh(&MIGRATIONS).unwrap();
-        db.conn()
-            .execute("INSERT INTO tasks (title, priority) VALUES ('a', 1)", [])
-            .unwrap();
-        let n: i64 = db
-            .conn()
-            .query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))
-            .unwrap();
+        db.conn().execute("INSERT INTO tasks (title, priority) VALUES ('a', 1)", []).unwrap();
+        let n: i64 = db.conn().query_row("SELECT count(*) FROM tasks", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 1);
         let info = db.version_info();
         assert_eq!(info.database_schema_version, MIGRATIONS.latest());
@@ -121,10 +99,6 @@ mod tests {
     #[test]
     fn priority_is_checked() {
         let db = envdb::testing::fresh(&MIGRATIONS).unwrap();
-        assert!(
-            db.conn()
-                .execute("INSERT INTO tasks (title, priority) VALUES ('a', 9)", [])
-                .is_err()
-        );
+        assert!(db.conn().execute("INSERT INTO tasks (title, priority) VALUES ('a', 9)", []).is_err());
     }
 }

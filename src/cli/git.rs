@@ -64,27 +64,15 @@ pub fn staged_files(dir: &Path) -> anyhow::Result<Option<Vec<NamedBytes>>> {
     let mut stdin = child.stdin.take().expect("piped");
     let writer = std::thread::spawn(move || stdin.write_all(request.as_bytes()));
     let out = child.wait_with_output().context("git cat-file")?;
-    writer
-        .join()
-        .expect("writer")
-        .context("writing to git cat-file")?;
+    writer.join().expect("writer").context("writing to git cat-file")?;
     anyhow::ensure!(out.status.success(), "git cat-file --batch failed");
     let mut rest = &out.stdout[..];
     let mut files = Vec::with_capacity(names.len());
     for name in names {
-        let nl = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .context("short git cat-file output")?;
+        let nl = rest.iter().position(|&b| b == b'\n').context("short git cat-file output")?;
         let header = std::str::from_utf8(&rest[..nl]).context("git cat-file header")?;
-        let size: usize = header
-            .rsplit(' ')
-            .next()
-            .and_then(|s| s.parse().ok())
-            .context("git cat-file size")?;
-        let body = rest
-            .get(nl + 1..nl + 1 + size)
-            .context("short git cat-file output")?;
+        let size: usize = header.rsplit(' ').next().and_then(|s| s.parse().ok()).context("git cat-file size")?;
+        let body = rest.get(nl + 1..nl + 1 + size).context("short git cat-file output")?;
         files.push((name, body.to_vec()));
         rest = &rest[(nl + 2 + size).min(rest.len())..];
     }
@@ -93,33 +81,23 @@ pub fn staged_files(dir: &Path) -> anyhow::Result<Option<Vec<NamedBytes>>> {
 
 /// The directory git runs hooks from (honours `core.hooksPath` and worktrees).
 pub fn hooks_dir(dir: &Path) -> anyhow::Result<PathBuf> {
-    let path =
-        git(dir, &["rev-parse", "--git-path", "hooks"]).context("not inside a git repository")?;
+    let path = git(dir, &["rev-parse", "--git-path", "hooks"]).context("not inside a git repository")?;
     Ok(dir.join(path.trim()))
 }
 
 /// The repository's top-level directory.
 pub fn toplevel(dir: &Path) -> anyhow::Result<PathBuf> {
-    Ok(PathBuf::from(
-        git(dir, &["rev-parse", "--show-toplevel"])?.trim(),
-    ))
+    Ok(PathBuf::from(git(dir, &["rev-parse", "--show-toplevel"])?.trim()))
 }
 
 /// Which migrations belong to the other side: during a merge, the merged branch (MERGE_HEAD);
 /// during a rebase, the branch being rebased onto (HEAD); otherwise the merge base with the
 /// upstream branch. `Origin::Newest` when git cannot tell.
 pub fn fix_origin(migrations: &Path) -> (Origin, String) {
-    let reference = if git_ok(migrations, &["rev-parse", "-q", "--verify", "MERGE_HEAD"]).is_some()
-    {
-        Some((
-            "MERGE_HEAD".to_owned(),
-            "the branch being merged (MERGE_HEAD)".to_owned(),
-        ))
+    let reference = if git_ok(migrations, &["rev-parse", "-q", "--verify", "MERGE_HEAD"]).is_some() {
+        Some(("MERGE_HEAD".to_owned(), "the branch being merged (MERGE_HEAD)".to_owned()))
     } else if git_ok(migrations, &["rev-parse", "-q", "--verify", "REBASE_HEAD"]).is_some() {
-        Some((
-            "HEAD".to_owned(),
-            "the branch being rebased onto (HEAD)".to_owned(),
-        ))
+        Some(("HEAD".to_owned(), "the branch being rebased onto (HEAD)".to_owned()))
     } else {
         git_ok(migrations, &["merge-base", "HEAD", "@{upstream}"])
             .map(|base| (base, "the merge base with the upstream branch".to_owned()))
@@ -130,9 +108,5 @@ pub fn fix_origin(migrations: &Path) -> (Origin, String) {
         let theirs: HashSet<String> = listing.lines().map(str::to_owned).collect();
         return (Origin::Theirs(theirs), why);
     }
-    (
-        Origin::Newest,
-        "git cannot tell; the most recently modified file of each duplicate is renumbered"
-            .to_owned(),
-    )
+    (Origin::Newest, "git cannot tell; the most recently modified file of each duplicate is renumbered".to_owned())
 }

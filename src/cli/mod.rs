@@ -3,9 +3,11 @@
 //! Parsing is clap derive; each subcommand is one file under `commands/` with its arguments and
 //! an `exec`. Only this layer prints; the library returns values and typed errors.
 
+pub mod audit;
 mod commands;
 mod git;
 pub mod output;
+pub mod protect;
 pub mod target;
 
 use crate::project::Project;
@@ -59,6 +61,9 @@ pub struct GlobalArgs {
     /// Output format for commands that report
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Confirm a destructive command against a protected environment by naming it (for scripts)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub confirm: Option<String>,
 }
 
 /// What every command gets: the global options and the output.
@@ -72,11 +77,7 @@ impl Ctx {
     pub fn project(&self) -> anyhow::Result<Project> {
         let start = match &self.global.manifest_path {
             Some(path) => {
-                anyhow::ensure!(
-                    path.is_file(),
-                    "manifest path {} does not exist",
-                    path.display()
-                );
+                anyhow::ensure!(path.is_file(), "manifest path {} does not exist", path.display());
                 path.clone()
             }
             None => std::env::current_dir().context("cannot read the current directory")?,
@@ -113,16 +114,8 @@ where
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let out = Output::new(
-        cli.global.color,
-        cli.global.format,
-        cli.global.quiet,
-        cli.global.verbose,
-    );
-    let mut ctx = Ctx {
-        global: cli.global,
-        out,
-    };
+    let out = Output::new(cli.global.color, cli.global.format, cli.global.quiet, cli.global.verbose);
+    let mut ctx = Ctx { global: cli.global, out };
     match commands::exec(cli.command, &mut ctx) {
         Ok(code) => code,
         Err(e) => {
@@ -151,10 +144,8 @@ mod tests {
 
     #[test]
     fn global_options_parse_anywhere() {
-        let a = Cli::try_parse_from(["cargo envdb", "--format", "json", "-v", "check", "--strict"])
-            .unwrap();
-        let b = Cli::try_parse_from(["cargo envdb", "check", "--strict", "-v", "--format", "json"])
-            .unwrap();
+        let a = Cli::try_parse_from(["cargo envdb", "--format", "json", "-v", "check", "--strict"]).unwrap();
+        let b = Cli::try_parse_from(["cargo envdb", "check", "--strict", "-v", "--format", "json"]).unwrap();
         assert_eq!(a.global.format, Format::Json);
         assert_eq!((a.global.verbose, b.global.verbose), (1, 1));
         assert_eq!(b.global.format, Format::Json);

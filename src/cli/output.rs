@@ -71,6 +71,20 @@ impl Output {
         }
     }
 
+    /// The one line naming the environment and database a command works on; a protected
+    /// environment stands out.
+    pub fn environment(&mut self, name: &str, protected: bool, database: &str) {
+        if self.quiet {
+            return;
+        }
+        if protected {
+            let _ =
+                writeln!(self.stderr, "{BAD}{:>12}{BAD:#} {BAD}{name} (protected){BAD:#} {database}", "Environment");
+        } else {
+            let _ = writeln!(self.stderr, "{GOOD}{:>12}{GOOD:#} {name} {database}", "Environment");
+        }
+    }
+
     pub fn warn(&mut self, message: impl std::fmt::Display) {
         let _ = writeln!(self.stderr, "{WARN}warning{WARN:#}: {message}");
     }

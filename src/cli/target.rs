@@ -1,9 +1,11 @@
-//! The database a command works on and the migrations on disk, resolved once per command.
+//! The environment and database a command works on, and the migrations on disk, resolved once
+//! per command; the guard rails around writing to a protected environment.
 
 use super::Ctx;
 use crate::check::check;
-use crate::db::{self, DbError, OpenOptions, lock};
+use crate::db::{self, DbError, OpenOptions, history, lock};
 use crate::embedded::Migration;
+use crate::environment::{Dirs, Environment, Environments};
 use crate::migration_dir::MigrationDir;
 use crate::problem::CheckFailed;
 use crate::project::Project;
@@ -12,12 +14,42 @@ use rusqlite::Connection;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Choosing an environment: `--database PATH` > `--env NAME` > `$ENVDB_ENV` > `default_env`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EnvArgs {
+    /// The environment: dev, test, prod or a custom one (default: $ENVDB_ENV, else default_env)
+    #[arg(short, long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Shorthand for --env dev
+    #[arg(long, conflicts_with_all = ["env", "test", "prod"])]
+    pub dev: bool,
+    /// Shorthand for --env test
+    #[arg(long, conflicts_with_all = ["env", "dev", "prod"])]
+    pub test: bool,
+    /// Shorthand for --env prod
+    #[arg(long, conflicts_with_all = ["env", "dev", "test"])]
+    pub prod: bool,
+    /// A database file to use instead of the environment's
+    #[arg(long, value_name = "PATH")]
+    pub database: Option<PathBuf>,
+}
+
+impl EnvArgs {
+    pub fn flag(&self) -> Option<&str> {
+        match (self.dev, self.test, self.prod) {
+            (true, _, _) => Some("dev"),
+            (_, true, _) => Some("test"),
+            (_, _, true) => Some("prod"),
+            _ => self.env.as_deref(),
+        }
+    }
+}
+
 /// Options of every command that touches a database.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DbArgs {
-    /// The database file (default: the dev database, .envdb/dev/<name>.db)
-    #[arg(long, value_name = "PATH")]
-    pub database: Option<PathBuf>,
+    #[command(flatten)]
+    pub env: EnvArgs,
     /// Seconds to wait for another envdb run on the same database
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub lock_timeout: f64,
@@ -26,10 +58,24 @@ pub struct DbArgs {
     pub busy_timeout: f64,
 }
 
-/// A resolved database plus the project's migrations.
+/// Loads every environment of the project.
+pub fn environments(project: &Project) -> anyhow::Result<Environments> {
+    Environments::load(&project.config, &project.root, &project.name(), &Dirs::os()).with_context(|| {
+        format!("in {}", project.config_path.as_deref().unwrap_or(&project.root.join("envdb.toml")).display())
+    })
+}
+
+/// Resolves the environment for these flags (the same order the runtime uses).
+pub fn resolve_env(project: &Project, args: &EnvArgs) -> anyhow::Result<Environment> {
+    let database = args.database.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
+    Ok(environments(project)?.resolve(database.as_deref(), args.flag(), &|k| std::env::var(k).ok())?)
+}
+
+/// A resolved environment plus the project's migrations.
 pub struct Target {
     pub project: Project,
     pub dir: MigrationDir,
+    pub env: Environment,
     pub path: PathBuf,
     pub busy: Duration,
     pub lock_timeout: Duration,
@@ -38,31 +84,20 @@ pub struct Target {
 impl Target {
     pub fn resolve(ctx: &mut Ctx, args: &DbArgs) -> anyhow::Result<Target> {
         let project = ctx.project()?;
+        let env = resolve_env(&project, &args.env)?;
         let dir = MigrationDir::read(&project.migrations, &project.show(&project.migrations))?;
-        let path = match &args.database {
-            Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
-            None => {
-                let file = project
-                    .config
-                    .database
-                    .clone()
-                    .unwrap_or_else(|| format!("{}.db", project.name()));
-                project.root.join(".envdb").join("dev").join(file)
-            }
-        };
         let secs = |s: f64, what: &str| {
-            Duration::try_from_secs_f64(s)
-                .with_context(|| format!("--{what} must be a number of seconds, not {s}"))
+            Duration::try_from_secs_f64(s).with_context(|| format!("--{what} must be a number of seconds, not {s}"))
         };
         let target = Target {
             busy: secs(args.busy_timeout, "busy-timeout")?,
             lock_timeout: secs(args.lock_timeout, "lock-timeout")?,
+            path: env.database().to_owned(),
             project,
             dir,
-            path,
+            env,
         };
-        ctx.out
-            .status("Database", target.project.show(&target.path).display());
+        ctx.out.environment(target.env.name(), target.env.protected(), &target.show());
         Ok(target)
     }
 
@@ -80,10 +115,7 @@ impl Target {
                 version: f.name.version,
                 name: &f.file_name,
                 up: f.sql.as_deref().unwrap_or_default(),
-                down: self
-                    .dir
-                    .down_of(f.name.version)
-                    .and_then(|d| d.sql.as_deref()),
+                down: self.dir.down_of(f.name.version).and_then(|d| d.sql.as_deref()),
                 checksum: &f.checksum,
             })
             .collect())
@@ -93,16 +125,12 @@ impl Target {
         self.project.show(&self.path).display().to_string()
     }
 
-    /// Opens the database; `create` makes it (and its directory) when missing.
+    /// Opens the database; `create` makes it (and its directory) when missing. A database that
+    /// belongs to another environment is refused.
     pub fn open(&self, create: bool) -> Result<Connection, DbError> {
-        db::open(
-            &self.path,
-            OpenOptions {
-                create,
-                read_only: false,
-                busy_timeout: self.busy,
-            },
-        )
+        let conn = db::open(&self.path, OpenOptions { create, read_only: false, busy_timeout: self.busy })?;
+        db::check_environment(&conn, &self.path, self.env.name())?;
+        Ok(conn)
     }
 
     /// Opens for reading only; `None` when the database does not exist yet.
@@ -110,35 +138,49 @@ impl Target {
         if !self.path.exists() {
             return Ok(None);
         }
-        db::open(
-            &self.path,
-            OpenOptions {
-                create: false,
-                read_only: true,
-                busy_timeout: self.busy,
-            },
-        )
-        .map(Some)
+        let conn = db::open(&self.path, OpenOptions { create: false, read_only: true, busy_timeout: self.busy })?;
+        db::check_environment(&conn, &self.path, self.env.name())?;
+        Ok(Some(conn))
     }
 
     /// Takes the exclusive run lock, saying so when it has to wait.
     pub fn run_lock(&self, ctx: &mut Ctx) -> Result<lock::Held, DbError> {
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
-                path: dir.to_owned(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir { path: dir.to_owned(), source })?;
         }
         let timeout = self.lock_timeout;
         let out = &mut ctx.out;
         Ok(lock::run_lock(&self.path, timeout, &mut |path| {
-            out.status(
-                "Waiting",
-                format!(
-                    "for another envdb run to release {} (up to {timeout:?})",
-                    path.display()
-                ),
-            )
+            out.status("Waiting", format!("for another envdb run to release {} (up to {timeout:?})", path.display()))
         })?)
+    }
+
+    /// The database's schema version, 0 when it does not exist or has no history.
+    pub fn version(&self) -> u64 {
+        self.open_existing_read_only().ok().flatten().and_then(|c| history::latest(&c).ok()).unwrap_or(0)
+    }
+
+    /// Runs a command that writes to the database: a destructive one against a protected
+    /// environment needs confirmation first, and every write to a protected environment is
+    /// appended to its audit log, failed or not.
+    pub fn write<T>(
+        &self,
+        ctx: &mut Ctx,
+        operation: &str,
+        destructive: bool,
+        body: impl FnOnce(&mut Ctx) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        if destructive {
+            super::protect::confirm(ctx, &self.env, operation)?;
+        }
+        if !self.env.protected() {
+            return body(ctx);
+        }
+        let before = self.version();
+        let result = body(ctx);
+        let error = result.as_ref().err().map(|e| format!("{e:#}"));
+        super::audit::append(&self.env, before, self.version(), error.as_deref())
+            .with_context(|| format!("cannot append to the audit log in {}", self.env.spec.data_dir.display()))?;
+        result
     }
 }

@@ -61,11 +61,7 @@ impl MigrationFailed {
         } else {
             format!(
                 "it was rolled back completely; migrations {} of this run stay applied; {state}",
-                self.applied_before
-                    .iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                self.applied_before.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
             )
         }
     }
@@ -83,6 +79,9 @@ pub struct MigrateOptions {
     pub fast_journal: bool,
     /// A journal mode to leave the database in (envdb.toml's `journal_mode`).
     pub journal_mode: Option<JournalMode>,
+    /// The environment the database belongs to: refused when it records another, recorded when
+    /// it records none.
+    pub environment: Option<String>,
 }
 
 /// What a run did.
@@ -121,10 +120,7 @@ impl Run<'_> {
     }
 
     fn fk_violations(&self) -> Result<Vec<String>, DbError> {
-        let mut stmt = self
-            .conn
-            .prepare("PRAGMA foreign_key_check")
-            .map_err(|e| self.err(e))?;
+        let mut stmt = self.conn.prepare("PRAGMA foreign_key_check").map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
                 let table: String = r.get(0)?;
@@ -141,34 +137,23 @@ impl Run<'_> {
     }
 
     fn journal_mode(&self) -> Result<String, DbError> {
-        self.conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        self.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
     fn set_journal_mode(&self, mode: &str) -> Result<String, DbError> {
-        self.conn
-            .query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        self.conn.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 }
 
 /// The SQL of a migration split into statements, refusing transaction control it does not declare.
-fn prepare<'a>(
-    m: &'a Migration<'a>,
-    single: bool,
-) -> Result<(Directives, Vec<Statement<'a>>), DbError> {
+fn prepare<'a>(m: &'a Migration<'a>, single: bool) -> Result<(Directives, Vec<Statement<'a>>), DbError> {
     let (directives, _) = Directives::parse(m.up);
     let stmts = statements::split(m.up);
     if single && directives.no_transaction {
-        return Err(DbError::NoTransactionInSingle {
-            file: m.name.to_owned(),
-        });
+        return Err(DbError::NoTransactionInSingle { file: m.name.to_owned() });
     }
     if !directives.no_transaction
-        && let Some(s) = stmts
-            .iter()
-            .find(|s| statements::is_transaction_control(s.sql))
+        && let Some(s) = stmts.iter().find(|s| statements::is_transaction_control(s.sql))
     {
         return Err(DbError::TransactionControl {
             file: m.name.to_owned(),
@@ -203,28 +188,21 @@ pub fn migrate(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<MigrateReport, DbError> {
     let run = Run { conn, path, busy };
+    if let Some(env) = &opts.environment {
+        super::check_environment(conn, path, env)?;
+    }
     let applied = history::read(conn).map_err(|e| run.err(e))?;
     let before = applied.last().map_or(0, |a| a.version);
-    let pending =
-        plan::pending(migrations, &applied, opts.target).map_err(|error| DbError::Plan {
-            path: path.to_owned(),
-            error,
-        })?;
-    let mut report = MigrateReport {
-        before,
-        after: before,
-        applied: Vec::new(),
-    };
+    let pending = plan::pending(migrations, &applied, opts.target)
+        .map_err(|error| DbError::Plan { path: path.to_owned(), error })?;
+    let mut report = MigrateReport { before, after: before, applied: Vec::new() };
     if pending.is_empty() {
         return Ok(report);
     }
     // Refuse before anything runs.
-    let prepared = pending
-        .iter()
-        .map(|m| prepare(m, opts.single_transaction))
-        .collect::<Result<Vec<_>, _>>()?;
+    let prepared = pending.iter().map(|m| prepare(m, opts.single_transaction)).collect::<Result<Vec<_>, _>>()?;
     super::quick_check(conn, path)?;
-    history::ensure(conn).map_err(|e| run.err(e))?;
+    history::ensure(conn, opts.environment.as_deref()).map_err(|e| run.err(e))?;
 
     let found_mode = run.journal_mode()?;
     let wanted_mode = opts.journal_mode.map(JournalMode::as_str);
@@ -235,9 +213,7 @@ pub fn migrate(
     if fast && run.set_journal_mode("wal")? == "wal" {
         run.exec("PRAGMA synchronous = NORMAL")?;
     }
-    let fk_before: bool = conn
-        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
-        .map_err(|e| run.err(e))?;
+    let fk_before: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).map_err(|e| run.err(e))?;
     run.exec("PRAGMA foreign_keys = OFF")?;
 
     let result = if opts.single_transaction {
@@ -251,11 +227,7 @@ pub fn migrate(
 
     // Put the connection back as it was, durably, whatever happened.
     let restore = (|| {
-        run.exec(if fk_before {
-            "PRAGMA foreign_keys = ON"
-        } else {
-            "PRAGMA foreign_keys = OFF"
-        })?;
+        run.exec(if fk_before { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })?;
         if fast {
             run.exec("PRAGMA synchronous = FULL; PRAGMA wal_checkpoint(TRUNCATE);")?;
             let back = wanted_mode.unwrap_or(&found_mode);
@@ -270,11 +242,7 @@ pub fn migrate(
     Ok(report)
 }
 
-fn run_statements(
-    run: &Run<'_>,
-    m: &Migration<'_>,
-    stmts: &[Statement<'_>],
-) -> Result<(), (usize, String)> {
+fn run_statements(run: &Run<'_>, m: &Migration<'_>, stmts: &[Statement<'_>]) -> Result<(), (usize, String)> {
     for s in stmts {
         if let Err(e) = run.conn.execute_batch(s.sql) {
             return Err(describe(&e, s));
@@ -284,12 +252,7 @@ fn run_statements(
     Ok(())
 }
 
-fn failed(
-    run: &Run<'_>,
-    m: &Migration<'_>,
-    report: &MigrateReport,
-    (line, message): (usize, String),
-) -> DbError {
+fn failed(run: &Run<'_>, m: &Migration<'_>, report: &MigrateReport, (line, message): (usize, String)) -> DbError {
     let version_now = history::latest(run.conn).unwrap_or(report.after);
     DbError::Migration(Box::new(MigrationFailed {
         file: m.name.to_owned(),
@@ -304,13 +267,7 @@ fn failed(
 }
 
 fn fk_failure(violations: Vec<String>) -> (usize, String) {
-    (
-        0,
-        format!(
-            "foreign key violations after the migration:\n    {}",
-            violations.join("\n    ")
-        ),
-    )
+    (0, format!("foreign key violations after the migration:\n    {}", violations.join("\n    ")))
 }
 
 fn apply_one(
@@ -357,8 +314,7 @@ fn apply_one(
         }
     }
     let ms = start.elapsed().as_millis() as u64;
-    let recorded =
-        history::record(run.conn, m.version, m.name, m.checksum, ms).map_err(|e| run.err(e));
+    let recorded = history::record(run.conn, m.version, m.name, m.checksum, ms).map_err(|e| run.err(e));
     if let Err(e) = recorded.and_then(|()| run.exec("COMMIT")) {
         run.rollback();
         return Err(e);
@@ -412,26 +368,15 @@ fn apply_all_in_one(
 }
 
 /// Reverts `steps` (newest first) with their down files, each in its own transaction.
-pub fn rollback(
-    conn: &Connection,
-    path: &Path,
-    steps: &[&Migration<'_>],
-    busy: Duration,
-) -> Result<Vec<u64>, DbError> {
+pub fn rollback(conn: &Connection, path: &Path, steps: &[&Migration<'_>], busy: Duration) -> Result<Vec<u64>, DbError> {
     let run = Run { conn, path, busy };
-    let fk_before: bool = conn
-        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
-        .map_err(|e| run.err(e))?;
+    let fk_before: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).map_err(|e| run.err(e))?;
     run.exec("PRAGMA foreign_keys = OFF")?;
     let mut done = Vec::new();
     let result = steps.iter().try_for_each(|m| {
         let down = m.down.expect("planned with a down file");
         let down_name = m.name.replace(".sql", ".down.sql");
-        let as_migration = Migration {
-            name: &down_name,
-            up: down,
-            ..**m
-        };
+        let as_migration = Migration { name: &down_name, up: down, ..**m };
         let (directives, stmts) = prepare(&as_migration, false)?;
         let fail = |detail, report: &MigrateReport| failed(&run, &as_migration, report, detail);
         let report = MigrateReport::default();
@@ -450,21 +395,14 @@ pub fn rollback(
         if directives.no_transaction {
             run.exec("BEGIN IMMEDIATE")?;
         }
-        if let Err(e) = history::unrecord(conn, m.version)
-            .map_err(|e| run.err(e))
-            .and_then(|()| run.exec("COMMIT"))
-        {
+        if let Err(e) = history::unrecord(conn, m.version).map_err(|e| run.err(e)).and_then(|()| run.exec("COMMIT")) {
             run.rollback();
             return Err(e);
         }
         done.push(m.version);
         Ok(())
     });
-    run.exec(if fk_before {
-        "PRAGMA foreign_keys = ON"
-    } else {
-        "PRAGMA foreign_keys = OFF"
-    })?;
+    run.exec(if fk_before { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })?;
     result.map(|()| done)
 }
 
@@ -474,17 +412,16 @@ pub fn baseline(
     path: &Path,
     migrations: &[Migration<'_>],
     n: u64,
+    environment: Option<&str>,
     busy: Duration,
 ) -> Result<(), DbError> {
     let run = Run { conn, path, busy };
-    history::ensure(conn).map_err(|e| run.err(e))?;
+    history::ensure(conn, environment).map_err(|e| run.err(e))?;
     run.exec("BEGIN IMMEDIATE")?;
     let result = migrations
         .iter()
         .take_while(|m| m.version <= n)
-        .try_for_each(|m| {
-            history::record(conn, m.version, m.name, m.checksum, 0).map_err(|e| run.err(e))
-        })
+        .try_for_each(|m| history::record(conn, m.version, m.name, m.checksum, 0).map_err(|e| run.err(e)))
         .and_then(|()| run.exec("COMMIT"));
     if result.is_err() {
         run.rollback();
@@ -503,24 +440,16 @@ pub fn repair(
     run.exec("BEGIN IMMEDIATE")?;
     let result = changes
         .iter()
-        .try_for_each(|(a, m)| {
-            history::set_checksum(conn, a.version, m.checksum).map_err(|e| run.err(e))
-        })
+        .try_for_each(|(a, m)| history::set_checksum(conn, a.version, m.checksum).map_err(|e| run.err(e)))
         .and_then(|()| {
             let audit = changes
                 .iter()
                 .map(|(a, m)| {
-                    format!(
-                        "{}:{}->{}",
-                        a.version,
-                        &a.checksum[..12.min(a.checksum.len())],
-                        &m.checksum[..12]
-                    )
+                    format!("{}:{}->{}", a.version, &a.checksum[..12.min(a.checksum.len())], &m.checksum[..12])
                 })
                 .collect::<Vec<_>>()
                 .join(",");
-            history::set_meta(conn, "last_repair", &format!("{} {audit}", history::now()))
-                .map_err(|e| run.err(e))
+            history::set_meta(conn, "last_repair", &format!("{} {audit}", history::now())).map_err(|e| run.err(e))
         })
         .and_then(|()| run.exec("COMMIT"));
     if result.is_err() {

@@ -23,35 +23,31 @@ CREATE TABLE IF NOT EXISTS envdb_meta (
     value TEXT NOT NULL
 );";
 
-/// Creates the tables if missing and records `created_at` once.
-pub fn ensure(conn: &Connection) -> rusqlite::Result<()> {
-    if exists(conn)? && has_meta(conn)? {
-        return Ok(());
+/// Creates the tables if missing, records `created_at` once, and the environment the database
+/// belongs to when it has none yet.
+pub fn ensure(conn: &Connection, environment: Option<&str>) -> rusqlite::Result<()> {
+    if !(exists(conn)? && has_meta(conn)?) {
+        conn.execute_batch(CREATE)?;
+        conn.execute("INSERT OR IGNORE INTO envdb_meta (key, value) VALUES ('created_at', ?1)", [now()])?;
     }
-    conn.execute_batch(CREATE)?;
-    conn.execute(
-        "INSERT OR IGNORE INTO envdb_meta (key, value) VALUES ('created_at', ?1)",
-        [now()],
-    )?;
+    if let Some(env) = environment {
+        conn.execute("INSERT OR IGNORE INTO envdb_meta (key, value) VALUES ('environment', ?1)", [env])?;
+    }
     Ok(())
 }
 
 fn has_meta(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'envdb_meta'",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
+    conn.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'envdb_meta'", [], |r| {
+        r.get::<_, i64>(0)
+    })
     .map(|n| n > 0)
 }
 
 /// Whether the history table exists (a database never migrated by envdb has none).
 pub fn exists(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'envdb_migrations'",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
+    conn.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'envdb_migrations'", [], |r| {
+        r.get::<_, i64>(0)
+    })
     .map(|n| n > 0)
 }
 
@@ -78,8 +74,7 @@ pub fn read(conn: &Connection) -> rusqlite::Result<Vec<Applied>> {
 
 /// Whether `version` is recorded (read inside the migration's transaction).
 pub fn is_applied(conn: &Connection, version: u64) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT 1 FROM envdb_migrations WHERE version = ?1")?
-        .exists([version as i64])
+    conn.prepare_cached("SELECT 1 FROM envdb_migrations WHERE version = ?1")?.exists([version as i64])
 }
 
 /// The latest recorded version, 0 when none.
@@ -87,22 +82,12 @@ pub fn latest(conn: &Connection) -> rusqlite::Result<u64> {
     if !exists(conn)? {
         return Ok(0);
     }
-    conn.query_row(
-        "SELECT coalesce(max(version), 0) FROM envdb_migrations",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|v| v as u64)
+    conn.query_row("SELECT coalesce(max(version), 0) FROM envdb_migrations", [], |r| r.get::<_, i64>(0))
+        .map(|v| v as u64)
 }
 
 /// Records a migration and moves `schema_version`, `last_migration` and `user_version` along.
-pub fn record(
-    conn: &Connection,
-    version: u64,
-    name: &str,
-    checksum: &str,
-    execution_ms: u64,
-) -> rusqlite::Result<()> {
+pub fn record(conn: &Connection, version: u64, name: &str, checksum: &str, execution_ms: u64) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO envdb_migrations (version, name, checksum, applied_at, execution_ms, tool_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
@@ -112,10 +97,7 @@ pub fn record(
 
 /// Removes a migration's row after its down file ran.
 pub fn unrecord(conn: &Connection, version: u64) -> rusqlite::Result<()> {
-    conn.execute(
-        "DELETE FROM envdb_migrations WHERE version = ?1",
-        [version as i64],
-    )?;
+    conn.execute("DELETE FROM envdb_migrations WHERE version = ?1", [version as i64])?;
     let (latest, name): (i64, Option<String>) = conn.query_row(
         "SELECT coalesce(max(version), 0), (SELECT name FROM envdb_migrations ORDER BY version DESC LIMIT 1) FROM envdb_migrations",
         [],
@@ -126,10 +108,7 @@ pub fn unrecord(conn: &Connection, version: u64) -> rusqlite::Result<()> {
 
 /// Replaces the recorded checksum of an applied migration (`repair`).
 pub fn set_checksum(conn: &Connection, version: u64, checksum: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE envdb_migrations SET checksum = ?2 WHERE version = ?1",
-        params![version as i64, checksum],
-    )?;
+    conn.execute("UPDATE envdb_migrations SET checksum = ?2 WHERE version = ?1", params![version as i64, checksum])?;
     Ok(())
 }
 
@@ -140,8 +119,10 @@ fn set_version(conn: &Connection, version: u64, name: Option<&str>) -> rusqlite:
 }
 
 pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached("INSERT INTO envdb_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")?
-        .execute([key, value])?;
+    conn.prepare_cached(
+        "INSERT INTO envdb_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([key, value])?;
     Ok(())
 }
 
@@ -149,22 +130,17 @@ pub fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
     if !has_meta(conn)? {
         return Ok(None);
     }
-    conn.query_row("SELECT value FROM envdb_meta WHERE key = ?1", [key], |r| {
-        r.get(0)
-    })
-    .optional()
+    conn.query_row("SELECT value FROM envdb_meta WHERE key = ?1", [key], |r| r.get(0)).optional()
 }
 
 /// `PRAGMA user_version`.
 pub fn user_version(conn: &Connection) -> rusqlite::Result<u64> {
-    conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
-        .map(|v| v as u64)
+    conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map(|v| v as u64)
 }
 
 /// The current UTC time as RFC 3339, to the second.
 pub fn now() -> String {
     let now = time::OffsetDateTime::now_utc();
     let now = now.replace_nanosecond(0).unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

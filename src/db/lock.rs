@@ -18,12 +18,7 @@ pub fn lock_path(db: &Path, suffix: &str) -> PathBuf {
 }
 
 fn open(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,16 +43,9 @@ pub struct Held {
 }
 
 /// Takes the exclusive run lock, waiting up to `timeout`. `on_wait` is called once if it has to wait.
-pub fn run_lock(
-    db: &Path,
-    timeout: Duration,
-    on_wait: &mut dyn FnMut(&Path),
-) -> Result<Held, LockError> {
+pub fn run_lock(db: &Path, timeout: Duration, on_wait: &mut dyn FnMut(&Path)) -> Result<Held, LockError> {
     let path = lock_path(db, "migrate.lock");
-    let file = open(&path).map_err(|source| LockError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let file = open(&path).map_err(|source| LockError::Io { path: path.clone(), source })?;
     let start = Instant::now();
     let mut told = false;
     loop {
@@ -67,10 +55,7 @@ pub fn run_lock(
             Err(TryLockError::Error(source)) => return Err(LockError::Io { path, source }),
         }
         if start.elapsed() >= timeout {
-            return Err(LockError::Timeout {
-                path,
-                waited: timeout,
-            });
+            return Err(LockError::Timeout { path, waited: timeout });
         }
         if !told {
             on_wait(&path);
@@ -83,12 +68,8 @@ pub fn run_lock(
 /// Takes the application's shared lock (the runtime holds it while the application runs).
 pub fn app_lock(db: &Path) -> Result<Held, LockError> {
     let path = lock_path(db, "lock");
-    let file = open(&path).map_err(|source| LockError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    file.lock_shared()
-        .map_err(|source| LockError::Io { path, source })?;
+    let file = open(&path).map_err(|source| LockError::Io { path: path.clone(), source })?;
+    file.lock_shared().map_err(|source| LockError::Io { path, source })?;
     Ok(Held { _file: file })
 }
 

@@ -31,10 +31,7 @@ pub enum DbError {
     #[error("the database {} is read-only ({message})\n  help: check the file's permissions and those of its directory", .path.display())]
     ReadOnly { path: PathBuf, message: String },
     #[error("{}: {error}", .path.display())]
-    Sqlite {
-        path: PathBuf,
-        error: rusqlite::Error,
-    },
+    Sqlite { path: PathBuf, error: rusqlite::Error },
     #[error("cannot create the directory {}", .path.display())]
     CreateDir {
         path: PathBuf,
@@ -50,11 +47,12 @@ pub enum DbError {
     #[error(
         "{file} line {line}: the file controls its own transaction ({keyword}); nothing was run\n  help: add `-- envdb: no-transaction` as its first line to run it outside envdb's transaction, or remove the {keyword}"
     )]
-    TransactionControl {
-        file: String,
-        line: usize,
-        keyword: String,
-    },
+    TransactionControl { file: String, line: usize, keyword: String },
+    #[error(
+        "the database {} belongs to the environment `{recorded}` but is being opened as `{requested}` (a copy of another environment's database?); nothing was changed\n  help: open it as `{recorded}` (--env {recorded}), or adopt it deliberately with `cargo envdb env --adopt --env {requested}`",
+        .path.display()
+    )]
+    WrongEnvironment { path: PathBuf, recorded: String, requested: String },
     #[error(
         "{file} runs outside a transaction (`-- envdb: no-transaction`), which --single-transaction cannot honour; nothing was run"
     )]
@@ -67,22 +65,10 @@ impl DbError {
         let path = path.to_owned();
         match source.sqlite_error_code() {
             Some(ErrorCode::NotADatabase) => DbError::NotADatabase(path),
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => DbError::Busy {
-                path,
-                timeout: busy_timeout,
-            },
-            Some(ErrorCode::ReadOnly) => DbError::ReadOnly {
-                path,
-                message: source.to_string(),
-            },
-            Some(ErrorCode::DatabaseCorrupt) => DbError::Corrupt {
-                path,
-                report: source.to_string(),
-            },
-            _ => DbError::Sqlite {
-                path,
-                error: source,
-            },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => DbError::Busy { path, timeout: busy_timeout },
+            Some(ErrorCode::ReadOnly) => DbError::ReadOnly { path, message: source.to_string() },
+            Some(ErrorCode::DatabaseCorrupt) => DbError::Corrupt { path, report: source.to_string() },
+            _ => DbError::Sqlite { path, error: source },
         }
     }
 }
@@ -98,11 +84,7 @@ pub struct OpenOptions {
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions {
-            create: true,
-            read_only: false,
-            busy_timeout: Duration::from_secs(5),
-        }
+        OpenOptions { create: true, read_only: false, busy_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -116,33 +98,35 @@ pub fn open(path: &Path, opts: OpenOptions) -> Result<Connection, DbError> {
             return Err(DbError::Missing(path.to_owned()));
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
-                path: dir.to_owned(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir { path: dir.to_owned(), source })?;
         }
     }
     let flags = if opts.read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let err = |e| DbError::sqlite(path, e, opts.busy_timeout);
     let conn = Connection::open_with_flags(path, flags).map_err(err)?;
     conn.busy_timeout(opts.busy_timeout).map_err(err)?;
     // Reading the schema is what reveals a file that is not a database.
-    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
-        .map_err(err)?;
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())).map_err(err)?;
     Ok(conn)
+}
+
+/// Refuses a database that records another environment than `env`.
+pub fn check_environment(conn: &Connection, path: &Path, env: &str) -> Result<(), DbError> {
+    match history::meta(conn, "environment").map_err(|e| DbError::sqlite(path, e, Duration::ZERO))? {
+        Some(recorded) if recorded != env => {
+            Err(DbError::WrongEnvironment { path: path.to_owned(), recorded, requested: env.to_owned() })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `PRAGMA quick_check`; `Err(Corrupt)` unless it says ok.
 pub fn quick_check(conn: &Connection, path: &Path) -> Result<(), DbError> {
-    let mut stmt = conn
-        .prepare("PRAGMA quick_check")
-        .map_err(|e| DbError::sqlite(path, e, Duration::ZERO))?;
+    let mut stmt = conn.prepare("PRAGMA quick_check").map_err(|e| DbError::sqlite(path, e, Duration::ZERO))?;
     let lines: Vec<String> = stmt
         .query_map([], |r| r.get(0))
         .and_then(|rows| rows.collect())
@@ -150,8 +134,5 @@ pub fn quick_check(conn: &Connection, path: &Path) -> Result<(), DbError> {
     if lines.len() == 1 && lines[0] == "ok" {
         return Ok(());
     }
-    Err(DbError::Corrupt {
-        path: path.to_owned(),
-        report: lines.join("; "),
-    })
+    Err(DbError::Corrupt { path: path.to_owned(), report: lines.join("; ") })
 }

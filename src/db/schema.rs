@@ -32,20 +32,16 @@ pub fn diff(actual: &[Object], expected: &[Object]) -> Vec<String> {
     let mut out = Vec::new();
     for (ty, name, sql) in expected {
         match actual.iter().find(|(t, n, _)| t == ty && n == name) {
-            None => out.push(format!(
-                "missing {ty} {name}; the migrations create:\n    {sql}"
-            )),
-            Some((_, _, actual_sql)) if actual_sql != sql => out.push(format!(
-                "{ty} {name} differs:\n    database:   {actual_sql}\n    migrations: {sql}"
-            )),
+            None => out.push(format!("missing {ty} {name}; the migrations create:\n    {sql}")),
+            Some((_, _, actual_sql)) if actual_sql != sql => {
+                out.push(format!("{ty} {name} differs:\n    database:   {actual_sql}\n    migrations: {sql}"))
+            }
             Some(_) => {}
         }
     }
     for (ty, name, sql) in actual {
         if !expected.iter().any(|(t, n, _)| t == ty && n == name) {
-            out.push(format!(
-                "unexpected {ty} {name}, not created by any migration:\n    {sql}"
-            ));
+            out.push(format!("unexpected {ty} {name}, not created by any migration:\n    {sql}"));
         }
     }
     out

@@ -33,10 +33,7 @@ pub fn split(sql: &str) -> Vec<Statement<'_>> {
     let mut push = |start: usize, chunk: &'_ str, lines_before: &mut usize| {
         // The statement's line is that of its first word, after any leading comments.
         let first = crate::sql_text::words(chunk).first().map_or(1, |w| w.line);
-        out.push(Statement {
-            sql: &sql[start..start + chunk.len()],
-            line: *lines_before + first,
-        });
+        out.push(Statement { sql: &sql[start..start + chunk.len()], line: *lines_before + first });
         *lines_before += chunk.matches('\n').count();
     };
     for (i, _) in sql.match_indices(';') {
@@ -55,18 +52,12 @@ pub fn split(sql: &str) -> Vec<Statement<'_>> {
 
 /// The first keyword of a statement, uppercased.
 pub fn keyword(sql: &str) -> Option<String> {
-    crate::sql_text::words(sql)
-        .into_iter()
-        .next()
-        .map(|w| w.text.to_ascii_uppercase())
+    crate::sql_text::words(sql).into_iter().next().map(|w| w.text.to_ascii_uppercase())
 }
 
 /// Whether a statement starts, ends or aborts a transaction.
 pub fn is_transaction_control(sql: &str) -> bool {
-    matches!(
-        keyword(sql).as_deref(),
-        Some("BEGIN" | "COMMIT" | "END" | "ROLLBACK")
-    )
+    matches!(keyword(sql).as_deref(), Some("BEGIN" | "COMMIT" | "END" | "ROLLBACK"))
 }
 
 #[cfg(test)]
@@ -74,16 +65,12 @@ mod tests {
     use super::*;
 
     fn parts(sql: &str) -> Vec<(String, usize)> {
-        split(sql)
-            .into_iter()
-            .map(|s| (s.sql.trim().to_owned(), s.line))
-            .collect()
+        split(sql).into_iter().map(|s| (s.sql.trim().to_owned(), s.line)).collect()
     }
 
     #[test]
     fn splits_with_lines() {
-        let sql =
-            "-- header\nCREATE TABLE a (x);\n\nINSERT INTO a VALUES (';');\n/* c; */ SELECT 1";
+        let sql = "-- header\nCREATE TABLE a (x);\n\nINSERT INTO a VALUES (';');\n/* c; */ SELECT 1";
         assert_eq!(
             parts(sql),
             [
@@ -111,10 +98,11 @@ mod tests {
 
     #[test]
     fn finds_transaction_control() {
-        let flagged: Vec<_> = split("BEGIN;\nCREATE TABLE a (x);\nCOMMIT;\nCREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; END;")
-            .into_iter()
-            .map(|s| is_transaction_control(s.sql))
-            .collect();
+        let flagged: Vec<_> =
+            split("BEGIN;\nCREATE TABLE a (x);\nCOMMIT;\nCREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; END;")
+                .into_iter()
+                .map(|s| is_transaction_control(s.sql))
+                .collect();
         assert_eq!(flagged, [true, false, true, false]);
     }
 }

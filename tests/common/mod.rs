@@ -16,15 +16,9 @@ pub struct Test {
 impl Test {
     /// An empty project named `app`, without migrations.
     pub fn empty() -> Test {
-        let dir = tempfile::Builder::new()
-            .prefix("envdb-it-")
-            .tempdir()
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("envdb-it-").tempdir().unwrap();
         std::fs::write(dir.path().join("envdb.toml"), "name = \"app\"\n").unwrap();
-        Test {
-            dir,
-            env: Vec::new(),
-        }
+        Test { dir, env: Vec::new() }
     }
 
     /// A project with a migrations directory and its (empty) sum file.
@@ -74,7 +68,11 @@ impl Test {
         cmd.args(args)
             .current_dir(self.root())
             .env("NO_COLOR", "1")
-            .env_remove("CARGO_TERM_COLOR");
+            .env_remove("CARGO_TERM_COLOR")
+            .env_remove("ENVDB_ENV")
+            .env_remove("ENVDB_TEST")
+            // The OS data directory (where prod lives by default) stays inside the test project.
+            .env("XDG_DATA_HOME", self.path("xdg"));
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -88,6 +86,11 @@ impl Test {
     /// The dev database's path.
     pub fn dev_db(&self) -> PathBuf {
         self.path(".envdb/dev/app.db")
+    }
+
+    /// The prod database's default path (under the test's own OS data directory).
+    pub fn prod_db(&self) -> PathBuf {
+        self.path("xdg/app/app.db")
     }
 
     /// Opens the dev database for inspection.
@@ -104,7 +107,7 @@ impl Test {
                 let p = e.path();
                 if p.is_dir() {
                     stack.push(p);
-                } else if !p.to_string_lossy().ends_with(".lock") {
+                } else if !p.to_string_lossy().ends_with(".lock") && !p.ends_with("audit.log") {
                     out.push((p.clone(), std::fs::read(&p).unwrap()));
                 }
             }
@@ -134,11 +137,7 @@ impl From<std::process::Output> for Run {
 impl Run {
     #[track_caller]
     pub fn code(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.code, code,
-            "exit code\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
         self
     }
 
@@ -154,21 +153,13 @@ impl Run {
 
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) -> &Run {
-        assert!(
-            self.stderr.contains(needle),
-            "stderr lacks {needle:?}\n--- stderr\n{}",
-            self.stderr
-        );
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n--- stderr\n{}", self.stderr);
         self
     }
 
     #[track_caller]
     pub fn stderr_lacks(&self, needle: &str) -> &Run {
-        assert!(
-            !self.stderr.contains(needle),
-            "stderr has {needle:?}\n--- stderr\n{}",
-            self.stderr
-        );
+        assert!(!self.stderr.contains(needle), "stderr has {needle:?}\n--- stderr\n{}", self.stderr);
         self
     }
 
@@ -184,8 +175,7 @@ impl Run {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
     }
 }
 
@@ -200,11 +190,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "t@example.com")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -225,9 +211,5 @@ pub fn git_try(dir: &Path, args: &[&str]) -> std::process::Output {
 /// PATH with the binary's directory first, so that `cargo envdb` finds this build.
 pub fn path_with_bin() -> String {
     let dir = Path::new(BIN).parent().unwrap();
-    format!(
-        "{}:{}",
-        dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
+    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default())
 }

@@ -29,11 +29,7 @@ fn ms(d: Duration) -> f64 {
 /// Runs a command to completion, failing loudly on a non-zero exit.
 fn timed(cmd: &mut Command) -> anyhow::Result<Duration> {
     let start = Instant::now();
-    let out = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("{cmd:?}"))?;
+    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().with_context(|| format!("{cmd:?}"))?;
     let took = start.elapsed();
     if !out.status.success() {
         bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -60,22 +56,14 @@ fn peak_mib(cmd: &Command) -> anyhow::Result<f64> {
         .args(cmd.get_args())
         .current_dir(cmd.get_current_dir().unwrap_or(Path::new(".")))
         .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    anyhow::ensure!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     Ok(String::from_utf8(out.stdout)?.trim().parse::<f64>()? / 1024.0)
 }
 
 /// `xtask __peak CMD…`: runs CMD and prints its peak resident memory in KiB.
 pub fn peak_child(args: &[&str]) -> anyhow::Result<()> {
     let (program, rest) = args.split_first().context("__peak needs a command")?;
-    let child = Command::new(program)
-        .args(rest)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let child = Command::new(program).args(rest).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
     let mut status = 0;
     // SAFETY: rusage is plain data; wait4 fills it for our own child.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -86,9 +74,7 @@ pub fn peak_child(args: &[&str]) -> anyhow::Result<()> {
 }
 
 fn migration_sql(i: usize) -> String {
-    format!(
-        "CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\nINSERT INTO t{i} (v) VALUES ('row {i}');\n"
-    )
+    format!("CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\nINSERT INTO t{i} (v) VALUES ('row {i}');\n")
 }
 
 /// A host project with `n` generated migrations and their sum file.
@@ -110,7 +96,9 @@ fn project(bin: &Path, root: &Path, n: usize) -> anyhow::Result<Vec<PathBuf>> {
 fn reference_apply(path: &Path, n: usize, single: bool) -> anyhow::Result<Duration> {
     let start = Instant::now();
     let conn = rusqlite::Connection::open(path)?;
-    conn.execute_batch("CREATE TABLE history (version INTEGER PRIMARY KEY, name TEXT, checksum TEXT, applied_at TEXT, ms INTEGER)")?;
+    conn.execute_batch(
+        "CREATE TABLE history (version INTEGER PRIMARY KEY, name TEXT, checksum TEXT, applied_at TEXT, ms INTEGER)",
+    )?;
     if single {
         conn.execute_batch("BEGIN")?;
     }
@@ -119,10 +107,7 @@ fn reference_apply(path: &Path, n: usize, single: bool) -> anyhow::Result<Durati
             conn.execute_batch("BEGIN")?;
         }
         conn.execute_batch(&migration_sql(i))?;
-        conn.execute(
-            "INSERT INTO history VALUES (?1, 'm', 'c', 'now', 0)",
-            [i as i64],
-        )?;
+        conn.execute("INSERT INTO history VALUES (?1, 'm', 'c', 'now', 0)", [i as i64])?;
         if !single {
             conn.execute_batch("COMMIT")?;
         }
@@ -141,15 +126,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     timed(
         Command::new(&cargo)
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "-p",
-                "cargo-envdb",
-                "--bin",
-                "cargo-envdb",
-            ])
+            .args(["build", "--release", "--quiet", "-p", "cargo-envdb", "--bin", "cargo-envdb"])
             .current_dir(&workspace),
     )?;
     let bin = workspace.join("target/release/cargo-envdb");
@@ -174,9 +151,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     for n in [1000usize, 10_000] {
         let dir = tmp.path().join(format!("check{n}"));
         let files = project(&bin, &dir, n)?;
-        let ours = time_n(reps, || {
-            timed(Command::new(&bin).args(["check", "-q"]).current_dir(&dir))
-        })?;
+        let ours = time_n(reps, || timed(Command::new(&bin).args(["check", "-q"]).current_dir(&dir)))?;
         let sha = time_n(reps, || timed(Command::new("sha256sum").args(&files)))?;
         figures.push(Figure {
             name: format!("check, {n} migrations"),
@@ -213,20 +188,12 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     let r2 = time_n(apply_reps, || reference_apply(&fresh_db(), n, true))?;
     let ours = time_n(apply_reps, || {
         let db = fresh_db();
-        timed(
-            Command::new(&bin)
-                .args(["migrate", "-q", "--database"])
-                .arg(&db)
-                .current_dir(&dir),
-        )
+        timed(Command::new(&bin).args(["migrate", "-q", "--database"]).arg(&db).current_dir(&dir))
     })?;
     let ours_single = time_n(apply_reps, || {
         let db = fresh_db();
         timed(
-            Command::new(&bin)
-                .args(["migrate", "-q", "--single-transaction", "--database"])
-                .arg(&db)
-                .current_dir(&dir),
+            Command::new(&bin).args(["migrate", "-q", "--single-transaction", "--database"]).arg(&db).current_dir(&dir),
         )
     })?;
     figures.push(Figure {
@@ -250,23 +217,10 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
 
     // No-op commands at 1,000 applied.
     let applied_db = fresh_db();
-    timed(
-        Command::new(&bin)
-            .args(["migrate", "-q", "--database"])
-            .arg(&applied_db)
-            .current_dir(&dir),
-    )?;
-    for (label, cmd) in [
-        ("migrate with nothing pending", "migrate"),
-        ("status", "status"),
-    ] {
+    timed(Command::new(&bin).args(["migrate", "-q", "--database"]).arg(&applied_db).current_dir(&dir))?;
+    for (label, cmd) in [("migrate with nothing pending", "migrate"), ("status", "status")] {
         let t = time_n(reps, || {
-            timed(
-                Command::new(&bin)
-                    .args([cmd, "-q", "--database"])
-                    .arg(&applied_db)
-                    .current_dir(&dir),
-            )
+            timed(Command::new(&bin).args([cmd, "-q", "--database"]).arg(&applied_db).current_dir(&dir))
         })?;
         figures.push(Figure {
             name: format!("{label}, 1000 applied, wall"),
@@ -284,8 +238,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         .map(|i| {
             let sql: &'static str = Box::leak(migration_sql(i).into_boxed_str());
             let name: &'static str = Box::leak(format!("{i:04}_m{i}.sql").into_boxed_str());
-            let sum: &'static str =
-                Box::leak(envdb::checksum::checksum(sql.as_bytes()).into_boxed_str());
+            let sum: &'static str = Box::leak(envdb::checksum::checksum(sql.as_bytes()).into_boxed_str());
             (i as u64, name, sql, None, sum)
         })
         .collect();
@@ -315,12 +268,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     });
 
     // Peak memory applying 1,000.
-    let mem = peak_mib(
-        Command::new(&bin)
-            .args(["migrate", "-q", "--database"])
-            .arg(fresh_db())
-            .current_dir(&dir),
-    )?;
+    let mem = peak_mib(Command::new(&bin).args(["migrate", "-q", "--database"]).arg(fresh_db()).current_dir(&dir))?;
     let mem_ref = peak_mib(Command::new(&bin).arg("--version"))?;
     figures.push(Figure {
         name: "peak memory, migrate 1000".into(),
@@ -337,10 +285,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
 
 fn report(workspace: &Path, figures: &[Figure]) -> anyhow::Result<()> {
     let mut json = String::new();
-    println!(
-        "{:<62} {:>10} {:>12} {:>8}  {:<12} met",
-        "figure", "value", "reference", "ratio", "target"
-    );
+    println!("{:<62} {:>10} {:>12} {:>8}  {:<12} met", "figure", "value", "reference", "ratio", "target");
     for f in figures {
         let ratio = f.value / f.reference_value;
         println!(
@@ -355,10 +300,13 @@ fn report(workspace: &Path, figures: &[Figure]) -> anyhow::Result<()> {
             if f.ok { "yes" } else { "NO" }
         );
         println!("{:<62} reference: {}", "", f.reference);
-        json.push_str(&serde_json::json!({
-            "name": f.name, "value": f.value, "unit": f.unit, "reference": f.reference,
-            "reference_value": f.reference_value, "ratio": ratio, "target": f.target, "met": f.ok,
-        }).to_string());
+        json.push_str(
+            &serde_json::json!({
+                "name": f.name, "value": f.value, "unit": f.unit, "reference": f.reference,
+                "reference_value": f.reference_value, "ratio": ratio, "target": f.target, "met": f.ok,
+            })
+            .to_string(),
+        );
         json.push('\n');
     }
     let path = workspace.join("target/bench.json");

@@ -38,11 +38,7 @@ fn main() -> ExitCode {
             if migrated != ExitCode::SUCCESS {
                 return migrated;
             }
-            status(
-                cargo()
-                    .args(["run", "--quiet", "-p", "envdb-demo", "--"])
-                    .args(&rest),
-            )
+            status(cargo().args(["run", "--quiet", "-p", "envdb-demo", "--"]).args(&rest))
         }
         Some("bench") => match bench::run(rest.contains(&"--quick")) {
             Ok(()) => ExitCode::SUCCESS,
@@ -62,14 +58,7 @@ fn main() -> ExitCode {
             for step in [
                 &["test", "--workspace"][..],
                 &["fmt", "--all", "--check"],
-                &[
-                    "clippy",
-                    "--workspace",
-                    "--all-targets",
-                    "--",
-                    "-D",
-                    "warnings",
-                ],
+                &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
             ] {
                 let code = status(cargo().args(step));
                 if code != ExitCode::SUCCESS {
@@ -79,9 +68,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!(
-                "usage: cargo xtask <db COMMAND… | dev-start [ARGS…] | bench [--quick] | ci>"
-            );
+            eprintln!("usage: cargo xtask <db COMMAND… | dev-start [ARGS…] | bench [--quick] | ci>");
             ExitCode::from(2)
         }
     }

@@ -26,24 +26,19 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         "there is no migration {} to baseline at (migrations run 1 to {latest})",
         args.upto
     );
-    let _lock = target.run_lock(ctx)?;
-    let conn = target.open(false)?;
-    let applied =
-        history::read(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?;
-    anyhow::ensure!(
-        applied.is_empty(),
-        "{} already has a migration history (version {}); baseline only adopts a database envdb has never migrated",
-        target.show(),
-        applied.last().map_or(0, |a| a.version)
-    );
-    apply::baseline(&conn, &target.path, &migrations, args.upto, target.busy)?;
-    ctx.out.status(
-        "Baselined",
-        format!(
-            "{}: migrations 1 to {} recorded as applied",
+    target.write(ctx, "baseline", true, |ctx| {
+        let _lock = target.run_lock(ctx)?;
+        let conn = target.open(false)?;
+        let applied = history::read(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?;
+        anyhow::ensure!(
+            applied.is_empty(),
+            "{} already has a migration history (version {}); baseline only adopts a database envdb has never migrated",
             target.show(),
-            args.upto
-        ),
-    );
+            applied.last().map_or(0, |a| a.version)
+        );
+        apply::baseline(&conn, &target.path, &migrations, args.upto, Some(target.env.name()), target.busy)?;
+        Ok(())
+    })?;
+    ctx.out.status("Baselined", format!("{}: migrations 1 to {} recorded as applied", target.show(), args.upto));
     Ok(ExitCode::SUCCESS)
 }

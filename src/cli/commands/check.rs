@@ -27,8 +27,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         match git::staged_files(&project.migrations)? {
             Some(files) => MigrationDir::from_memory(&display, files),
             None => {
-                ctx.out
-                    .note(format!("nothing staged under {}", display.display()));
+                ctx.out.note(format!("nothing staged under {}", display.display()));
                 return Ok(ExitCode::SUCCESS);
             }
         }
@@ -36,8 +35,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         read_migrations(ctx)?.1
     };
     for name in &dir.ignored {
-        ctx.out
-            .note(format!("{}: ignored, not a migration", dir.show(name)));
+        ctx.out.note(format!("{}: ignored, not a migration", dir.show(name)));
     }
     let report = check(&dir, args.strict);
     if ctx.out.json() {
@@ -53,25 +51,12 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let (errors, warnings) = (report.errors().count(), report.warnings().count());
     if errors > 0 {
         if !ctx.out.json() {
-            ctx.out.line_err(format!(
-                "\n{errors} error(s), {warnings} warning(s) in {}",
-                dir.display.display()
-            ));
+            ctx.out.line_err(format!("\n{errors} error(s), {warnings} warning(s) in {}", dir.display.display()));
         }
         return Ok(ExitCode::FAILURE);
     }
     let ups = dir.ups().count();
-    let what = if args.staged {
-        "staged migration(s)"
-    } else {
-        "migration(s)"
-    };
-    ctx.out.status(
-        "Checked",
-        format!(
-            "{ups} {what} in {}, {warnings} warning(s)",
-            dir.display.display()
-        ),
-    );
+    let what = if args.staged { "staged migration(s)" } else { "migration(s)" };
+    ctx.out.status("Checked", format!("{ups} {what} in {}, {warnings} warning(s)", dir.display.display()));
     Ok(ExitCode::SUCCESS)
 }

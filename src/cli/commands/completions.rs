@@ -14,11 +14,6 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
-    clap_complete::generate(
-        args.shell,
-        &mut Cli::command(),
-        "cargo-envdb",
-        ctx.out.stdout(),
-    );
+    clap_complete::generate(args.shell, &mut Cli::command(), "cargo-envdb", ctx.out.stdout());
     Ok(ExitCode::SUCCESS)
 }

@@ -19,37 +19,19 @@ pub struct Args {
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let (project, dir) = read_migrations(ctx)?;
     if let Some((name, reason)) = dir.invalid.first() {
-        anyhow::bail!(
-            "{}: not a migration file name: {reason}; rename it before running fix",
-            dir.show(name)
-        );
+        anyhow::bail!("{}: not a migration file name: {reason}; rename it before running fix", dir.show(name));
     }
     let (origin, why) = git::fix_origin(&dir.path);
-    ctx.out.note(format!(
-        "this branch's migrations are those missing from {why}"
-    ));
-    let recorded = dir
-        .sum_text
-        .as_deref()
-        .map(SumFile::salvage)
-        .unwrap_or_default();
+    ctx.out.note(format!("this branch's migrations are those missing from {why}"));
+    let recorded = dir.sum_text.as_deref().map(SumFile::salvage).unwrap_or_default();
     let databases = local_histories(&project)?;
     let applied = |file: &str| -> Option<String> {
-        databases
-            .iter()
-            .find(|(_, names)| names.iter().any(|n| n == file))
-            .map(|(db, _)| db.clone())
+        databases.iter().find(|(_, names)| names.iter().any(|n| n == file)).map(|(db, _)| db.clone())
     };
     let renames = crate::fix::plan(&dir, &origin, &recorded, &applied)?;
     for r in &renames {
-        ctx.out.status(
-            if args.dry_run {
-                "Would rename"
-            } else {
-                "Renamed"
-            },
-            format!("{} → {}", dir.show(&r.from), r.to),
-        );
+        ctx.out
+            .status(if args.dry_run { "Would rename" } else { "Renamed" }, format!("{} → {}", dir.show(&r.from), r.to));
     }
     if args.dry_run {
         return Ok(ExitCode::SUCCESS);
@@ -69,39 +51,22 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The applied migration names of every local database under `.envdb/` (a migration one of them
-/// has applied must keep its number).
-fn local_histories(
-    project: &crate::project::Project,
-) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+/// The applied migration names of every environment's database that exists on this machine (a
+/// migration one of them has applied must keep its number).
+fn local_histories(project: &crate::project::Project) -> anyhow::Result<Vec<(String, Vec<String>)>> {
     let mut found = Vec::new();
-    let Ok(envs) = std::fs::read_dir(project.root.join(".envdb")) else {
-        return Ok(found);
-    };
-    for env in envs.flatten() {
-        let Ok(files) = std::fs::read_dir(env.path()) else {
+    for spec in crate::cli::target::environments(project)?.specs.values() {
+        if !spec.database.exists() {
             continue;
-        };
-        for file in files.flatten() {
-            let path = file.path();
-            if path.extension().is_none_or(|e| e != "db") {
-                continue;
-            }
-            let opts = crate::db::OpenOptions {
-                create: false,
-                read_only: true,
-                ..Default::default()
-            };
-            let Ok(conn) = crate::db::open(&path, opts) else {
-                continue;
-            };
-            let names = crate::db::history::read(&conn)
-                .with_context(|| format!("cannot read the history of {}", path.display()))?
-                .into_iter()
-                .map(|a| a.name)
-                .collect();
-            found.push((project.show(&path).display().to_string(), names));
         }
+        let opts = crate::db::OpenOptions { create: false, read_only: true, ..Default::default() };
+        let conn = crate::db::open(&spec.database, opts)?;
+        let names = crate::db::history::read(&conn)
+            .with_context(|| format!("cannot read the history of {}", spec.database.display()))?
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        found.push((project.show(&spec.database).display().to_string(), names));
     }
     Ok(found)
 }

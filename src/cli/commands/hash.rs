@@ -13,10 +13,7 @@ pub struct Args {}
 pub fn exec(_args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let (_project, dir) = read_migrations(ctx)?;
     for (name, reason) in &dir.invalid {
-        ctx.out.warn(format!(
-            "{}: skipped, not a migration file name: {reason}",
-            dir.show(name)
-        ));
+        ctx.out.warn(format!("{}: skipped, not a migration file name: {reason}", dir.show(name)));
     }
     let changes = crate::authoring::rehash(&dir)?;
     for f in &changes.added {
@@ -30,13 +27,9 @@ pub fn exec(_args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     }
     let sum = dir.show(crate::sum_file::FILE_NAME);
     if changes == Default::default() && dir.sum_text.is_some() {
-        ctx.out.status(
-            "Fresh",
-            format!("{sum} already matches {} file(s)", dir.files.len()),
-        );
+        ctx.out.status("Fresh", format!("{sum} already matches {} file(s)", dir.files.len()));
     } else {
-        ctx.out
-            .status("Wrote", format!("{sum} ({} file(s))", dir.files.len()));
+        ctx.out.status("Wrote", format!("{sum} ({} file(s))", dir.files.len()));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -17,9 +17,7 @@ pub struct Args {
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
     let rows = match target.open_existing_read_only()? {
-        Some(conn) => {
-            history::read(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?
-        }
+        Some(conn) => history::read(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?,
         None => Vec::new(),
     };
     if ctx.out.json() {
@@ -27,8 +25,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        ctx.out
-            .line(format!("{}: no migration applied", target.show()));
+        ctx.out.line(format!("{}: no migration applied", target.show()));
     }
     for r in &rows {
         ctx.out.line(format!(

@@ -52,17 +52,13 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         Action::Install { command } => {
             let top = git::toplevel(&project.root)?;
             let root = std::fs::canonicalize(&project.root).unwrap_or(project.root.clone());
-            let rel = root
-                .strip_prefix(std::fs::canonicalize(&top).unwrap_or(top))
-                .unwrap_or(Path::new(""));
+            let rel = root.strip_prefix(std::fs::canonicalize(&top).unwrap_or(top)).unwrap_or(Path::new(""));
             let text = script(&rel.to_string_lossy(), &command);
             if std::fs::read_to_string(&hook).is_ok_and(|s| s == text) {
-                ctx.out
-                    .status("Fresh", format!("{} is already installed", hook.display()));
+                ctx.out.status("Fresh", format!("{} is already installed", hook.display()));
                 return Ok(ExitCode::SUCCESS);
             }
-            std::fs::create_dir_all(&hooks)
-                .with_context(|| format!("cannot create {}", hooks.display()))?;
+            std::fs::create_dir_all(&hooks).with_context(|| format!("cannot create {}", hooks.display()))?;
             if hook.exists() && !is_ours(&hook) {
                 anyhow::ensure!(
                     !chained.exists(),
@@ -70,15 +66,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
                     hook.display(),
                     chained.display()
                 );
-                std::fs::rename(&hook, &chained)
-                    .with_context(|| format!("cannot move {}", hook.display()))?;
-                ctx.out.status(
-                    "Chained",
-                    format!(
-                        "the existing hook now runs after ours, as {}",
-                        chained.display()
-                    ),
-                );
+                std::fs::rename(&hook, &chained).with_context(|| format!("cannot move {}", hook.display()))?;
+                ctx.out.status("Chained", format!("the existing hook now runs after ours, as {}", chained.display()));
             }
             crate::fs_util::write_atomic(&hook, text.as_bytes())
                 .with_context(|| format!("cannot write {}", hook.display()))?;
@@ -87,21 +76,13 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         }
         Action::Uninstall => {
             if !is_ours(&hook) {
-                ctx.out.status(
-                    "Skipped",
-                    format!("{} is not envdb's hook; left alone", hook.display()),
-                );
+                ctx.out.status("Skipped", format!("{} is not envdb's hook; left alone", hook.display()));
                 return Ok(ExitCode::SUCCESS);
             }
-            std::fs::remove_file(&hook)
-                .with_context(|| format!("cannot remove {}", hook.display()))?;
+            std::fs::remove_file(&hook).with_context(|| format!("cannot remove {}", hook.display()))?;
             if chained.exists() {
-                std::fs::rename(&chained, &hook)
-                    .with_context(|| format!("cannot restore {}", chained.display()))?;
-                ctx.out.status(
-                    "Restored",
-                    format!("{} (the hook envdb had chained)", hook.display()),
-                );
+                std::fs::rename(&chained, &hook).with_context(|| format!("cannot restore {}", chained.display()))?;
+                ctx.out.status("Restored", format!("{} (the hook envdb had chained)", hook.display()));
             }
             ctx.out.status("Removed", "envdb's pre-commit hook");
         }

@@ -2,14 +2,14 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::apply::{self, MigrateOptions, Progress};
-use crate::db::{history, lock};
+use crate::db::apply::{self, MigrateOptions, MigrateReport, Progress};
+use crate::db::{DbError, history, lock};
 use crate::plan;
 use std::process::ExitCode;
 
 /// Apply pending migrations, each in its own transaction
 ///
-/// Example: `cargo envdb migrate --to 3 --dry-run`
+/// Example: `cargo envdb migrate --env test --to 3 --dry-run`
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -25,104 +25,82 @@ pub struct Args {
     single_transaction: bool,
 }
 
-pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
-    let target = Target::resolve(ctx, &args.db)?;
+/// The migrations `migrate` would apply, without changing anything.
+pub fn pending<'m, 'a>(
+    target: &Target,
+    migrations: &'m [crate::Migration<'a>],
+    to: Option<u64>,
+) -> anyhow::Result<Vec<&'m crate::Migration<'a>>> {
+    let applied = match target.open_existing_read_only()? {
+        Some(conn) => history::read(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?,
+        None => Vec::new(),
+    };
+    Ok(plan::pending(migrations, &applied, to).map_err(|error| DbError::Plan { path: target.path.clone(), error })?)
+}
+
+/// Applies pending migrations under the run lock, printing each. A database this run created and
+/// could not bring past version 0 is removed again, so a failed first run leaves nothing behind.
+pub fn apply_pending(ctx: &mut Ctx, target: &Target, to: Option<u64>, single: bool) -> anyhow::Result<MigrateReport> {
     let migrations = target.migrations()?;
-    if args.dry_run {
-        let applied = match target.open_existing_read_only()? {
-            Some(conn) => history::read(&conn)
-                .map_err(|e| crate::db::DbError::sqlite(&target.path, e, target.busy))?,
-            None => Vec::new(),
-        };
-        let pending = plan::pending(&migrations, &applied, args.to).map_err(|error| {
-            crate::db::DbError::Plan {
-                path: target.path.clone(),
-                error,
-            }
-        })?;
-        if ctx.out.json() {
-            let names: Vec<_> = pending
-                .iter()
-                .map(|m| serde_json::json!({"version": m.version, "file": m.name}))
-                .collect();
-            ctx.out
-                .print_json(&serde_json::json!({ "dry_run": true, "pending": names }));
-        } else {
-            for m in &pending {
-                ctx.out.status("Would apply", target.dir.show(m.name));
-            }
-            ctx.out.status(
-                "Dry run",
-                format!("{} migration(s) pending; nothing changed", pending.len()),
-            );
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
     let _lock = target.run_lock(ctx)?;
     let created = !target.path.exists();
     let conn = target.open(true)?;
     let opts = MigrateOptions {
-        target: args.to,
-        single_transaction: args.single_transaction,
+        target: to,
+        single_transaction: single,
         fast_journal: !lock::app_running(&target.path),
         journal_mode: target.project.config.journal_mode,
+        environment: Some(target.env.name().to_owned()),
     };
     let out = &mut ctx.out;
     let dir = &target.dir;
-    let result = apply::migrate(
-        &conn,
-        &target.path,
-        &migrations,
-        &opts,
-        target.busy,
-        &mut |p| {
-            if let Progress::Applied(m, took) = p {
-                out.status(
-                    "Applied",
-                    format!("{} ({} ms)", dir.show(m.name), took.as_millis()),
-                );
-            }
-        },
-    );
-    let report = match result {
-        Ok(report) => report,
-        Err(e) => {
-            // A database this run created and could not bring past version 0 is removed again,
-            // so a failed first run leaves the data directory as it found it.
-            if created && history::latest(&conn).unwrap_or(1) == 0 {
-                drop(conn);
-                remove_database(&target.path);
-            }
-            return Err(e.into());
+    let result = apply::migrate(&conn, &target.path, &migrations, &opts, target.busy, &mut |p| {
+        if let Progress::Applied(m, took) = p {
+            out.status("Applied", format!("{} ({} ms)", dir.show(m.name), took.as_millis()));
         }
-    };
+    });
+    if result.is_err() && created && history::latest(&conn).unwrap_or(1) == 0 {
+        drop(conn);
+        remove_database(&target.path);
+    }
+    Ok(result?)
+}
+
+pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    let target = Target::resolve(ctx, &args.db)?;
+    if args.dry_run {
+        let migrations = target.migrations()?;
+        let pending = pending(&target, &migrations, args.to)?;
+        if ctx.out.json() {
+            let names: Vec<_> =
+                pending.iter().map(|m| serde_json::json!({"version": m.version, "file": m.name})).collect();
+            ctx.out.print_json(&serde_json::json!({ "dry_run": true, "pending": names }));
+        } else {
+            for m in &pending {
+                ctx.out.status("Would apply", target.dir.show(m.name));
+            }
+            ctx.out.status("Dry run", format!("{} migration(s) pending; nothing changed", pending.len()));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report =
+        target.write(ctx, "migrate", false, |ctx| apply_pending(ctx, &target, args.to, args.single_transaction))?;
     if ctx.out.json() {
         ctx.out.print_json(&report);
     } else if report.applied.is_empty() {
-        ctx.out.status(
-            "Fresh",
-            format!(
-                "{} is at version {}; nothing to apply",
-                target.show(),
-                report.after
-            ),
-        );
+        ctx.out.status("Fresh", format!("{} is at version {}; nothing to apply", target.show(), report.after));
     } else {
+        let n = report.applied.len();
         ctx.out.status(
             "Migrated",
-            format!(
-                "{}: schema version {} → {} ({} applied)",
-                target.show(),
-                report.before,
-                report.after,
-                report.applied.len()
-            ),
+            format!("{}: schema version {} → {} ({n} applied)", target.show(), report.before, report.after),
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn remove_database(path: &std::path::Path) {
+/// Removes a database file and its journal companions.
+pub fn remove_database(path: &std::path::Path) {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);

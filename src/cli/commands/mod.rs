@@ -1,8 +1,10 @@
 //! One file per subcommand: its arguments (doc comments are the help text) and its `exec`.
 
+mod audit;
 mod baseline;
 mod check;
 mod completions;
+mod env;
 mod fix;
 mod hash;
 mod history;
@@ -36,6 +38,8 @@ pub enum Command {
     Repair(repair::Args),
     Validate(validate::Args),
     Schema(schema::Args),
+    Env(env::Args),
+    Audit(audit::Args),
 }
 
 pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
@@ -55,17 +59,14 @@ pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         Command::Repair(args) => repair::exec(args, ctx),
         Command::Validate(args) => validate::exec(args, ctx),
         Command::Schema(args) => schema::exec(args, ctx),
+        Command::Env(args) => env::exec(args, ctx),
+        Command::Audit(args) => audit::exec(args, ctx),
     }
 }
 
 /// Reads the project's migrations directory, naming it relative to the project root.
-pub fn read_migrations(
-    ctx: &Ctx,
-) -> anyhow::Result<(crate::project::Project, crate::migration_dir::MigrationDir)> {
+pub fn read_migrations(ctx: &Ctx) -> anyhow::Result<(crate::project::Project, crate::migration_dir::MigrationDir)> {
     let project = ctx.project()?;
-    let dir = crate::migration_dir::MigrationDir::read(
-        &project.migrations,
-        &project.show(&project.migrations),
-    )?;
+    let dir = crate::migration_dir::MigrationDir::read(&project.migrations, &project.show(&project.migrations))?;
     Ok((project, dir))
 }

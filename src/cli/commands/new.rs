@@ -30,7 +30,6 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     if let Some(down) = &made.down {
         ctx.out.status("Created", project.show(down).display());
     }
-    ctx.out
-        .status("Updated", dir.show(crate::sum_file::FILE_NAME));
+    ctx.out.status("Updated", dir.show(crate::sum_file::FILE_NAME));
     Ok(ExitCode::SUCCESS)
 }

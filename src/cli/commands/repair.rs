@@ -16,41 +16,35 @@ pub struct Args {
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
-    let migrations = target.migrations()?;
-    let _lock = target.run_lock(ctx)?;
-    let conn = target.open(false)?;
-    let applied =
-        history::read(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?;
-    let mut changes = Vec::new();
-    for a in &applied {
-        match migrations.iter().find(|m| m.version == a.version) {
-            Some(m) if m.checksum != a.checksum => changes.push((a, m)),
-            Some(_) => {}
-            None => anyhow::bail!(
-                "migration {} ({}) is applied but its file is gone; repair cannot accept a missing file\n  help: restore it from version control",
-                a.version,
-                a.name
-            ),
+    target.write(ctx, "repair", true, |ctx| {
+        let migrations = target.migrations()?;
+        let _lock = target.run_lock(ctx)?;
+        let conn = target.open(false)?;
+        let applied = history::read(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?;
+        let mut changes = Vec::new();
+        for a in &applied {
+            match migrations.iter().find(|m| m.version == a.version) {
+                Some(m) if m.checksum != a.checksum => changes.push((a, m)),
+                Some(_) => {}
+                None => anyhow::bail!(
+                    "migration {} ({}) is applied but its file is gone; repair cannot accept a missing file\n  help: restore it from version control",
+                    a.version,
+                    a.name
+                ),
+            }
         }
-    }
-    if changes.is_empty() {
-        ctx.out.status(
-            "Fresh",
-            format!("{}: every applied checksum matches its file", target.show()),
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    apply::repair(&conn, &target.path, &changes, target.busy)?;
-    for (a, m) in &changes {
-        ctx.out.status(
-            "Repaired",
-            format!(
-                "{} {} → {}",
-                target.dir.show(m.name),
-                &a.checksum[..12.min(a.checksum.len())],
-                &m.checksum[..12]
-            ),
-        );
-    }
+        if changes.is_empty() {
+            ctx.out.status("Fresh", format!("{}: every applied checksum matches its file", target.show()));
+            return Ok(());
+        }
+        apply::repair(&conn, &target.path, &changes, target.busy)?;
+        for (a, m) in &changes {
+            ctx.out.status(
+                "Repaired",
+                format!("{} {} → {}", target.dir.show(m.name), &a.checksum[..12.min(a.checksum.len())], &m.checksum[..12]),
+            );
+        }
+        Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -38,42 +38,32 @@ pub fn revert(
     let applied = history::read(&conn).map_err(err)?;
     let current = applied.last().map_or(0, |a| a.version);
     let to = to.unwrap_or_else(|| current.saturating_sub(steps.unwrap_or(1)));
-    let plan = plan::rollback(&migrations, &applied, to).map_err(|error| DbError::Plan {
-        path: target.path.clone(),
-        error,
-    })?;
+    let plan = plan::rollback(&migrations, &applied, to)
+        .map_err(|error| DbError::Plan { path: target.path.clone(), error })?;
     if dry_run {
         for m in &plan {
             ctx.out.status("Would revert", target.dir.show(m.name));
         }
-        ctx.out.status(
-            "Dry run",
-            format!(
-                "{} migration(s) would be reverted; nothing changed",
-                plan.len()
-            ),
-        );
+        ctx.out.status("Dry run", format!("{} migration(s) would be reverted; nothing changed", plan.len()));
         return Ok(current);
     }
     let _lock = target.run_lock(ctx)?;
     let done = apply::rollback(&conn, &target.path, &plan, target.busy)?;
     for v in &done {
-        let m = migrations
-            .iter()
-            .find(|m| m.version == *v)
-            .expect("planned");
+        let m = migrations.iter().find(|m| m.version == *v).expect("planned");
         ctx.out.status("Reverted", target.dir.show(m.name));
     }
     let now = history::latest(&conn).map_err(err)?;
-    ctx.out.status(
-        "Rolled back",
-        format!("{}: schema version {current} → {now}", target.show()),
-    );
+    ctx.out.status("Rolled back", format!("{}: schema version {current} → {now}", target.show()));
     Ok(now)
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
-    revert(ctx, &target, args.to, args.steps, args.dry_run)?;
+    if args.dry_run {
+        revert(ctx, &target, args.to, args.steps, true)?;
+    } else {
+        target.write(ctx, "roll back", true, |ctx| revert(ctx, &target, args.to, args.steps, false))?;
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -36,9 +36,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let Action::Dump { db, live, output } = args.action;
     let target = Target::resolve(ctx, &db)?;
     let text = if live {
-        let conn = target
-            .open_existing_read_only()?
-            .with_context(|| format!("{} does not exist yet", target.show()))?;
+        let conn =
+            target.open_existing_read_only()?.with_context(|| format!("{} does not exist yet", target.show()))?;
         schema::dump(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?
     } else {
         let migrations = target.migrations()?;

@@ -44,11 +44,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         size_bytes: std::fs::metadata(&target.path).map_or(0, |m| m.len()),
         version,
         latest: migrations.last().map_or(0, |m| m.version),
-        pending: migrations
-            .iter()
-            .filter(|m| m.version > version)
-            .map(|m| m.name.to_owned())
-            .collect(),
+        pending: migrations.iter().filter(|m| m.version > version).map(|m| m.name.to_owned()).collect(),
         drift,
         app_running: lock::app_running(&target.path),
     };
@@ -56,27 +52,12 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         ctx.out.print_json(&status);
     } else {
         let out = &mut ctx.out;
-        out.line(format!(
-            "database:  {}{}",
-            status.database,
-            if status.exists {
-                ""
-            } else {
-                " (not created yet)"
-            }
-        ));
+        out.line(format!("database:  {}{}", status.database, if status.exists { "" } else { " (not created yet)" }));
         out.line(format!("size:      {} bytes", status.size_bytes));
-        out.line(format!(
-            "version:   {} of {}",
-            status.version, status.latest
-        ));
+        out.line(format!("version:   {} of {}", status.version, status.latest));
         out.line(format!(
             "pending:   {}",
-            if status.pending.is_empty() {
-                "none".into()
-            } else {
-                status.pending.join(", ")
-            }
+            if status.pending.is_empty() { "none".into() } else { status.pending.join(", ") }
         ));
         let d = &status.drift;
         if d.is_empty() {
@@ -90,18 +71,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
                 list(&d.holes)
             ));
         }
-        out.line(format!(
-            "app:       {}",
-            if status.app_running {
-                "running (holds the lock)"
-            } else {
-                "not running"
-            }
-        ));
+        out.line(format!("app:       {}", if status.app_running { "running (holds the lock)" } else { "not running" }));
     }
-    Ok(if status.drift.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if status.drift.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

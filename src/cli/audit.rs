@@ -1,0 +1,44 @@
+//! The audit log of a protected environment: one JSON line per write, in `<data_dir>/audit.log`.
+
+use crate::environment::Environment;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+pub fn path(env: &Environment) -> PathBuf {
+    env.spec.data_dir.join("audit.log")
+}
+
+fn user() -> String {
+    ["USER", "USERNAME", "LOGNAME"].iter().find_map(|k| std::env::var(k).ok()).unwrap_or_else(|| "unknown".into())
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Appends one entry. `error` is `None` for a success.
+pub fn append(env: &Environment, before: u64, after: u64, error: Option<&str>) -> std::io::Result<()> {
+    let command: Vec<String> = std::env::args().collect();
+    let entry = serde_json::json!({
+        "time": crate::db::history::now(),
+        "user": user(),
+        "host": host(),
+        "tool_version": crate::VERSION,
+        "command": command.join(" "),
+        "environment": env.name(),
+        "database": env.database(),
+        "version_before": before,
+        "version_after": after,
+        "outcome": if error.is_none() { "ok" } else { "error" },
+        "error": error,
+    });
+    std::fs::create_dir_all(&env.spec.data_dir)?;
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path(env))?;
+    writeln!(file, "{entry}")?;
+    file.sync_data()
+}

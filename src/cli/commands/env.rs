@@ -1,0 +1,170 @@
+//! `cargo envdb env`: which environment a command would use, why, and where its database stands.
+
+use crate::cli::Ctx;
+use crate::cli::target::{self, EnvArgs};
+use crate::db::{self, DbError, OpenOptions, history};
+use crate::environment::{ChosenBy, EnvSpec, Environment};
+use crate::migration_dir::MigrationDir;
+use crate::{check, plan};
+use anyhow::Context as _;
+use serde::Serialize;
+use std::process::ExitCode;
+
+/// Show the resolved environment (or --all), how it was chosen, and its database's state
+///
+/// Example: `ENVDB_ENV=test cargo envdb env`, `cargo envdb env --all`
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    env: EnvArgs,
+    /// One block per environment
+    #[arg(long, conflicts_with = "adopt")]
+    all: bool,
+    /// Record the resolved environment in its database, replacing the one it records (after a deliberate copy)
+    #[arg(long)]
+    adopt: bool,
+}
+
+#[derive(Serialize)]
+struct Block {
+    environment: String,
+    chosen_by: Option<String>,
+    protected: bool,
+    data_dir: String,
+    database: String,
+    exists: bool,
+    recorded_environment: Option<String>,
+    database_version: u64,
+    migrations_version: u64,
+    pending: usize,
+    status: String,
+}
+
+fn block(
+    spec: &EnvSpec,
+    chosen_by: Option<&ChosenBy>,
+    migrations: &[crate::Migration<'_>],
+    show: &dyn Fn(&std::path::Path) -> String,
+) -> Block {
+    let latest = migrations.last().map_or(0, |m| m.version);
+    let mut b = Block {
+        environment: spec.name.clone(),
+        chosen_by: chosen_by.map(ToString::to_string),
+        protected: spec.protected,
+        data_dir: show(&spec.data_dir),
+        database: show(&spec.database),
+        exists: spec.database.exists(),
+        recorded_environment: None,
+        database_version: 0,
+        migrations_version: latest,
+        pending: migrations.len(),
+        status: "not created yet".into(),
+    };
+    if !b.exists {
+        return b;
+    }
+    let opts = OpenOptions { create: false, read_only: true, ..OpenOptions::default() };
+    let read = db::open(&spec.database, opts).and_then(|conn| {
+        let err = |e| DbError::sqlite(&spec.database, e, opts.busy_timeout);
+        Ok((history::read(&conn).map_err(err)?, history::meta(&conn, "environment").map_err(err)?))
+    });
+    match read {
+        Err(e) => b.status = format!("unreadable: {e}"),
+        Ok((applied, recorded)) => {
+            b.database_version = applied.last().map_or(0, |a| a.version);
+            b.pending = migrations.iter().filter(|m| m.version > b.database_version).count();
+            let drift = plan::drift(migrations, &applied);
+            b.status = if recorded.as_deref().is_some_and(|r| r != spec.name) {
+                format!("belongs to `{}`, refused", recorded.as_deref().unwrap_or_default())
+            } else if b.database_version > latest {
+                "newer than the migrations on disk".into()
+            } else if !drift.is_empty() {
+                format!("drift: changed {:?}, gone {:?}, holes {:?}", drift.changed, drift.gone, drift.holes)
+            } else if b.pending > 0 {
+                format!("{} pending", b.pending)
+            } else {
+                "up to date".into()
+            };
+            b.recorded_environment = recorded;
+        }
+    }
+    b
+}
+
+pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    let project = ctx.project()?;
+    let envs = target::environments(&project)?;
+    let dir = MigrationDir::read(&project.migrations, &project.show(&project.migrations))?;
+    let report = check::check(&dir, false);
+    let migrations: Vec<crate::Migration<'_>> = dir
+        .ups()
+        .filter(|_| report.is_ok())
+        .map(|f| crate::Migration {
+            version: f.name.version,
+            name: &f.file_name,
+            up: f.sql.as_deref().unwrap_or_default(),
+            down: None,
+            checksum: &f.checksum,
+        })
+        .collect();
+    let show = |p: &std::path::Path| project.show(p).display().to_string();
+    let resolved = target::resolve_env(&project, &args.env)?;
+    if args.adopt {
+        return adopt(ctx, &resolved);
+    }
+    let blocks: Vec<Block> = if args.all {
+        envs.specs
+            .values()
+            .map(|s| block(s, (s.name == resolved.name()).then_some(&resolved.chosen_by), &migrations, &show))
+            .collect()
+    } else {
+        vec![block(&resolved.spec, Some(&resolved.chosen_by), &migrations, &show)]
+    };
+    if ctx.out.json() {
+        ctx.out.print_json(&if args.all { serde_json::to_value(&blocks)? } else { serde_json::to_value(&blocks[0])? });
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (i, b) in blocks.iter().enumerate() {
+        if i > 0 {
+            ctx.out.line("");
+        }
+        let chosen = b.chosen_by.as_ref().map_or(String::new(), |c| format!(" (chosen by {c})"));
+        ctx.out.line(format!("environment: {}{chosen}{}", b.environment, if b.protected { ", protected" } else { "" }));
+        ctx.out.line(format!("data dir:    {}", b.data_dir));
+        ctx.out.line(format!("database:    {}", b.database));
+        ctx.out.line(format!(
+            "schema:      database {}, migrations {}, {} pending",
+            b.database_version, b.migrations_version, b.pending
+        ));
+        ctx.out.line(format!("status:      {}", b.status));
+    }
+    if !report.is_ok() {
+        ctx.out.warn("the migrations fail `cargo envdb check`; pending counts are not shown");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Records `env` in its database after a deliberate copy; protected environments confirm first.
+fn adopt(ctx: &mut Ctx, env: &Environment) -> anyhow::Result<ExitCode> {
+    crate::cli::protect::confirm(ctx, env, "adopt a database as")?;
+    let path = env.database();
+    let conn = db::open(path, OpenOptions { create: false, ..OpenOptions::default() })?;
+    let err = |e| DbError::sqlite(path, e, std::time::Duration::ZERO);
+    let before = history::meta(&conn, "environment").map_err(err)?;
+    history::ensure(&conn, None).map_err(err)?;
+    history::set_meta(&conn, "environment", env.name()).map_err(err).context("recording the environment")?;
+    if env.protected() {
+        let v = history::latest(&conn).unwrap_or(0);
+        crate::cli::audit::append(env, v, v, None)?;
+    }
+    ctx.out.status(
+        "Adopted",
+        format!(
+            "{} as `{}` (it recorded {})",
+            path.display(),
+            env.name(),
+            before.map_or("no environment".into(), |b| format!("`{b}`"))
+        ),
+    );
+    Ok(ExitCode::SUCCESS)
+}

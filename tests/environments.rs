@@ -1,0 +1,260 @@
+//! Environments through the binary: resolution, isolation, protection, the audit log, tests
+//! that cannot reach production, and the database knowing its environment.
+
+mod common;
+use common::*;
+use std::io::Write as _;
+
+fn project() -> Test {
+    Test::with(&[
+        ("0001_a.sql", "CREATE TABLE a (id INTEGER PRIMARY KEY);"),
+        ("0001_a.down.sql", "DROP TABLE a;"),
+        ("0002_b.sql", "CREATE TABLE b (id INTEGER PRIMARY KEY);"),
+        ("0002_b.down.sql", "DROP TABLE b;"),
+    ])
+}
+
+fn bytes(path: &std::path::Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_default()
+}
+
+#[test]
+fn resolution_order_through_the_binary() {
+    let t = project();
+    let env_of = |r: &Run| r.json()["environment"].as_str().unwrap().to_owned();
+    let chosen = |r: &Run| r.json()["chosen_by"].as_str().unwrap().to_owned();
+    let r = t.run(&["env", "--format", "json"]);
+    assert_eq!((env_of(&r), chosen(&r)), ("dev".into(), "default_env".into()));
+    let r = Run::from(t.command(&["env", "--format", "json"]).env("ENVDB_ENV", "test").output().unwrap());
+    assert_eq!((env_of(&r), chosen(&r)), ("test".into(), "$ENVDB_ENV".into()));
+    let r = Run::from(
+        t.command(&["env", "--format", "json", "--env", "production"]).env("ENVDB_ENV", "test").output().unwrap(),
+    );
+    assert_eq!((env_of(&r), chosen(&r)), ("prod".into(), "--env flag".into()));
+    let r = t.run(&["env", "--format", "json", "--test"]);
+    assert_eq!(env_of(&r), "test");
+    let r = t.run(&["env", "--format", "json", "--database", "elsewhere.db"]);
+    assert_eq!(chosen(&r), "--database");
+    assert!(r.json()["database"].as_str().unwrap().ends_with("elsewhere.db"));
+    t.write("envdb.toml", "name = \"app\"\nenv_var = \"VIGIL_ENV\"\n");
+    let r = Run::from(
+        t.command(&["env", "--format", "json"]).env("ENVDB_ENV", "test").env("VIGIL_ENV", "prod").output().unwrap(),
+    );
+    assert_eq!((env_of(&r), chosen(&r)), ("prod".into(), "$VIGIL_ENV".into()));
+}
+
+#[test]
+fn unknown_environment_names() {
+    let t = project();
+    t.run(&["migrate", "--env", "qa"])
+        .failure()
+        .stderr_has("unknown environment `qa` (from --env); known: dev, prod, test");
+    let r = Run::from(t.command(&["status"]).env("ENVDB_ENV", "stagin").output().unwrap());
+    r.failure().stderr_has("unknown environment `stagin` (from $ENVDB_ENV)");
+    assert!(!t.dev_db().exists());
+}
+
+#[test]
+fn bad_environment_configurations() {
+    let t = project();
+    t.write("envdb.toml", "name = \"app\"\n[env.dev]\ndata_dir = \"{workspace}/{tmpdir}\"\n");
+    t.run(&["migrate"]).failure().stderr_has("unknown placeholder `{tmpdir}`").stderr_has("envdb.toml");
+    t.write("envdb.toml", "name = \"app\"\n[env.staging]\ndata_dir = \"{workspace}/.envdb/dev\"\n");
+    t.run(&["status"]).failure().stderr_has("`dev` and `staging` both use the database");
+    t.write("envdb.toml", "name = \"app\"\n[env.dev]\ndata_dir = \"blocker/dev\"\n");
+    t.write("blocker", "a file where a directory should be");
+    t.run(&["migrate"]).failure().stderr_has("cannot create the directory").stderr_has("blocker");
+    t.write("envdb.toml", "name = \"app\"\n");
+    std::fs::create_dir_all(t.path("adir")).unwrap();
+    t.run(&["migrate", "--database", "adir"]).failure().stderr_has("adir is a directory");
+}
+
+#[test]
+fn custom_environment_works_like_the_built_in_ones() {
+    let t = project();
+    t.write("envdb.toml", "name = \"app\"\n[env.staging]\ndata_dir = \"{workspace}/stage\"\ndatabase = \"s.db\"\n");
+    t.run(&["migrate", "--env", "staging"]).success().stderr_has("Environment staging stage/s.db");
+    assert!(t.path("stage/s.db").exists());
+    assert!(!t.dev_db().exists());
+}
+
+#[test]
+fn commands_against_dev_never_touch_prod_and_the_reverse() {
+    let t = project();
+    t.run(&["migrate", "--prod", "--to", "1"]).success();
+    let prod = bytes(&t.prod_db());
+    assert!(!prod.is_empty());
+    for args in [
+        &["migrate"][..],
+        &["rollback"],
+        &["redo"],
+        &["status"],
+        &["history"],
+        &["validate"],
+        &["repair"],
+        &["schema", "dump", "--live"],
+        &["env"],
+        &["env", "--all"],
+        &["migrate", "--to", "2"],
+    ] {
+        t.run(args);
+        assert_eq!(prod, bytes(&t.prod_db()), "{args:?} touched prod");
+    }
+    let dev = bytes(&t.dev_db());
+    for args in [
+        &["migrate", "--prod"][..],
+        &["rollback", "--prod", "--confirm", "prod"],
+        &["redo", "--prod", "--confirm", "prod"],
+        &["status", "--prod"],
+        &["history", "--prod"],
+        &["validate", "--prod"],
+        &["env", "--prod"],
+    ] {
+        t.run(args).success();
+        assert_eq!(dev, bytes(&t.dev_db()), "{args:?} touched dev");
+    }
+}
+
+#[test]
+fn protected_destructive_commands_need_confirmation() {
+    let t = project();
+    t.run(&["migrate", "--prod"]).success();
+    let before = bytes(&t.prod_db());
+    for cmd in [&["rollback", "--prod"][..], &["redo", "--prod"], &["repair", "--prod"], &["baseline", "1", "--prod"]] {
+        t.run(cmd)
+            .failure()
+            .stderr_has("PROTECTED ENVIRONMENT: prod")
+            .stderr_has("no terminal to confirm at")
+            .stderr_has("--confirm prod");
+        assert_eq!(before, bytes(&t.prod_db()), "{cmd:?}");
+    }
+    t.run(&["rollback", "--prod", "--confirm", "dev"])
+        .failure()
+        .stderr_has("--confirm dev does not match the environment `prod`");
+    assert_eq!(before, bytes(&t.prod_db()));
+    // --confirm is accepted by every command, so scripts can pass it uniformly.
+    t.run(&["status", "--confirm", "prod"]).success();
+    t.run(&["rollback", "--prod", "--confirm", "prod"]).success().stderr_has("2 → 1");
+    // Dev is not protected: no confirmation asked.
+    t.run(&["migrate"]).success();
+    t.run(&["rollback"]).success().stderr_lacks("PROTECTED");
+}
+
+/// Runs the binary at a real pseudo-terminal (util-linux `script`), typing `typed`.
+fn at_terminal(t: &Test, args: &str, typed: &str) -> Run {
+    let cmd = format!("{BIN} {args}");
+    let mut child = t
+        .command(&[])
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn_with_program("script", &["-qec", &cmd, "/dev/null"]);
+    child.stdin.take().unwrap().write_all(typed.as_bytes()).unwrap();
+    Run::from(child.wait_with_output().unwrap())
+}
+
+trait SpawnWith {
+    fn spawn_with_program(&mut self, program: &str, args: &[&str]) -> std::process::Child;
+}
+
+impl SpawnWith for std::process::Command {
+    fn spawn_with_program(&mut self, program: &str, args: &[&str]) -> std::process::Child {
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(args);
+        for (k, v) in self.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.current_dir(self.get_current_dir().unwrap());
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    }
+}
+
+#[test]
+fn typed_confirmation_at_a_real_terminal() {
+    let t = project();
+    t.run(&["migrate", "--prod"]).success();
+    let before = bytes(&t.prod_db());
+    let r = at_terminal(&t, "rollback --prod", "dev\n");
+    assert_ne!(r.code, 0);
+    assert!(r.stdout.contains("Type the environment's name (prod)"), "{}", r.stdout);
+    assert!(r.stdout.contains("does not match `prod`"), "{}", r.stdout);
+    assert_eq!(before, bytes(&t.prod_db()));
+    let r = at_terminal(&t, "rollback --prod", "prod\n");
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("2 → 1"), "{}", r.stdout);
+}
+
+#[test]
+fn tests_cannot_reach_prod() {
+    let t = project();
+    let r = Run::from(t.command(&["migrate"]).env("ENVDB_ENV", "prod").env("ENVDB_TEST", "1").output().unwrap());
+    r.failure().stderr_has("refusing to open the protected environment `prod`").stderr_has("from a test run");
+    assert!(!t.prod_db().exists());
+    let r = Run::from(t.command(&["migrate", "--env", "test"]).env("ENVDB_TEST", "1").output().unwrap());
+    r.success();
+}
+
+#[test]
+fn a_prod_database_copied_into_dev_is_refused_until_adopted() {
+    let t = project();
+    t.run(&["migrate", "--prod"]).success();
+    std::fs::create_dir_all(t.path(".envdb/dev")).unwrap();
+    std::fs::copy(t.prod_db(), t.dev_db()).unwrap();
+    let before = bytes(&t.dev_db());
+    t.run(&["migrate"])
+        .failure()
+        .stderr_has("belongs to the environment `prod` but is being opened as `dev`")
+        .stderr_has("cargo envdb env --adopt --env dev");
+    t.run(&["status"]).failure().stderr_has("belongs to the environment `prod`");
+    t.run(&["migrate", "--env", "dev"]).failure();
+    t.run(&["env"]).success().stdout_has("belongs to `prod`, refused");
+    assert_eq!(before, bytes(&t.dev_db()));
+    t.run(&["env", "--adopt"]).success().stderr_has("as `dev` (it recorded `prod`)");
+    t.run(&["migrate"]).success();
+    // The reverse: a dev database opened as prod.
+    std::fs::copy(t.dev_db(), t.path("copy.db")).unwrap();
+    t.run(&["status", "--prod", "--database", "copy.db"])
+        .failure()
+        .stderr_has("belongs to the environment `dev` but is being opened as `prod`");
+}
+
+#[test]
+fn writes_to_protected_environments_are_audited() {
+    let t = project();
+    t.run(&["migrate", "--prod", "--to", "1"]).success();
+    t.run(&["rollback", "--prod", "--confirm", "prod"]).success();
+    t.run(&["redo", "--prod", "--confirm", "prod"]).failure().stderr_has("no applied migration to redo");
+    t.run(&["migrate"]).success();
+    let log = t.read("xdg/app/audit.log");
+    let entries: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(entries.len(), 3, "dev is not audited:\n{log}");
+    assert_eq!(entries[0]["version_before"], 0);
+    assert_eq!(entries[0]["version_after"], 1);
+    assert_eq!(entries[0]["outcome"], "ok");
+    assert_eq!(entries[0]["environment"], "prod");
+    for key in ["time", "user", "host", "tool_version", "command", "database"] {
+        assert!(entries[0][key].is_string(), "{key}");
+    }
+    assert!(entries[0]["command"].as_str().unwrap().contains("migrate --prod --to 1"));
+    assert_eq!(entries[2]["outcome"], "error");
+    assert!(entries[2]["error"].as_str().unwrap().contains("no applied migration to redo"));
+    t.run(&["audit", "--prod"]).success().stdout_has("v0 → v1").stdout_has("error");
+    let json = t.run(&["audit", "--prod", "--format", "json"]).json();
+    assert_eq!(json.as_array().unwrap().len(), 3);
+    t.run(&["audit"]).success().stdout_has("no audit entries for `dev`");
+}
+
+#[test]
+fn every_database_command_names_its_environment() {
+    let t = project();
+    t.run(&["migrate"]).success().stderr_has("Environment dev .envdb/dev/app.db");
+    t.run(&["status", "--prod"]).success().stderr_has("prod (protected)");
+    assert_eq!(t.run(&["migrate", "-q"]).stderr, "");
+}
