@@ -31,6 +31,8 @@ fn is_test_run(var: &dyn Fn(&str) -> Option<String>) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvSpec {
     pub name: String,
+    /// The project's name (recorded in the databases it creates).
+    pub project: String,
     pub data_dir: PathBuf,
     pub database: PathBuf,
     pub seed: Option<PathBuf>,
@@ -262,6 +264,7 @@ impl Environments {
                 name.clone(),
                 EnvSpec {
                     name,
+                    project: project.to_owned(),
                     data_dir,
                     database,
                     seed: t.seed.map(|s| root.join(s)),

@@ -38,7 +38,7 @@ pub use embedded::{Migration, Migrations};
 #[cfg(feature = "runtime")]
 pub use environment::Environment;
 #[cfg(feature = "runtime")]
-pub use runtime::{Db, Policy, VersionInfo};
+pub use runtime::{BackupPolicy, Db, Policy, VersionInfo};
 
 /// This tool's version, recorded in every history row.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -30,10 +30,23 @@ pub enum Policy {
     RefuseBehind,
 }
 
+/// When `open_env` backs the database up before applying migrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackupPolicy {
+    /// Before migrating a protected environment (prod).
+    #[default]
+    Protected,
+    /// Before migrating any environment.
+    Always,
+    Never,
+}
+
 /// How to open.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub policy: Policy,
+    /// Backups before automatic migrations (`open_env` only).
+    pub backup: BackupPolicy,
     /// How long a statement waits for another connection's write lock.
     pub busy_timeout: Duration,
     /// How long to wait for another process that is migrating the same database.
@@ -42,7 +55,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { policy: Policy::Migrate, busy_timeout: Duration::from_secs(5), lock_timeout: Duration::from_secs(60) }
+        Options {
+            policy: Policy::Migrate,
+            backup: BackupPolicy::Protected,
+            busy_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -52,6 +70,8 @@ pub enum Error {
     Db(#[from] DbError),
     #[error(transparent)]
     Environment(#[from] ResolveError),
+    #[error("backing up before migrating failed, so nothing was migrated: {0}")]
+    Backup(#[from] crate::db::backup::BackupError),
     #[error(
         "the database {} is at version {database} but this build expects {code} ({pending} pending)\n  help: run `cargo envdb upgrade` (it backs up first), then start the application again",
         .path.display()
@@ -65,6 +85,7 @@ pub struct Db {
     path: PathBuf,
     environment: Option<Environment>,
     migrated: MigrateReport,
+    backup: Option<PathBuf>,
     code_version: u64,
     _app_lock: lock::Held,
 }
@@ -109,6 +130,7 @@ impl Db {
         let pending =
             plan::pending(&list, &applied, None).map_err(|error| DbError::Plan { path: path.to_owned(), error })?;
         let mut migrated = MigrateReport { before: current, after: current, applied: Vec::new() };
+        let mut backup = None;
         if !pending.is_empty() {
             if opts.policy == Policy::RefuseBehind {
                 return Err(Error::Behind {
@@ -119,11 +141,42 @@ impl Db {
                 });
             }
             let _run = lock::run_lock(path, opts.lock_timeout, &mut |_| {}).map_err(DbError::from)?;
-            let run_opts =
-                MigrateOptions { environment: env.map(|e| e.name().to_owned()), ..MigrateOptions::default() };
+            if let Some(env) = env {
+                let wanted = match opts.backup {
+                    BackupPolicy::Always => true,
+                    BackupPolicy::Protected => env.protected(),
+                    BackupPolicy::Never => false,
+                };
+                if wanted && current > 0 {
+                    let dir = crate::db::backup::dir(&env.spec.data_dir);
+                    let copy = crate::db::backup::BackupOptions::default();
+                    let taken = crate::db::backup::backup_database(
+                        path,
+                        &dir,
+                        env.name(),
+                        copy,
+                        opts.busy_timeout,
+                        &mut |_, _| {},
+                    )?;
+                    backup = Some(taken);
+                }
+            }
+            let run_opts = MigrateOptions {
+                environment: env.map(|e| e.name().to_owned()),
+                project: env.map(|e| e.spec.project.clone()),
+                ..MigrateOptions::default()
+            };
             migrated = apply::migrate(&conn, path, &list, &run_opts, opts.busy_timeout, &mut |_| {})?;
         }
-        Ok(Db { conn, path: path.to_owned(), environment: env.cloned(), migrated, code_version, _app_lock: app_lock })
+        Ok(Db {
+            conn,
+            path: path.to_owned(),
+            environment: env.cloned(),
+            migrated,
+            backup,
+            code_version,
+            _app_lock: app_lock,
+        })
     }
 
     /// The connection. Keep the `Db` alive as long as you use it: it holds the application lock.
@@ -137,6 +190,11 @@ impl Db {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The backup `open_env` took before migrating, if it took one.
+    pub fn backup(&self) -> Option<&Path> {
+        self.backup.as_deref()
     }
 
     /// What `open` applied (empty when the database was already up to date).

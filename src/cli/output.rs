@@ -116,7 +116,44 @@ impl Output {
         let _ = writeln!(self.stdout, "{text}");
     }
 
+    /// A progress line on a terminal, shown once an operation has run for more than a second.
+    pub fn progress(&mut self, verb: &'static str) -> Progress {
+        use std::io::IsTerminal as _;
+        Progress {
+            verb,
+            start: std::time::Instant::now(),
+            shown: false,
+            enabled: !self.quiet && std::io::stderr().is_terminal(),
+        }
+    }
+
     pub fn stdout(&mut self) -> &mut impl Write {
         &mut self.stdout
+    }
+}
+
+/// See [`Output::progress`].
+pub struct Progress {
+    verb: &'static str,
+    start: std::time::Instant,
+    shown: bool,
+    enabled: bool,
+}
+
+impl Progress {
+    pub fn update(&mut self, done: u64, total: u64) {
+        if !self.enabled || self.start.elapsed() < std::time::Duration::from_secs(1) || total == 0 {
+            return;
+        }
+        self.shown = true;
+        eprint!("\r{GOOD}{:>12}{GOOD:#} {:>3}% ({done}/{total} pages)", self.verb, done * 100 / total);
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+        }
     }
 }

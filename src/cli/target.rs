@@ -155,6 +155,41 @@ impl Target {
         })?)
     }
 
+    /// Where this environment's backups go.
+    pub fn backups_dir(&self) -> PathBuf {
+        db::backup::dir(&self.env.spec.data_dir)
+    }
+
+    /// Backs the database up (to `dest`, or a new name in the backups directory), showing
+    /// progress on a terminal when it takes more than a second.
+    pub fn backup(&self, ctx: &mut Ctx, dest: Option<&std::path::Path>, vacuum: bool) -> anyhow::Result<PathBuf> {
+        let opts = db::backup::BackupOptions { vacuum };
+        let conn = db::open(&self.path, OpenOptions { create: false, read_only: true, busy_timeout: self.busy })?;
+        db::check_environment(&conn, &self.path, self.env.name())?;
+        let version = history::latest(&conn).map_err(|e| DbError::sqlite(&self.path, e, self.busy))?;
+        let dest = match dest {
+            Some(d) => std::path::absolute(d).unwrap_or_else(|_| d.to_owned()),
+            None => db::backup::path_for(&self.backups_dir(), &self.path, self.env.name(), version),
+        };
+        let mut progress = ctx.out.progress("Backing up");
+        db::backup::backup(&conn, &self.path, &dest, opts, &mut |done, total| progress.update(done, total))?;
+        drop(progress);
+        Ok(dest)
+    }
+
+    /// Refuses while an application holds the database, naming it when the system can tell.
+    pub fn refuse_if_app_running(&self, what: &str) -> anyhow::Result<()> {
+        if !lock::app_running(&self.path) {
+            return Ok(());
+        }
+        let holders = lock::app_holders(&self.path);
+        let who = if holders.is_empty() { String::from("an application") } else { holders.join(", ") };
+        anyhow::bail!(
+            "{who} holds {} (the database is in use); nothing was changed\n  help: stop the application, then {what} again, or pass --force to {what} anyway",
+            lock::lock_path(&self.path, "lock").display()
+        )
+    }
+
     /// The database's schema version, 0 when it does not exist or has no history.
     pub fn version(&self) -> u64 {
         self.open_existing_read_only().ok().flatten().and_then(|c| history::latest(&c).ok()).unwrap_or(0)

@@ -82,6 +82,8 @@ pub struct MigrateOptions {
     /// The environment the database belongs to: refused when it records another, recorded when
     /// it records none.
     pub environment: Option<String>,
+    /// The project's name, recorded in a new database (restore refuses another project's backups).
+    pub project: Option<String>,
 }
 
 /// What a run did.
@@ -202,7 +204,7 @@ pub fn migrate(
     // Refuse before anything runs.
     let prepared = pending.iter().map(|m| prepare(m, opts.single_transaction)).collect::<Result<Vec<_>, _>>()?;
     super::quick_check(conn, path)?;
-    history::ensure(conn, opts.environment.as_deref()).map_err(|e| run.err(e))?;
+    history::ensure(conn, opts.environment.as_deref(), opts.project.as_deref()).map_err(|e| run.err(e))?;
 
     let found_mode = run.journal_mode()?;
     let wanted_mode = opts.journal_mode.map(JournalMode::as_str);
@@ -416,7 +418,7 @@ pub fn baseline(
     busy: Duration,
 ) -> Result<(), DbError> {
     let run = Run { conn, path, busy };
-    history::ensure(conn, environment).map_err(|e| run.err(e))?;
+    history::ensure(conn, environment, None).map_err(|e| run.err(e))?;
     run.exec("BEGIN IMMEDIATE")?;
     let result = migrations
         .iter()

@@ -23,15 +23,17 @@ CREATE TABLE IF NOT EXISTS envdb_meta (
     value TEXT NOT NULL
 );";
 
-/// Creates the tables if missing, records `created_at` once, and the environment the database
-/// belongs to when it has none yet.
-pub fn ensure(conn: &Connection, environment: Option<&str>) -> rusqlite::Result<()> {
+/// Creates the tables if missing, records `created_at` once, and the environment and project the
+/// database belongs to when it has none yet.
+pub fn ensure(conn: &Connection, environment: Option<&str>, project: Option<&str>) -> rusqlite::Result<()> {
     if !(exists(conn)? && has_meta(conn)?) {
         conn.execute_batch(CREATE)?;
         conn.execute("INSERT OR IGNORE INTO envdb_meta (key, value) VALUES ('created_at', ?1)", [now()])?;
     }
-    if let Some(env) = environment {
-        conn.execute("INSERT OR IGNORE INTO envdb_meta (key, value) VALUES ('environment', ?1)", [env])?;
+    for (key, value) in [("environment", environment), ("project", project)] {
+        if let Some(value) = value {
+            conn.execute("INSERT OR IGNORE INTO envdb_meta (key, value) VALUES (?1, ?2)", [key, value])?;
+        }
     }
     Ok(())
 }

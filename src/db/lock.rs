@@ -82,3 +82,34 @@ pub fn app_running(db: &Path) -> bool {
     };
     matches!(file.try_lock(), Err(TryLockError::WouldBlock))
 }
+
+/// The processes holding `<db>.lock`, as `pid (command)`, where the system can tell (Linux's
+/// `/proc/locks`); empty elsewhere.
+pub fn app_holders(db: &Path) -> Vec<String> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let Ok(meta) = std::fs::metadata(lock_path(db, "lock")) else { return Vec::new() };
+        let inode = meta.ino().to_string();
+        let Ok(locks) = std::fs::read_to_string("/proc/locks") else { return Vec::new() };
+        let mut out = Vec::new();
+        for line in locks.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // "1: FLOCK  ADVISORY  READ 1234 fd:01:5678 0 EOF"
+            let Some(pos) = fields.iter().position(|f| *f == "READ" || *f == "WRITE") else { continue };
+            let (Some(pid), Some(dev_inode)) = (fields.get(pos + 1), fields.get(pos + 2)) else { continue };
+            if dev_inode.rsplit(':').next() == Some(inode.as_str()) {
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                out.push(format!("pid {pid} ({})", comm.trim()));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = db;
+        Vec::new()
+    }
+}

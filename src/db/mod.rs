@@ -2,6 +2,7 @@
 //! the runner that applies and reverts migrations, and the schema as text.
 
 pub mod apply;
+pub mod backup;
 pub mod history;
 pub mod lock;
 pub mod schema;

@@ -151,7 +151,7 @@ fn adopt(ctx: &mut Ctx, env: &Environment) -> anyhow::Result<ExitCode> {
     let conn = db::open(path, OpenOptions { create: false, ..OpenOptions::default() })?;
     let err = |e| DbError::sqlite(path, e, std::time::Duration::ZERO);
     let before = history::meta(&conn, "environment").map_err(err)?;
-    history::ensure(&conn, None).map_err(err)?;
+    history::ensure(&conn, None, None).map_err(err)?;
     history::set_meta(&conn, "environment", env.name()).map_err(err).context("recording the environment")?;
     if env.protected() {
         let v = history::latest(&conn).unwrap_or(0);

@@ -51,6 +51,7 @@ pub fn apply_pending(ctx: &mut Ctx, target: &Target, to: Option<u64>, single: bo
         fast_journal: !lock::app_running(&target.path),
         journal_mode: target.project.config.journal_mode,
         environment: Some(target.env.name().to_owned()),
+        project: Some(target.project.name()),
     };
     let out = &mut ctx.out;
     let dir = &target.dir;

@@ -1,6 +1,8 @@
 //! One file per subcommand: its arguments (doc comments are the help text) and its `exec`.
 
 mod audit;
+mod backup;
+mod backups;
 mod baseline;
 mod check;
 mod completions;
@@ -11,11 +13,14 @@ mod history;
 mod hook;
 mod migrate;
 mod new;
+mod prune;
 mod redo;
 mod repair;
+mod restore;
 mod rollback;
 mod schema;
 mod status;
+mod upgrade;
 mod validate;
 
 use super::Ctx;
@@ -40,6 +45,11 @@ pub enum Command {
     Schema(schema::Args),
     Env(env::Args),
     Audit(audit::Args),
+    Backup(backup::Args),
+    Backups(backups::Args),
+    Prune(prune::Args),
+    Restore(restore::Args),
+    Upgrade(upgrade::Args),
 }
 
 pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
@@ -61,6 +71,11 @@ pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         Command::Schema(args) => schema::exec(args, ctx),
         Command::Env(args) => env::exec(args, ctx),
         Command::Audit(args) => audit::exec(args, ctx),
+        Command::Backup(args) => backup::exec(args, ctx),
+        Command::Backups(args) => backups::exec(args, ctx),
+        Command::Prune(args) => prune::exec(args, ctx),
+        Command::Restore(args) => restore::exec(args, ctx),
+        Command::Upgrade(args) => upgrade::exec(args, ctx),
     }
 }
 

@@ -16,9 +16,8 @@ pub struct Args {
     db: DbArgs,
 }
 
-pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
-    let target = Target::resolve(ctx, &args.db)?;
-    let migrations = target.migrations()?;
+/// Everything wrong with the database: integrity, foreign keys, checksums, schema drift.
+pub fn problems(target: &Target, migrations: &[crate::Migration<'_>]) -> anyhow::Result<Vec<String>> {
     let Some(conn) = target.open_existing_read_only()? else {
         anyhow::bail!("{} does not exist yet\n  help: run `cargo envdb migrate` first", target.show());
     };
@@ -47,21 +46,29 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         .map_err(err)?;
     problems.extend(fk.into_iter().map(|v| format!("foreign_key_check: {v}")));
     let applied = history::read(&conn).map_err(err)?;
-    let drift = plan::drift(&migrations, &applied);
+    let drift = plan::drift(migrations, &applied);
     problems.extend(drift.changed.iter().map(|v| format!("migration {v}: applied checksum differs from its file")));
     problems.extend(drift.gone.iter().map(|v| format!("migration {v}: applied but its file is gone")));
     problems.extend(drift.holes.iter().map(|v| format!("migration {v}: missing from the history")));
 
     // The schema the applied migrations produce on a fresh in-memory database.
     let version = applied.last().map_or(0, |a| a.version);
-    let memory = rusqlite::Connection::open_in_memory()?;
-    let opts = MigrateOptions { target: Some(version), ..MigrateOptions::default() };
     if version > 0 && drift.is_empty() {
-        apply::migrate(&memory, std::path::Path::new(":memory:"), &migrations, &opts, target.busy, &mut |_| {})?;
+        let memory = rusqlite::Connection::open_in_memory()?;
+        let opts = MigrateOptions { target: Some(version), ..MigrateOptions::default() };
+        apply::migrate(&memory, std::path::Path::new(":memory:"), migrations, &opts, target.busy, &mut |_| {})?;
         let expected = schema::objects(&memory)?;
         let actual = schema::objects(&conn).map_err(err)?;
         problems.extend(schema::diff(&actual, &expected).into_iter().map(|d| format!("schema: {d}")));
     }
+    Ok(problems)
+}
+
+pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    let target = Target::resolve(ctx, &args.db)?;
+    let migrations = target.migrations()?;
+    let problems = problems(&target, &migrations)?;
+    let version = target.version();
     if ctx.out.json() {
         ctx.out.print_json(&serde_json::json!({ "database": target.show(), "version": version, "problems": problems }));
     } else {

@@ -1,0 +1,85 @@
+//! `cargo envdb upgrade`: the safe way to move a deployed database forward: refuse while the
+//! application runs, back up, migrate, validate, report.
+
+use crate::cli::Ctx;
+use crate::cli::target::{DbArgs, Target};
+use std::process::ExitCode;
+
+/// Refuse while the app runs, back up, migrate, validate, and report versions before and after
+///
+/// Example: `cargo envdb upgrade --env prod --dry-run`
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    db: DbArgs,
+    /// List the pending migrations and the backup it would make; change nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Skip the backup (a protected environment asks for confirmation)
+    #[arg(long)]
+    no_backup: bool,
+    /// Upgrade even while an application holds the database (audited)
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    let target = Target::resolve(ctx, &args.db)?;
+    let migrations = target.migrations()?;
+    let pending = super::migrate::pending(&target, &migrations, None)?;
+    let before = target.version();
+    if !args.force {
+        target.refuse_if_app_running("upgrade")?;
+    }
+    let exists = target.path.exists();
+    if args.dry_run {
+        for m in &pending {
+            ctx.out.status("Would apply", target.dir.show(m.name));
+        }
+        if !args.no_backup && exists && !pending.is_empty() {
+            let would = crate::db::backup::path_for(&target.backups_dir(), &target.path, target.env.name(), before);
+            ctx.out.status("Would back up", format!("to {}", target.project.show(&would).display()));
+        }
+        ctx.out.status(
+            "Dry run",
+            format!("schema version {before} → {}; nothing changed", migrations.last().map_or(0, |m| m.version)),
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if pending.is_empty() {
+        ctx.out.status("Fresh", format!("{} is at version {before}; nothing to upgrade", target.show()));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let destructive = args.no_backup;
+    let outcome = target.write(ctx, "upgrade without a backup", destructive, |ctx| {
+        let backup = if args.no_backup || !exists { None } else { Some(target.backup(ctx, None, false)?) };
+        if let Some(b) = &backup {
+            ctx.out.status("Backed up", target.project.show(b).display());
+        }
+        let restore_hint = |e: anyhow::Error| match &backup {
+            Some(b) => e.context(format!(
+                "the upgrade stopped; the database is at the last migration that succeeded\n  help: to return to version {before}: cargo envdb restore {} --env {} {}",
+                b.display(),
+                target.env.name(),
+                if target.env.protected() { format!("--confirm {}", target.env.name()) } else { String::new() }
+            )),
+            None => e,
+        };
+        let report = super::migrate::apply_pending(ctx, &target, None, false).map_err(restore_hint)?;
+        let problems = super::validate::problems(&target, &migrations)?;
+        anyhow::ensure!(problems.is_empty(), "the upgraded database fails validation:\n  {}", problems.join("\n  "));
+        Ok((report, backup))
+    })?;
+    let (report, backup) = outcome;
+    ctx.out.line(format!("Schema version: {} → {}", report.before, report.after));
+    for (_, name, ms) in &report.applied {
+        ctx.out.line(format!("  applied {name} ({ms} ms)"));
+    }
+    if let Some(b) = &backup {
+        ctx.out.line(format!("Backup: {}", target.project.show(b).display()));
+    }
+    if let Some(keep) = target.env.spec.backup_keep {
+        super::prune::prune(ctx, &target, Some(keep as usize), None, false)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,384 @@
+//! Backups, restore and upgrades through the binary, with the faults that matter: a full disk,
+//! a kill mid-copy, a writer that never stops, files that must not be restored.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn project() -> Test {
+    Test::with(&[
+        (
+            "0001_items.sql",
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\nCREATE TABLE total (n INTEGER);\nINSERT INTO total VALUES (0);\n",
+        ),
+        ("0002_more.sql", "CREATE TABLE more (id INTEGER PRIMARY KEY);\n"),
+    ])
+}
+
+fn backups(t: &Test, env: &str) -> Vec<PathBuf> {
+    let dir = if env == "prod" { t.path("xdg/app/backups") } else { t.path(&format!(".envdb/{env}/backups")) };
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Backups under a final name (never partial files), oldest first as `backups` lists them.
+fn final_backups(t: &Test, env: &str) -> Vec<PathBuf> {
+    let json = t.run(&["backups", "--env", env, "--format", "json"]).json();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["complete"] == true)
+        .map(|b| PathBuf::from(b["path"].as_str().unwrap()))
+        .collect()
+}
+
+fn fill(db: &Path, rows: usize) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    for i in 0..rows {
+        conn.execute("INSERT INTO items (v) VALUES (?1)", [format!("{i:0>200}")]).unwrap();
+    }
+    conn.execute("UPDATE total SET n = n + ?1", [rows as i64]).unwrap();
+    conn.execute_batch("COMMIT").unwrap();
+}
+
+/// Every table's rows, in order: the logical content of a database.
+fn content(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut out = Vec::new();
+    for t in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY rowid")).unwrap();
+        let n = stmt.column_count();
+        let cell = |v: rusqlite::types::ValueRef<'_>| match v {
+            rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+            other => format!("{other:?}"),
+        };
+        let rows = stmt
+            .query_map([], |r| Ok((0..n).map(|i| cell(r.get_ref(i).unwrap())).collect::<Vec<_>>().join("|")))
+            .unwrap();
+        out.extend(rows.map(|r| format!("{t}: {}", r.unwrap())));
+    }
+    out
+}
+
+#[test]
+fn backup_is_verified_private_and_listed() {
+    let t = project();
+    t.run(&["migrate"]).success();
+    fill(&t.dev_db(), 100);
+    t.run(&["backup"]).success().stderr_has("verified");
+    let files = final_backups(&t, "dev");
+    assert_eq!(files.len(), 1);
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("app.dev.20") && name.ends_with("Z.v2.db"), "{name}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    assert_eq!(content(&files[0]), content(&t.dev_db()));
+    let ok: String =
+        rusqlite::Connection::open(&files[0]).unwrap().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    t.run(&["backups"]).success().stdout_has("v2").stdout_has("verified");
+    let json = t.run(&["backups", "--format", "json"]).json();
+    assert_eq!(json[0]["version"], 2);
+    assert_eq!(json[0]["complete"], true);
+
+    t.run(&["backup", "-o", "copies/manual.db", "--vacuum"]).success();
+    assert_eq!(content(&t.path("copies/manual.db")), content(&t.dev_db()));
+    t.run(&["backup", "--env", "test"]).failure().stderr_has("does not exist");
+}
+
+#[test]
+fn prune_keeps_the_newest() {
+    let t = project();
+    t.run(&["migrate"]).success();
+    for _ in 0..4 {
+        t.run(&["backup", "-q"]).success();
+    }
+    t.write(".envdb/dev/backups/.app.dev.20200101T000000Z.v1.db.partial", "interrupted");
+    t.run(&["backups"]).success().stdout_has("interrupted");
+    t.run(&["prune"]).code(2);
+    t.run(&["prune", "--keep", "2", "--dry-run"]).success().stderr_has("Would remove");
+    assert_eq!(backups(&t, "dev").len(), 5);
+    t.run(&["prune", "--keep", "2"]).success().stderr_has("Pruned 3 backup(s)");
+    assert_eq!(final_backups(&t, "dev").len(), 2);
+    assert_eq!(backups(&t, "dev").len(), 2);
+    let newest = final_backups(&t, "dev").pop().unwrap();
+    t.run(&["prune", "--older-than", "0s"]).success();
+    assert_eq!(final_backups(&t, "dev"), [newest]);
+    t.run(&["prune", "--older-than", "soon"]).code(2);
+}
+
+#[test]
+fn restore_verifies_backs_up_and_replaces() {
+    let t = project();
+    t.run(&["migrate"]).success();
+    fill(&t.dev_db(), 10);
+    let original = content(&t.dev_db());
+    t.run(&["backup", "-q"]).success();
+    fill(&t.dev_db(), 5);
+    // Leave a -wal beside the database, as a crashed application would.
+    {
+        let c = rusqlite::Connection::open(t.dev_db()).unwrap();
+        let _: String = c.query_row("PRAGMA journal_mode = wal", [], |r| r.get(0)).unwrap();
+        c.execute("INSERT INTO items (v) VALUES ('in the wal')", []).unwrap();
+    }
+    let changed = content(&t.dev_db());
+    t.run(&["restore", "latest"])
+        .success()
+        .stderr_has("Backed up the current database")
+        .stderr_has("schema version 2 → 2");
+    assert_eq!(content(&t.dev_db()), original);
+    assert!(!t.path(".envdb/dev/app.db-wal").exists());
+    // The database it replaced was backed up first, WAL content included.
+    let safety = final_backups(&t, "dev").pop().unwrap();
+    assert_eq!(content(&safety), changed);
+}
+
+#[test]
+fn restore_refuses_bad_files_and_changes_nothing() {
+    let t = project();
+    t.run(&["migrate"]).success();
+    t.run(&["backup", "-q"]).success();
+    let good = final_backups(&t, "dev").pop().unwrap();
+    let before = t.snapshot();
+
+    // Corrupted.
+    let mut bytes = std::fs::read(&good).unwrap();
+    for b in &mut bytes[4096..8192] {
+        *b = 0x55;
+    }
+    t.write("bad.db", &bytes);
+    t.run(&["restore", "bad.db"]).failure().stderr_has("bad.db cannot be restored");
+    // Not a database at all.
+    t.write("text.db", "hello\n".repeat(1000));
+    t.run(&["restore", "text.db"]).failure().stderr_has("cannot be restored");
+    // Another environment's backup.
+    t.run(&["migrate", "--env", "test"]).success();
+    t.run(&["backup", "--env", "test", "-o", "test-copy.db"]).success();
+    t.run(&["restore", "test-copy.db"]).failure().stderr_has("a backup of the environment `test`, not `dev`");
+    // Another project's backup.
+    let other = project();
+    other.write("envdb.toml", "name = \"other\"\n");
+    other.run(&["migrate"]).success();
+    other.run(&["backup", "-o", "o.db"]).success();
+    std::fs::copy(other.path("o.db"), t.path("other.db")).unwrap();
+    t.run(&["restore", "other.db"]).failure().stderr_has("a backup of the project `other`, not `app`");
+    // A backup newer than the code.
+    let newer = project();
+    newer.write("migrations/0003_new.sql", "CREATE TABLE newer (x);");
+    newer.run(&["hash"]).success();
+    newer.run(&["migrate"]).success();
+    newer.run(&["backup", "-o", "n.db"]).success();
+    std::fs::copy(newer.path("n.db"), t.path("newer.db")).unwrap();
+    t.run(&["restore", "newer.db"]).failure().stderr_has("newer than the latest migration this code knows (2)");
+    for f in ["bad.db", "text.db", "test-copy.db", "other.db", "newer.db"] {
+        std::fs::remove_file(t.path(f)).unwrap();
+    }
+    let after: Vec<_> = t.snapshot().into_iter().filter(|(p, _)| !p.starts_with(t.path(".envdb/test"))).collect();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn restore_and_upgrade_refuse_while_the_application_runs() {
+    let t = project();
+    t.run(&["migrate", "--to", "1"]).success();
+    t.run(&["backup", "-q"]).success();
+    // Hold the application's shared lock exactly as the runtime does.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(t.path(".envdb/dev/app.db.lock"))
+        .unwrap();
+    lock.lock_shared().unwrap();
+    let before = t.snapshot();
+    let me = format!("pid {}", std::process::id());
+    t.run(&["restore", "latest"]).failure().stderr_has("holds").stderr_has(&me).stderr_has("--force");
+    t.run(&["upgrade"]).failure().stderr_has("the database is in use").stderr_has("stop the application");
+    t.run(&["status"]).success().stdout_has("running (holds the lock)");
+    assert_eq!(before, t.snapshot());
+    t.run(&["upgrade", "--force"]).success().stdout_has("Schema version: 1 → 2");
+    drop(lock);
+}
+
+#[test]
+fn upgrade_flow_and_dry_run() {
+    let t = project();
+    t.run(&["migrate", "--prod", "--to", "1"]).success();
+    let before = t.snapshot();
+    t.run(&["upgrade", "--prod", "--dry-run"])
+        .success()
+        .stderr_has("Would apply migrations/0002_more.sql")
+        .stderr_has("Would back up")
+        .stderr_has("nothing changed");
+    assert_eq!(before, t.snapshot());
+    t.run(&["upgrade", "--prod", "--no-backup"])
+        .failure()
+        .stderr_has("PROTECTED ENVIRONMENT: prod")
+        .stderr_has("--confirm prod");
+    assert_eq!(before, t.snapshot());
+    let r = t.run(&["upgrade", "--prod"]);
+    r.success()
+        .stdout_has("Schema version: 1 → 2")
+        .stdout_has("applied 0002_more.sql")
+        .stdout_has("Backup: xdg/app/backups/app.prod.");
+    assert_eq!(final_backups(&t, "prod").len(), 1);
+    t.run(&["upgrade", "--prod"]).success().stderr_has("nothing to upgrade");
+    let audit = t.read("xdg/app/audit.log");
+    assert!(audit.lines().any(|l| l.contains("upgrade --prod") && l.contains("\"version_after\":2")), "{audit}");
+}
+
+#[test]
+fn upgrade_whose_second_migration_fails() {
+    let t = Test::with(&[(
+        "0001_items.sql",
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\nCREATE TABLE total (n INTEGER);\nINSERT INTO total VALUES (0);\n",
+    )]);
+    t.run(&["migrate"]).success();
+    fill(&t.dev_db(), 20);
+    let original = content(&t.dev_db());
+    t.write("migrations/0002_ok.sql", "CREATE TABLE ok (x);");
+    t.write("migrations/0003_broken.sql", "INSERT INTO missing VALUES (1);");
+    t.run(&["hash"]).success();
+    let r = t.run(&["upgrade"]);
+    r.failure()
+        .stderr_has("0003_broken.sql failed at line 1")
+        .stderr_has("database is at version 2")
+        .stderr_has("cargo envdb restore ")
+        .stderr_has("--env dev");
+    assert_eq!(t.run(&["status", "--format", "json"]).json()["version"], 2);
+    let backup = final_backups(&t, "dev").pop().unwrap();
+    assert_eq!(content(&backup), original);
+    t.run(&["restore", backup.to_str().unwrap()]).success();
+    assert_eq!(content(&t.dev_db()), original, "the backup restores the original content exactly");
+}
+
+#[test]
+fn backup_keep_prunes_after_each_upgrade() {
+    let t = project();
+    t.write("envdb.toml", "name = \"app\"\n[env.dev]\nbackup_keep = 2\n");
+    t.run(&["migrate", "--to", "1"]).success();
+    for _ in 0..3 {
+        t.run(&["backup", "-q"]).success();
+    }
+    t.run(&["upgrade"]).success();
+    assert_eq!(final_backups(&t, "dev").len(), 2);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_full_disk_during_backup_leaves_nothing() {
+    use std::os::unix::process::CommandExt;
+    let t = project();
+    t.run(&["migrate"]).success();
+    fill(&t.dev_db(), 20_000); // about 5 MB
+    let db_before = std::fs::read(t.dev_db()).unwrap();
+    let mut cmd = t.command(&["backup"]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: 1 << 20, rlim_max: 1 << 20 };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let r = Run::from(cmd.output().unwrap());
+    r.failure().stderr_has("cannot write the backup").stderr_has("free disk space");
+    assert!(backups(&t, "dev").is_empty(), "{:?}", backups(&t, "dev"));
+    assert_eq!(db_before, std::fs::read(t.dev_db()).unwrap());
+}
+
+#[test]
+fn sigkill_during_backup_never_leaves_a_backup_name() {
+    let t = project();
+    t.run(&["migrate"]).success();
+    fill(&t.dev_db(), 200_000); // about 50 MB
+    let db_before = std::fs::read(t.dev_db()).unwrap();
+    let mut seed = 12345u64;
+    for _ in 0..10 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut child = t.command(&["backup", "-q"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(5 + (seed >> 33) % 60));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        for p in final_backups(&t, "dev") {
+            // A backup under its final name exists only if the run got that far: verify it.
+            assert!(status.success() || std::fs::metadata(&p).is_ok());
+            let ok: String =
+                rusqlite::Connection::open(&p).unwrap().query_row("PRAGMA quick_check", [], |r| r.get(0)).unwrap();
+            assert_eq!(ok, "ok", "{}", p.display());
+        }
+    }
+    assert_eq!(db_before, std::fs::read(t.dev_db()).unwrap());
+    t.run(&["prune", "--keep", "1"]).success();
+    assert!(backups(&t, "dev").iter().all(|p| !p.to_string_lossy().ends_with(".partial")));
+}
+
+/// Not a test on its own: when ENVDB_IT_WRITER names a database, writes to it until killed.
+#[test]
+fn writer_helper() {
+    let Ok(db) = std::env::var("ENVDB_IT_WRITER") else { return };
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    let mut i = 0u64;
+    loop {
+        i += 1;
+        // Each transaction keeps `total` equal to the row count: any committed state is consistent.
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; INSERT INTO items (v) VALUES ('w{i}'); INSERT INTO items (v) VALUES ('x{i}'); UPDATE total SET n = n + 2; COMMIT;"
+        ))
+        .unwrap();
+    }
+}
+
+#[test]
+fn backup_under_continuous_writes_is_a_committed_state() {
+    let t = project();
+    t.run(&["migrate"]).success();
+    fill(&t.dev_db(), 20_000);
+    {
+        let c = rusqlite::Connection::open(t.dev_db()).unwrap();
+        let _: String = c.query_row("PRAGMA journal_mode = wal", [], |r| r.get(0)).unwrap();
+    }
+    let mut writer = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "writer_helper", "--nocapture", "--test-threads", "1"])
+        .env("ENVDB_IT_WRITER", t.dev_db())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..3 {
+        t.run(&["backup", "-q"]).success();
+    }
+    let _ = writer.kill();
+    let _ = writer.wait();
+    let copies = final_backups(&t, "dev");
+    assert_eq!(copies.len(), 3);
+    let mut counts = Vec::new();
+    for copy in copies {
+        let c = rusqlite::Connection::open(&copy).unwrap();
+        let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok");
+        let rows: i64 = c.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
+        let total: i64 = c.query_row("SELECT n FROM total", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, total, "{} holds a half-committed state", copy.display());
+        counts.push(rows);
+    }
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]));
+    assert!(counts.last().unwrap() > &20_000, "the writer really wrote during the backups: {counts:?}");
+}
