@@ -258,3 +258,48 @@ fn every_database_command_names_its_environment() {
     t.run(&["status", "--prod"]).success().stderr_has("prod (protected)");
     assert_eq!(t.run(&["migrate", "-q"]).stderr, "");
 }
+
+#[test]
+fn migrate_to_envs_splits_a_legacy_database() {
+    let t = project();
+    let legacy = t.path("legacy.db");
+    {
+        let c = rusqlite::Connection::open(&legacy).unwrap();
+        c.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY); INSERT INTO a VALUES (1), (2), (3); CREATE TABLE b (id INTEGER PRIMARY KEY);")
+            .unwrap();
+    }
+    let original = bytes(&legacy);
+    t.run(&["migrate-to-envs", "--from", "legacy.db"])
+        .success()
+        .stderr_has("Backed up")
+        .stderr_has("→ dev (.envdb/dev/app.db): 2 tables, 3 rows, verified")
+        .stderr_has("→ prod")
+        .stderr_has("cargo envdb baseline N --env dev");
+    assert_eq!(original, bytes(&legacy), "the original is untouched");
+    for db in [t.dev_db(), t.prod_db()] {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let n: i64 = c.query_row("SELECT count(*) FROM a", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 3);
+    }
+    let env: String = rusqlite::Connection::open(t.prod_db())
+        .unwrap()
+        .query_row("SELECT value FROM envdb_meta WHERE key = 'environment'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(env, "prod");
+    // Adopting a copy: its schema already matches migration 2.
+    t.run(&["baseline", "2"]).success();
+    t.run(&["status"]).success().stdout_has("version:   2 of 2");
+
+    let before = t.snapshot();
+    t.run(&["migrate-to-envs", "--from", "legacy.db"])
+        .failure()
+        .stderr_has("dev already has a database")
+        .stderr_has("--force");
+    t.run(&["migrate-to-envs", "--from", "legacy.db", "--to", "prod", "--force"])
+        .failure()
+        .stderr_has("--confirm prod");
+    assert_eq!(before, t.snapshot());
+    t.run(&["migrate-to-envs", "--from", "legacy.db", "--to", "prod", "--force", "--confirm", "prod"]).success();
+    assert!(t.read("xdg/app/audit.log").contains("migrate-to-envs"));
+    t.run(&["migrate-to-envs", "--from", "missing.db"]).failure().stderr_has("does not exist");
+}

@@ -12,6 +12,7 @@ mod hash;
 mod history;
 mod hook;
 mod migrate;
+mod migrate_to_envs;
 mod new;
 mod prune;
 mod redo;
@@ -50,6 +51,7 @@ pub enum Command {
     Prune(prune::Args),
     Restore(restore::Args),
     Upgrade(upgrade::Args),
+    MigrateToEnvs(migrate_to_envs::Args),
 }
 
 pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
@@ -76,6 +78,7 @@ pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         Command::Prune(args) => prune::exec(args, ctx),
         Command::Restore(args) => restore::exec(args, ctx),
         Command::Upgrade(args) => upgrade::exec(args, ctx),
+        Command::MigrateToEnvs(args) => migrate_to_envs::exec(args, ctx),
     }
 }
 

@@ -1,0 +1,164 @@
+//! `cargo envdb migrate-to-envs`: split a legacy single database into per-environment copies.
+
+use crate::cli::Ctx;
+use crate::cli::target::{self, EnvArgs};
+use crate::db::{self, DbError, OpenOptions, backup, history};
+use anyhow::Context as _;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Copy a legacy single database into each environment's own database, verified
+///
+/// Example: `cargo envdb migrate-to-envs --from ~/app.db --to dev,prod`
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The legacy database (left untouched)
+    #[arg(long, value_name = "PATH")]
+    from: PathBuf,
+    /// The environments to create, comma-separated
+    #[arg(long, value_name = "ENVS", value_delimiter = ',', default_value = "dev,prod")]
+    to: Vec<String>,
+    /// Replace environments' databases that already exist (protected ones ask for confirmation)
+    #[arg(long)]
+    force: bool,
+}
+
+/// Row counts of every table, in name order.
+fn row_counts(conn: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'envdb_meta' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    tables
+        .into_iter()
+        .map(|t| {
+            let n =
+                conn.query_row(&format!("SELECT count(*) FROM \"{}\"", t.replace('"', "\"\"")), [], |r| r.get(0))?;
+            Ok((t, n))
+        })
+        .collect()
+}
+
+fn integrity(conn: &Connection, path: &Path) -> anyhow::Result<()> {
+    let lines: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(|e| DbError::sqlite(path, e, Duration::ZERO))?;
+    anyhow::ensure!(lines == ["ok"], "{} fails integrity_check: {}", path.display(), lines.join("; "));
+    Ok(())
+}
+
+pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    let project = ctx.project()?;
+    let from = std::path::absolute(&args.from).unwrap_or(args.from.clone());
+    let ro = OpenOptions { create: false, read_only: true, busy_timeout: Duration::from_secs(5) };
+    let source = db::open(&from, ro)?;
+    integrity(&source, &from)?;
+    let counts = row_counts(&source).map_err(|e| DbError::sqlite(&from, e, Duration::ZERO))?;
+    let version = history::latest(&source).unwrap_or(0);
+
+    // Resolve every target and refuse existing ones before anything is written.
+    let mut targets = Vec::new();
+    for name in &args.to {
+        let env = target::resolve_env(&project, &EnvArgs { env: Some(name.clone()), ..EnvArgs::default() })?;
+        anyhow::ensure!(
+            env.database() != from,
+            "{} is the legacy database itself; choose other environments",
+            env.name()
+        );
+        if env.database().exists() {
+            anyhow::ensure!(
+                args.force,
+                "{} already has a database ({}); nothing was changed\n  help: pass --force to replace it",
+                env.name(),
+                env.database().display()
+            );
+            crate::cli::protect::confirm(ctx, &env, "replace the database of")?;
+        }
+        targets.push(env);
+    }
+
+    // The original, backed up before anything else.
+    let first = targets.first().context("--to names no environment")?;
+    let safety = backup::path_for(&backup::dir(&first.spec.data_dir), &from, "legacy", version);
+    backup::backup(&source, &from, &safety, backup::BackupOptions::default(), &mut |_, _| {})?;
+    ctx.out.status("Backed up", format!("{} → {}", from.display(), project.show(&safety).display()));
+
+    for env in &targets {
+        let dest = env.database();
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        let staging = dir.join(format!(".{}.migrating", dest.file_name().unwrap_or_default().to_string_lossy()));
+        let copy = |ctx: &mut Ctx| -> anyhow::Result<()> {
+            let before = if dest.exists() {
+                Some(backup::backup_database(
+                    dest,
+                    &backup::dir(&env.spec.data_dir),
+                    env.name(),
+                    Default::default(),
+                    Duration::from_secs(5),
+                    &mut |_, _| {},
+                )?)
+            } else {
+                None
+            };
+            if let Some(b) = before {
+                ctx.out.status(
+                    "Backed up",
+                    format!("the existing {} database → {}", env.name(), project.show(&b).display()),
+                );
+            }
+            backup::backup(&source, &from, &staging, backup::BackupOptions::default(), &mut |_, _| {})?;
+            let result = (|| {
+                let conn = Connection::open(&staging)?;
+                integrity(&conn, &staging)?;
+                let copied = row_counts(&conn)?;
+                anyhow::ensure!(
+                    copied == counts,
+                    "the copy for {} has different row counts than the original",
+                    env.name()
+                );
+                history::ensure(&conn, None, Some(&env.spec.project))?;
+                history::set_meta(&conn, "environment", env.name())?;
+                drop(conn);
+                std::fs::rename(&staging, dest)
+                    .with_context(|| format!("cannot move the copy to {}", dest.display()))?;
+                backup::sync_dir(dir);
+                Ok(())
+            })();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&staging);
+            }
+            result
+        };
+        if env.protected() {
+            let v = |p: &Path| db::open(p, ro).ok().and_then(|c| history::latest(&c).ok()).unwrap_or(0);
+            let before = v(dest);
+            let result = copy(ctx);
+            let error = result.as_ref().err().map(|e| format!("{e:#}"));
+            crate::cli::audit::append(env, before, v(dest), error.as_deref())?;
+            result?;
+        } else {
+            copy(ctx)?;
+        }
+        let rows: i64 = counts.iter().map(|(_, n)| n).sum();
+        ctx.out.status(
+            "Copied",
+            format!(
+                "{} → {} ({}): {} tables, {rows} rows, verified",
+                from.display(),
+                env.name(),
+                project.show(dest).display(),
+                counts.len()
+            ),
+        );
+    }
+    if version == 0 {
+        ctx.out.line_err(format!(
+            "note: the legacy database has no envdb history; once its schema matches migration N, adopt each copy with `cargo envdb baseline N --env {}`",
+            targets[0].name()
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
