@@ -8,6 +8,10 @@ default:
 dev-start *ARGS:
     cargo xtask dev-start {{ARGS}}
 
+# Back up, recreate, migrate and seed the dev database.
+dev-reset:
+    cargo xtask dev-reset
+
 # Where the dev database stands.
 dev-status:
     cargo xtask db status

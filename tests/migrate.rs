@@ -87,7 +87,7 @@ fn syntax_error_in_migration_3_of_5() {
     let t = five(Some((3, "CREATE TABLE t3 (id INTEGER PRIMARY KEY);\n\nCREAT TABLE oops (x);\n")));
     t.run(&["migrate"])
         .failure()
-        .stderr_has("migration 0003_m3.sql failed at line 3")
+        .stderr_has("0003_m3.sql failed at line 3")
         .stderr_has("syntax error")
         .stderr_has("migrations 1, 2 of this run stay applied")
         .stderr_has("database is at version 2");

@@ -8,6 +8,7 @@ mod commands;
 mod git;
 pub mod output;
 pub mod protect;
+mod scaffold;
 pub mod target;
 
 use crate::project::Project;

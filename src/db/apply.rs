@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 /// A migration that failed, with what had been applied before it.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "migration {file} failed at line {line}: {message}\n  {outcome}",
+    "{file} failed at line {line}: {message}\n  {outcome}",
     outcome = self.outcome()
 )]
 pub struct MigrationFailed {
@@ -55,7 +55,7 @@ impl MigrationFailed {
                 self.line
             )
         } else if self.whole_run_rolled_back {
-            format!("the whole run was rolled back (--single-transaction); {state}")
+            format!("the whole run was rolled back; {state}")
         } else if self.applied_before.is_empty() {
             format!("it was rolled back completely; {state}")
         } else {
@@ -244,13 +244,12 @@ pub fn migrate(
     Ok(report)
 }
 
-fn run_statements(run: &Run<'_>, m: &Migration<'_>, stmts: &[Statement<'_>]) -> Result<(), (usize, String)> {
+fn run_statements(run: &Run<'_>, stmts: &[Statement<'_>]) -> Result<(), (usize, String)> {
     for s in stmts {
         if let Err(e) = run.conn.execute_batch(s.sql) {
             return Err(describe(&e, s));
         }
     }
-    let _ = m;
     Ok(())
 }
 
@@ -286,7 +285,7 @@ fn apply_one(
         if history::is_applied(run.conn, m.version).map_err(|e| run.err(e))? {
             return Ok(());
         }
-        if let Err(detail) = run_statements(run, m, stmts) {
+        if let Err(detail) = run_statements(run, stmts) {
             let mut e = failed(run, m, report, detail);
             if let DbError::Migration(f) = &mut e {
                 f.outside_transaction = true;
@@ -305,7 +304,7 @@ fn apply_one(
             run.rollback();
             return Ok(());
         }
-        if let Err(detail) = run_statements(run, m, stmts) {
+        if let Err(detail) = run_statements(run, stmts) {
             run.rollback();
             return Err(failed(run, m, report, detail));
         }
@@ -343,7 +342,7 @@ fn apply_all_in_one(
             }
             progress(Progress::Applying(m));
             let start = Instant::now();
-            run_statements(run, m, stmts).map_err(|detail| failed(run, m, report, detail))?;
+            run_statements(run, stmts).map_err(|detail| failed(run, m, report, detail))?;
             let ms = start.elapsed().as_millis() as u64;
             history::record(run.conn, m.version, m.name, m.checksum, ms).map_err(|e| run.err(e))?;
             report.after = m.version;
@@ -385,7 +384,7 @@ pub fn rollback(conn: &Connection, path: &Path, steps: &[&Migration<'_>], busy: 
         if !directives.no_transaction {
             run.exec("BEGIN IMMEDIATE")?;
         }
-        if let Err(detail) = run_statements(&run, &as_migration, &stmts) {
+        if let Err(detail) = run_statements(&run, &stmts) {
             run.rollback();
             return Err(fail(detail, &report));
         }
@@ -458,4 +457,22 @@ pub fn repair(
         run.rollback();
     }
     result
+}
+
+/// Runs a SQL script (a seed file) in one transaction: all of it or none, errors naming the file
+/// and line like a migration's.
+pub fn run_script(conn: &Connection, path: &Path, name: &str, sql: &str, busy: Duration) -> Result<(), DbError> {
+    let run = Run { conn, path, busy };
+    let as_migration = Migration { version: 0, name, up: sql, down: None, checksum: "" };
+    let (_, stmts) = prepare(&as_migration, false)?;
+    run.exec("BEGIN IMMEDIATE")?;
+    if let Err(detail) = run_statements(&run, &stmts) {
+        run.rollback();
+        let mut e = failed(&run, &as_migration, &MigrateReport::default(), detail);
+        if let DbError::Migration(f) = &mut e {
+            f.whole_run_rolled_back = true;
+        }
+        return Err(e);
+    }
+    run.exec("COMMIT").inspect_err(|_| run.rollback())
 }

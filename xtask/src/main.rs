@@ -3,6 +3,7 @@
 //!
 //! - `cargo xtask db <command>`: any cargo-envdb command, against this repository
 //! - `cargo xtask dev-start [ARGS]`: migrate the dev database, then run the demo with ARGS
+//! - `cargo xtask dev-reset`: back up, recreate, migrate and seed the dev database
 //! - `cargo xtask bench [--quick]`: benchmarks, each figure next to its reference
 //! - `cargo xtask ci`: the checks `.ci/run` runs after installing tools
 
@@ -34,12 +35,13 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("db") => db(&rest),
         Some("dev-start") => {
-            let migrated = db(&["migrate"]);
+            let migrated = db(&["migrate", "--env", "dev"]);
             if migrated != ExitCode::SUCCESS {
                 return migrated;
             }
             status(cargo().args(["run", "--quiet", "-p", "envdb-demo", "--"]).args(&rest))
         }
+        Some("dev-reset") => db(&["reset", "--env", "dev"]),
         Some("bench") => match bench::run(rest.contains(&"--quick")) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -68,7 +70,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("usage: cargo xtask <db COMMAND… | dev-start [ARGS…] | bench [--quick] | ci>");
+            eprintln!("usage: cargo xtask <db COMMAND… | dev-start [ARGS…] | dev-reset | bench [--quick] | ci>");
             ExitCode::from(2)
         }
     }

@@ -11,16 +11,21 @@ mod fix;
 mod hash;
 mod history;
 mod hook;
+mod init;
 mod migrate;
 mod migrate_to_envs;
 mod new;
 mod prune;
 mod redo;
 mod repair;
+mod reset;
 mod restore;
 mod rollback;
+mod run;
 mod schema;
+mod seed;
 mod status;
+mod test;
 mod upgrade;
 mod validate;
 
@@ -29,6 +34,7 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    Init(init::Args),
     New(new::Args),
     Hash(hash::Args),
     Check(check::Args),
@@ -52,10 +58,16 @@ pub enum Command {
     Restore(restore::Args),
     Upgrade(upgrade::Args),
     MigrateToEnvs(migrate_to_envs::Args),
+    Run(run::Args),
+    Test(test::Args),
+    #[command(alias = "dev-reset")]
+    Reset(reset::Args),
+    Seed(seed::Args),
 }
 
 pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Init(args) => init::exec(args, ctx),
         Command::New(args) => new::exec(args, ctx),
         Command::Hash(args) => hash::exec(args, ctx),
         Command::Check(args) => check::exec(args, ctx),
@@ -79,6 +91,10 @@ pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         Command::Restore(args) => restore::exec(args, ctx),
         Command::Upgrade(args) => upgrade::exec(args, ctx),
         Command::MigrateToEnvs(args) => migrate_to_envs::exec(args, ctx),
+        Command::Run(args) => run::exec(args, ctx),
+        Command::Test(args) => test::exec(args, ctx),
+        Command::Reset(args) => reset::exec(args, ctx),
+        Command::Seed(args) => seed::exec(args, ctx),
     }
 }
 

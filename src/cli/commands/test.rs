@@ -1,0 +1,41 @@
+//! `cargo envdb test`: `cargo test` against a migrated test database that prod cannot replace.
+
+use crate::cli::Ctx;
+use crate::cli::target::{DbArgs, Target};
+use crate::environment::TEST_MARKER;
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// Run `cargo test` against the test environment's database, migrated first (new each run when
+/// the environment is ephemeral); protected environments cannot be opened by the tests
+///
+/// Example: `cargo envdb test -- --nocapture`
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Arguments for `cargo test` (before its own `--`)
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<OsString>,
+}
+
+pub fn exec(mut args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    if args.db.env.flag().is_none() && args.db.env.database.is_none() {
+        args.db.env.env = Some("test".into());
+    }
+    // SAFETY: single-threaded at this point; the marker must hold for this process too, so that
+    // resolving below already refuses a protected environment.
+    unsafe { std::env::set_var(TEST_MARKER, "1") };
+    let target = Target::resolve(ctx, &args.db)?;
+    if target.env.spec.ephemeral {
+        super::migrate::remove_database(&target.path);
+        ctx.out.status("Removed", format!("{} (ephemeral)", target.show()));
+    }
+    let report = super::migrate::apply_pending(ctx, &target, None, false)?;
+    if !report.applied.is_empty() {
+        ctx.out.status("Migrated", format!("{}: schema version {} → {}", target.show(), report.before, report.after));
+    }
+    let mut cargo_args: Vec<OsString> = vec!["test".into()];
+    cargo_args.extend(args.args);
+    super::run::run_cargo(&target, cargo_args, &[(TEST_MARKER, "1")])
+}
