@@ -138,13 +138,19 @@ fn restore_verifies_backs_up_and_replaces() {
     let changed = content(&t.dev_db());
     t.run(&["restore", "latest"])
         .success()
-        .stderr_has("Backed up the current database")
+        .stderr_has("Kept the replaced database as .envdb/dev/backups/app.dev.")
+        .stderr_has(".v2.replaced.db")
         .stderr_has("schema version 2 → 2");
     assert_eq!(content(&t.dev_db()), original);
     assert!(!t.path(".envdb/dev/app.db-wal").exists());
-    // The database it replaced was backed up first, WAL content included.
-    let safety = final_backups(&t, "dev").pop().unwrap();
-    assert_eq!(content(&safety), changed);
+    // The database it replaced is kept, WAL content included, and listed.
+    let kept = final_backups(&t, "dev").pop().unwrap();
+    assert!(kept.to_string_lossy().ends_with(".replaced.db"));
+    assert_eq!(content(&kept), changed);
+    t.run(&["backups"]).success().stdout_has("replaced by a restore");
+    // `restore latest` now undoes the restore.
+    t.run(&["restore", "latest"]).success();
+    assert_eq!(content(&t.dev_db()), changed);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// Pages copied per step: 16 MiB at 4 KiB pages, so progress is visible and memory stays flat.
+/// Pages copied per step of the backup API: 16 MiB at 4 KiB pages, so progress is visible.
 const PAGES_PER_STEP: i32 = 4096;
 
 /// One backup file and what its name says.
@@ -23,6 +23,8 @@ pub struct BackupFile {
     pub size: u64,
     /// False for a partial file left by an interrupted backup (never under a backup name).
     pub complete: bool,
+    /// The database a restore replaced, kept as it was (not verified).
+    pub replaced: bool,
     /// When the file was written (what `--older-than` measures).
     #[serde(skip)]
     pub modified: Option<SystemTime>,
@@ -65,12 +67,22 @@ pub fn dir(data_dir: &Path) -> PathBuf {
 /// A free backup path: `<dir>/<stem>.<env>.<timestamp>.v<version>.db` (with `-2`, `-3`… appended
 /// to the timestamp when two backups share a second).
 pub fn path_for(dir: &Path, database: &Path, env: &str, version: u64) -> PathBuf {
+    free_path(dir, database, env, version, "")
+}
+
+/// Where `restore` keeps the database it replaces: like a backup name, marked `.replaced` because
+/// it is the database exactly as it was, not a verified copy (it may be why you are restoring).
+pub fn replaced_path_for(dir: &Path, database: &Path, env: &str, version: u64) -> PathBuf {
+    free_path(dir, database, env, version, ".replaced")
+}
+
+fn free_path(dir: &Path, database: &Path, env: &str, version: u64, marker: &str) -> PathBuf {
     let stem = database.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "db".into());
     let ts = timestamp();
     let mut n = 1;
     loop {
         let suffix = if n == 1 { String::new() } else { format!("-{n}") };
-        let p = dir.join(format!("{stem}.{env}.{ts}{suffix}.v{version}.db"));
+        let p = dir.join(format!("{stem}.{env}.{ts}{suffix}.v{version}{marker}.db"));
         if !p.exists() {
             return p;
         }
@@ -84,20 +96,27 @@ fn partial(dest: &Path) -> PathBuf {
     dest.with_file_name(format!(".{name}.partial"))
 }
 
+/// What a backup file's name says: environment, timestamp, version, complete, replaced.
+type Parsed = (String, String, u64, bool, bool);
+
 /// Parses a backup file name; `None` for anything else.
-fn parse(path: &Path) -> Option<(String, String, u64, bool)> {
+fn parse(path: &Path) -> Option<Parsed> {
     let name = path.file_name()?.to_str()?;
     let (name, complete) = match name.strip_prefix('.').and_then(|n| n.strip_suffix(".partial")) {
         Some(inner) => (inner, false),
         None => (name, true),
     };
     let rest = name.strip_suffix(".db")?;
+    let (rest, replaced) = match rest.strip_suffix(".replaced") {
+        Some(r) => (r, true),
+        None => (rest, false),
+    };
     let (rest, version) = rest.rsplit_once(".v")?;
     let version = version.parse().ok()?;
     let (rest, ts) = rest.rsplit_once('.')?;
     let (_stem, env) = rest.rsplit_once('.')?;
     (ts.len() >= 16 && ts.ends_with(['Z', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']))
-        .then(|| (env.to_owned(), ts.to_owned(), version, complete))
+        .then(|| (env.to_owned(), ts.to_owned(), version, complete, replaced))
 }
 
 /// The backups in `dir` for `env`, oldest first (partials included, marked incomplete).
@@ -110,13 +129,13 @@ pub fn list(dir: &Path, env: &str) -> std::io::Result<Vec<BackupFile>> {
     };
     for entry in entries {
         let path = entry?.path();
-        if let Some((e, timestamp, version, complete)) = parse(&path)
+        if let Some((e, timestamp, version, complete, replaced)) = parse(&path)
             && e == env
         {
             let meta = std::fs::metadata(&path).ok();
             let size = meta.as_ref().map_or(0, |m| m.len());
             let modified = meta.and_then(|m| m.modified().ok());
-            out.push(BackupFile { path, environment: e, timestamp, version, size, complete, modified });
+            out.push(BackupFile { path, environment: e, timestamp, version, size, complete, replaced, modified });
         }
     }
     out.sort_by(|a, b| (&a.timestamp, &a.path).cmp(&(&b.timestamp, &b.path)));
@@ -126,7 +145,7 @@ pub fn list(dir: &Path, env: &str) -> std::io::Result<Vec<BackupFile>> {
 /// Verifies a database file: SQLite's `quick_check` (every page, every b-tree, every record's
 /// format), which proves a copy sound at a fraction of `integrity_check`'s cost, because it skips
 /// the cross-check of every index entry against its table row, which a page-for-page copy of a
-/// sound database cannot break.
+/// database cannot change.
 pub fn verify(path: &Path) -> Result<(), BackupError> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(|e| BackupError::Verify { report: e.to_string() })?;
@@ -148,8 +167,9 @@ pub struct BackupOptions {
     pub vacuum: bool,
 }
 
-/// Copies the database `src` (open on `src_path`) to `dest`: partial file, copy, verify, fsync,
-/// mode 0600, rename, directory fsync. `progress(done_pages, total_pages)` is called between steps.
+/// Copies the database `src` (open on `src_path`) to `dest`: partial file, copy, then verify and
+/// fsync side by side, mode 0600, rename, directory fsync. `progress(done_pages, total_pages)` is
+/// called between steps.
 pub fn backup(
     src: &Connection,
     src_path: &Path,
@@ -161,17 +181,44 @@ pub fn backup(
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let tmp = partial(dest);
     let _ = std::fs::remove_file(&tmp);
-    let result =
-        copy(src, src_path, &tmp, opts, progress).and_then(|()| verify(&tmp)).and_then(|()| finish(&tmp, dest));
+    let result = copy(src, src_path, &tmp, opts, progress)
+        .and_then(|()| private(&tmp))
+        .and_then(|()| std::fs::rename(&tmp, dest).map_err(|e| write_error(dest, e)));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        let _ = std::fs::remove_file(tmp.with_extension("partial-journal"));
     }
+    sync_dir(dir);
     result
 }
 
 fn write_error(tmp: &Path, e: impl std::fmt::Display) -> BackupError {
     BackupError::Write { path: tmp.to_owned(), message: e.to_string() }
+}
+
+/// `quick_check` of `checked` on one thread while `work` (copying, syncing) runs on this one:
+/// verification costs CPU over the page cache, copying and syncing cost disk time, so together
+/// they take about as long as the slower of the two.
+fn verify_beside(checked: &Path, work: impl FnOnce() -> Result<(), BackupError>) -> Result<(), BackupError> {
+    std::thread::scope(|s| {
+        let check = s.spawn(|| verify(checked));
+        let done = work();
+        let check = check.join().unwrap_or_else(|_| Err(BackupError::Verify { report: "the check panicked".into() }));
+        done.and(check)
+    })
+}
+
+fn sync(path: &Path) -> Result<(), BackupError> {
+    std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| write_error(path, e))
+}
+
+fn private(path: &Path) -> Result<(), BackupError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| write_error(path, e))?;
+    }
+    let _ = path;
+    Ok(())
 }
 
 fn copy(
@@ -182,20 +229,60 @@ fn copy(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), BackupError> {
     let busy = Duration::from_secs(5);
+    let sqlite = |e: rusqlite::Error| DbError::sqlite(src_path, e, busy);
     if opts.vacuum {
         src.execute("VACUUM INTO ?1", [tmp.to_string_lossy()]).map_err(|e| match e.sqlite_error_code() {
             Some(
                 rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::SystemIoFailure,
             ) => write_error(tmp, e),
-            _ => DbError::sqlite(src_path, e, busy).into(),
+            _ => sqlite(e).into(),
         })?;
-        return Ok(());
+        return verify_beside(tmp, || sync(tmp));
     }
+    // A read transaction held across the whole copy keeps the snapshot fixed: writers (in WAL
+    // mode) go on, and the copy never restarts however busy they are.
+    src.execute_batch("BEGIN; SELECT count(*) FROM sqlite_schema;").map_err(sqlite)?;
+    let result = (|| {
+        let mode: String = src.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(sqlite)?;
+        if mode == "wal" {
+            copy_pages(src, src_path, tmp, progress)?;
+            verify_beside(tmp, || sync(tmp))
+        } else {
+            // Under the shared lock the file is the snapshot and the copy is that file byte for
+            // byte, so checking the snapshot checks the copy, and it can run while the copy is
+            // made. (Reading the copy back would only read the page cache it was just written
+            // from: no stronger proof.)
+            verify_beside(src_path, || copy_file(src_path, tmp, progress).and_then(|()| sync(tmp)))
+        }
+    })();
+    let _ = src.execute_batch("COMMIT");
+    result
+}
+
+/// A rollback-journal database under our shared lock cannot change: its file is the snapshot,
+/// and the kernel copies it (`copy_file_range` where available) as fast as `cp`.
+fn copy_file(src_path: &Path, tmp: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<(), BackupError> {
+    let total = std::fs::metadata(src_path).map(|m| m.len()).map_err(|e| write_error(src_path, e))?;
+    let copied = std::fs::copy(src_path, tmp).map_err(|e| write_error(tmp, e))?;
+    if copied != total {
+        return Err(write_error(tmp, format!("copied {copied} of {total} bytes")));
+    }
+    progress(total, total);
+    Ok(())
+}
+
+/// A WAL database's snapshot is the file plus part of its WAL: SQLite's online backup API copies
+/// exactly the pages of the snapshot, into a destination that needs no journal of its own.
+fn copy_pages(
+    src: &Connection,
+    src_path: &Path,
+    tmp: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), BackupError> {
+    let busy = Duration::from_secs(5);
     let mut dst = Connection::open(tmp).map_err(|e| write_error(tmp, e))?;
-    // Holding a read transaction on the source across steps keeps the snapshot fixed: writers
-    // (in WAL mode) go on, and the backup never restarts however busy they are.
-    src.execute_batch("BEGIN; SELECT count(*) FROM sqlite_schema;").map_err(|e| DbError::sqlite(src_path, e, busy))?;
-    let result = (|| -> Result<(), BackupError> {
+    dst.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;").map_err(|e| write_error(tmp, e))?;
+    {
         let backup = Backup::new(src, &mut dst).map_err(|e| write_error(tmp, e))?;
         loop {
             let step = backup.step(PAGES_PER_STEP).map_err(|e| match e.sqlite_error_code() {
@@ -207,31 +294,15 @@ fn copy(
             let p = backup.progress();
             progress((p.pagecount - p.remaining).max(0) as u64, p.pagecount.max(0) as u64);
             match step {
-                StepResult::Done => return Ok(()),
-                StepResult::More => {}
+                StepResult::Done => break,
                 StepResult::Busy | StepResult::Locked => std::thread::sleep(Duration::from_millis(5)),
                 _ => {}
             }
         }
-    })();
-    let _ = src.execute_batch("COMMIT");
-    result?;
-    // The copy keeps the source's journal mode; a backup is a plain file.
+    }
+    // The copy carries the source's WAL flag in its header; a backup is a plain rollback-journal file.
     let _: String = dst.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0)).map_err(|e| write_error(tmp, e))?;
     dst.close().map_err(|(_, e)| write_error(tmp, e))?;
-    Ok(())
-}
-
-fn finish(tmp: &Path, dest: &Path) -> Result<(), BackupError> {
-    let file = std::fs::File::open(tmp).map_err(|e| write_error(tmp, e))?;
-    file.sync_all().map_err(|e| write_error(tmp, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o600)).map_err(|e| write_error(tmp, e))?;
-    }
-    std::fs::rename(tmp, dest).map_err(|e| write_error(dest, e))?;
-    sync_dir(dest.parent().unwrap_or(Path::new(".")));
     Ok(())
 }
 
@@ -278,29 +349,29 @@ pub fn identity(path: &Path) -> Result<Identity, BackupError> {
     })
 }
 
-/// Replaces `database` with a copy of `file`, atomically: the copy is written beside the database
-/// and synced; the old database is checkpointed so that no stale `-wal` can ever be replayed onto
-/// the new file; its `-wal`, `-shm` and `-journal` are removed; then the copy is renamed over it.
-/// The caller has already backed the old database up.
-pub fn replace(file: &Path, database: &Path) -> Result<(), BackupError> {
+/// Replaces `database` with a copy of `file`, atomically, keeping the database it replaces at
+/// `keep_as`. The file is verified while it is copied beside the database and synced; the old
+/// database is checkpointed (so no stale `-wal` can ever be replayed onto the new file), hard-linked
+/// to `keep_as` (copied where links are impossible), its `-wal`, `-shm` and `-journal` removed;
+/// then the copy is renamed over it. At every moment the database path holds the old file or the
+/// new one, and the old one is never lost.
+pub fn replace(file: &Path, database: &Path, keep_as: &Path) -> Result<(), BackupError> {
     let dir = database.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = database.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.restore.partial"));
     let result = (|| {
-        std::fs::copy(file, &tmp).map_err(|e| write_error(&tmp, e))?;
-        // The restored file keeps the permissions of the database it replaces (a backup is 0600).
-        let perms = std::fs::metadata(database).map(|m| m.permissions());
-        if let Ok(perms) = perms {
-            std::fs::set_permissions(&tmp, perms).map_err(|e| write_error(&tmp, e))?;
-        }
-        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| write_error(&tmp, e))?;
-        verify(&tmp)?;
+        verify_beside(file, || std::fs::copy(file, &tmp).map_err(|e| write_error(&tmp, e)).and_then(|_| sync(&tmp)))?;
         if database.exists() {
+            // The restored file keeps the permissions of the database it replaces (a backup is 0600).
+            if let Ok(meta) = std::fs::metadata(database) {
+                std::fs::set_permissions(&tmp, meta.permissions()).map_err(|e| write_error(&tmp, e))?;
+            }
             let conn = Connection::open(database).map_err(|e| DbError::sqlite(database, e, Duration::ZERO))?;
             conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
                 .map_err(|e| DbError::sqlite(database, e, Duration::ZERO))?;
             drop(conn);
+            keep(database, keep_as)?;
             for suffix in ["-wal", "-shm", "-journal"] {
                 let mut p = database.as_os_str().to_owned();
                 p.push(suffix);
@@ -318,6 +389,20 @@ pub fn replace(file: &Path, database: &Path) -> Result<(), BackupError> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Keeps the database about to be replaced at `keep_as`: a hard link costs nothing and survives
+/// the rename; a copy where the filesystem cannot link.
+fn keep(database: &Path, keep_as: &Path) -> Result<(), BackupError> {
+    let dir = keep_as.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    if std::fs::hard_link(database, keep_as).is_err() {
+        std::fs::copy(database, keep_as).map_err(|e| write_error(keep_as, e))?;
+        std::fs::File::open(keep_as).and_then(|f| f.sync_all()).map_err(|e| write_error(keep_as, e))?;
+    }
+    private(keep_as)?;
+    sync_dir(dir);
+    Ok(())
 }
 
 /// Backups to delete: all but the newest `keep`, and/or those older than `older_than`; never the
@@ -356,6 +441,7 @@ mod tests {
             version: 1,
             size: 0,
             complete,
+            replaced: false,
             modified: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600 + month * 2_600_000)),
         }
     }
@@ -363,9 +449,11 @@ mod tests {
     #[test]
     fn names_round_trip() {
         let p = Path::new("/d/backups/my.app.prod.20261122T101112Z.v12.db");
-        assert_eq!(parse(p), Some(("prod".into(), "20261122T101112Z".into(), 12, true)));
+        assert_eq!(parse(p), Some(("prod".into(), "20261122T101112Z".into(), 12, true, false)));
         let p = Path::new("/d/backups/.app.dev.20261122T101112Z-2.v3.db.partial");
-        assert_eq!(parse(p), Some(("dev".into(), "20261122T101112Z-2".into(), 3, false)));
+        assert_eq!(parse(p), Some(("dev".into(), "20261122T101112Z-2".into(), 3, false, false)));
+        let p = Path::new("/d/backups/app.dev.20261122T101112Z.v3.replaced.db");
+        assert_eq!(parse(p), Some(("dev".into(), "20261122T101112Z".into(), 3, true, true)));
         assert_eq!(parse(Path::new("/d/backups/notes.txt")), None);
         assert_eq!(parse(Path::new("/d/backups/app.db")), None);
     }

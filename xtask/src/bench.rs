@@ -280,7 +280,126 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         ok: mem <= 12.0,
     });
 
+    backups(&bin, tmp.path(), quick, &mut figures)?;
     report(&workspace, &figures)
+}
+
+/// A durable copy: `cp`, then fsync of the copy (the reference for backup and restore).
+fn durable_copy(from: &Path, to: &Path) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    std::fs::copy(from, to)?;
+    std::fs::File::open(to)?.sync_all()?;
+    Ok(start.elapsed())
+}
+
+/// Backup and restore of a large database against a durable copy of the same file.
+fn backups(bin: &Path, tmp: &Path, quick: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
+    let mib: u64 = if quick { 64 } else { 1024 };
+    let dir = tmp.join("backup");
+    std::fs::create_dir_all(dir.join("migrations"))?;
+    std::fs::write(dir.join("envdb.toml"), "name = \"bench\"\n")?;
+    std::fs::write(
+        dir.join("migrations/0001_blobs.sql"),
+        "CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL);\n",
+    )?;
+    timed(Command::new(bin).args(["hash", "-q"]).current_dir(&dir))?;
+    let db = dir.join("big.db");
+    timed(Command::new(bin).args(["migrate", "-q", "--database"]).arg(&db).current_dir(&dir))?;
+    eprintln!("filling a {mib} MiB database…");
+    {
+        let conn = rusqlite::Connection::open(&db)?;
+        conn.execute_batch("BEGIN")?;
+        let mut stmt = conn.prepare("INSERT INTO blobs (data) VALUES (randomblob(4000))")?;
+        for _ in 0..(mib * 1024 * 1024 / 4096) {
+            stmt.execute([])?;
+        }
+        drop(stmt);
+        conn.execute_batch("COMMIT")?;
+    }
+    let size_mib = std::fs::metadata(&db)?.len() as f64 / 1048576.0;
+    let reps = if quick { 3 } else { 5 };
+    let mut n = 0;
+    let mut fresh = |tag: &str| {
+        n += 1;
+        dir.join(format!("{tag}{n}.db"))
+    };
+    // Disk timings drift during a run: the reference and ours alternate, and each takes its median.
+    let (mut refs, mut ours, mut restores) = (Vec::new(), Vec::new(), Vec::new());
+    let source = fresh("restore-source");
+    timed(Command::new(bin).args(["backup", "-q", "--database"]).arg(&db).arg("-o").arg(&source).current_dir(&dir))?;
+    for _ in 0..reps {
+        refs.push(durable_copy(&db, &fresh("cp"))?);
+        let out = fresh("backup");
+        ours.push(timed(
+            Command::new(bin).args(["backup", "-q", "--database"]).arg(&db).arg("-o").arg(&out).current_dir(&dir),
+        )?);
+        restores.push(timed(
+            Command::new(bin).args(["restore", "-q"]).arg(&source).arg("--database").arg(&db).current_dir(&dir),
+        )?);
+        // Keep the disk from filling up with copies at the full size.
+        for stale in [&out] {
+            std::fs::remove_file(stale)?;
+        }
+        for entry in std::fs::read_dir(&dir)?.flatten() {
+            if entry.file_name().to_string_lossy().starts_with("cp") {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        let _ = std::fs::remove_dir_all(dir.join("backups"));
+    }
+    let (reference, ours, restore) = (median(refs), median(ours), median(restores));
+    figures.push(Figure {
+        name: format!("backup of a {size_mib:.0} MiB database, verified"),
+        value: ms(ours),
+        unit: "ms",
+        reference: "cp + fsync of the copy".into(),
+        reference_value: ms(reference),
+        target: "≤ 1.5× reference".into(),
+        ok: ms(ours) / ms(reference) <= 1.5,
+    });
+    if Command::new("sqlite3").arg("-version").output().is_ok_and(|o| o.status.success()) {
+        let cli = time_n(reps, || {
+            let out = fresh("cli");
+            let start = Instant::now();
+            timed(Command::new("sqlite3").arg(&db).arg(format!(".backup '{}'", out.display())))?;
+            std::fs::File::open(&out)?.sync_all()?;
+            let took = start.elapsed();
+            std::fs::remove_file(&out)?;
+            Ok(took)
+        })?;
+        figures.push(Figure {
+            name: format!("(comparison) sqlite3 .backup + fsync, {size_mib:.0} MiB, unverified"),
+            value: ms(cli),
+            unit: "ms",
+            reference: "cp + fsync of the copy".into(),
+            reference_value: ms(reference),
+            target: "none".into(),
+            ok: true,
+        });
+    }
+    figures.push(Figure {
+        name: format!("restore of a {size_mib:.0} MiB backup (verified, current kept)"),
+        value: ms(restore),
+        unit: "ms",
+        reference: "cp + fsync of the copy".into(),
+        reference_value: ms(reference),
+        target: "≤ 1.5× reference".into(),
+        ok: ms(restore) / ms(reference) <= 1.5,
+    });
+    let mem = peak_mib(
+        Command::new(bin).args(["backup", "-q", "--database"]).arg(&db).arg("-o").arg(fresh("mem")).current_dir(&dir),
+    )?;
+    let mem_ref = peak_mib(&Command::new(bin).arg("--version"))?;
+    figures.push(Figure {
+        name: format!("peak memory, backup of {size_mib:.0} MiB"),
+        value: mem,
+        unit: "MiB",
+        reference: "peak memory of cargo envdb --version".into(),
+        reference_value: mem_ref,
+        target: "≤ 64 MiB".into(),
+        ok: mem <= 64.0,
+    });
+    Ok(())
 }
 
 fn report(workspace: &Path, figures: &[Figure]) -> anyhow::Result<()> {

@@ -27,7 +27,11 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         ctx.out.line(format!("no backups of `{}` in {}", target.env.name(), target.project.show(&dir).display()));
     }
     for b in &list {
-        let state = if b.complete { "verified" } else { "interrupted (partial; `prune` removes it)" };
+        let state = match (b.complete, b.replaced) {
+            (false, _) => "interrupted (partial; `prune` removes it)",
+            (true, true) => "replaced by a restore (kept as it was)",
+            (true, false) => "verified",
+        };
         ctx.out.line(format!(
             "{}  v{:<4} {:>12} bytes  {state}  {}",
             b.timestamp,

@@ -42,9 +42,9 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     if !args.force {
         target.refuse_if_app_running("restore")?;
     }
-    // Verify everything about the file before anything changes.
+    // Check what the file says about itself before anything changes; its pages are verified
+    // while it is copied, before it replaces anything.
     let show = target.project.show(&file).display().to_string();
-    backup::verify(&file).with_context(|| format!("{show} cannot be restored"))?;
     let id = backup::identity(&file).with_context(|| format!("{show} cannot be restored"))?;
     if let Some(env) = &id.environment {
         anyhow::ensure!(
@@ -66,12 +66,12 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
 
     target.write(ctx, "restore a backup over", true, |ctx| {
         let before = target.version();
-        let safety = if target.path.exists() { Some(target.backup(ctx, None, false)?) } else { None };
-        if let Some(s) = &safety {
-            ctx.out.status("Backed up", format!("the current database to {}", target.project.show(s).display()));
-        }
         let _lock = target.run_lock(ctx)?;
-        backup::replace(&file, &target.path)?;
+        let kept = backup::replaced_path_for(&target.backups_dir(), &target.path, target.env.name(), before);
+        backup::replace(&file, &target.path, &kept).with_context(|| format!("{show} cannot be restored"))?;
+        if kept.exists() {
+            ctx.out.status("Kept", format!("the replaced database as {}", target.project.show(&kept).display()));
+        }
         ctx.out.status(
             "Restored",
             format!("{} from {show}: schema version {before} → {}", target.show(), target.version()),
