@@ -337,9 +337,7 @@ fn backups(bin: &Path, tmp: &Path, quick: bool, figures: &mut Vec<Figure>) -> an
             Command::new(bin).args(["restore", "-q"]).arg(&source).arg("--database").arg(&db).current_dir(&dir),
         )?);
         // Keep the disk from filling up with copies at the full size.
-        for stale in [&out] {
-            std::fs::remove_file(stale)?;
-        }
+        std::fs::remove_file(&out)?;
         for entry in std::fs::read_dir(&dir)?.flatten() {
             if entry.file_name().to_string_lossy().starts_with("cp") {
                 std::fs::remove_file(entry.path())?;
@@ -389,7 +387,7 @@ fn backups(bin: &Path, tmp: &Path, quick: bool, figures: &mut Vec<Figure>) -> an
     let mem = peak_mib(
         Command::new(bin).args(["backup", "-q", "--database"]).arg(&db).arg("-o").arg(fresh("mem")).current_dir(&dir),
     )?;
-    let mem_ref = peak_mib(&Command::new(bin).arg("--version"))?;
+    let mem_ref = peak_mib(Command::new(bin).arg("--version"))?;
     figures.push(Figure {
         name: format!("peak memory, backup of {size_mib:.0} MiB"),
         value: mem,
