@@ -25,6 +25,8 @@ pub enum BuildError {
     Check(CheckFailed),
     #[error("cannot write {}: {source}", .path.display())]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {}: {source}", .path.display())]
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{0} is not set: envdb::build runs from a build script")]
     Env(&'static str),
 }
@@ -57,7 +59,7 @@ pub fn embed() -> Result<(), BuildError> {
         return Err(BuildError::Check(CheckFailed(report)));
     }
     let config = match &project.config_path {
-        Some(p) => std::fs::read_to_string(p).map_err(|source| BuildError::Write { path: p.clone(), source })?,
+        Some(p) => std::fs::read_to_string(p).map_err(|source| BuildError::Read { path: p.clone(), source })?,
         None => String::new(),
     };
     let code = format!("({}, {config:?}, {:?})", generate(&dir), project.root.to_string_lossy());

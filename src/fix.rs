@@ -132,6 +132,13 @@ pub fn apply(dir: &MigrationDir, renames: &[Rename]) -> Result<(), FixError> {
     Ok(())
 }
 
+/// Reverses `apply` (best effort), when a later step of `fix` fails.
+pub fn undo(dir: &MigrationDir, renames: &[Rename]) {
+    for r in renames.iter().rev() {
+        let _ = std::fs::rename(dir.path.join(&r.to), dir.path.join(&r.from));
+    }
+}
+
 /// The sum file after the renames, with the checksums the files already have.
 pub fn renamed_sum(dir: &MigrationDir, renames: &[Rename]) -> SumFile {
     let names: Vec<(FileName, &str)> = dir

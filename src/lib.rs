@@ -31,7 +31,7 @@ pub mod db;
 pub mod environment;
 #[cfg(feature = "runtime")]
 pub mod runtime;
-#[cfg(feature = "runtime")]
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use embedded::{Migration, Migrations};

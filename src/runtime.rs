@@ -111,21 +111,25 @@ impl Db {
     }
 
     fn open_inner(path: &Path, env: Option<&Environment>, migrations: &Migrations, opts: Options) -> Result<Db, Error> {
-        let open_opts = OpenOptions { busy_timeout: opts.busy_timeout, ..OpenOptions::default() };
+        let list = migrations.to_vec();
+        let code_version = migrations.latest();
+        let created = !path.exists();
+        if created && opts.policy == Policy::RefuseBehind && code_version > 0 {
+            // Nothing to open, and creating it would be migrating.
+            let pending = list.len();
+            return Err(Error::Behind { path: path.to_owned(), database: 0, code: code_version, pending });
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir { path: dir.to_owned(), source })?;
         }
         let app_lock = lock::app_lock(path).map_err(DbError::from)?;
-        let conn = db::open(path, open_opts)?;
-        let err = |e| DbError::sqlite(path, e, opts.busy_timeout);
+        let conn = db::open(path, OpenOptions { busy_timeout: opts.busy_timeout, ..OpenOptions::default() })?;
         if let Some(env) = env {
             db::check_environment(&conn, path, env.name())?;
         }
-        let list = migrations.to_vec();
-        let code_version = migrations.latest();
-
-        // The cheap path: user_version says up to date; the history confirms no drift.
-        let applied = history::read(&conn).map_err(err)?;
+        // Up to date is one read of the history, compared with the embedded checksums: any drift
+        // is refused even when the versions agree.
+        let applied = history::read(&conn).map_err(|e| DbError::sqlite(path, e, opts.busy_timeout))?;
         let current = applied.last().map_or(0, |a| a.version);
         let pending =
             plan::pending(&list, &applied, None).map_err(|error| DbError::Plan { path: path.to_owned(), error })?;
@@ -133,12 +137,8 @@ impl Db {
         let mut backup = None;
         if !pending.is_empty() {
             if opts.policy == Policy::RefuseBehind {
-                return Err(Error::Behind {
-                    path: path.to_owned(),
-                    database: current,
-                    code: code_version,
-                    pending: pending.len(),
-                });
+                let pending = pending.len();
+                return Err(Error::Behind { path: path.to_owned(), database: current, code: code_version, pending });
             }
             let _run = lock::run_lock(path, opts.lock_timeout, &mut |_| {}).map_err(DbError::from)?;
             if let Some(env) = env {
@@ -150,15 +150,15 @@ impl Db {
                 if wanted && current > 0 {
                     let dir = crate::db::backup::dir(&env.spec.data_dir);
                     let copy = crate::db::backup::BackupOptions::default();
-                    let taken = crate::db::backup::backup_database(
+                    backup = Some(crate::db::backup::backup_database(
                         path,
-                        &dir,
                         env.name(),
+                        &dir,
+                        None,
                         copy,
                         opts.busy_timeout,
                         &mut |_, _| {},
-                    )?;
-                    backup = Some(taken);
+                    )?);
                 }
             }
             let run_opts = MigrateOptions {
@@ -166,7 +166,17 @@ impl Db {
                 project: env.map(|e| e.spec.project.clone()),
                 ..MigrateOptions::default()
             };
-            migrated = apply::migrate(&conn, path, &list, &run_opts, opts.busy_timeout, &mut |_| {})?;
+            match apply::migrate(&conn, path, &list, &run_opts, opts.busy_timeout, &mut |_| {}) {
+                Ok(report) => migrated = report,
+                Err(e) => {
+                    // A database this call created and could not bring past version 0 goes again.
+                    if created && history::latest(&conn).unwrap_or(1) == 0 {
+                        drop(conn);
+                        db::remove_database(path);
+                    }
+                    return Err(e.into());
+                }
+            }
         }
         Ok(Db {
             conn,

@@ -148,8 +148,11 @@ fn restore_verifies_backs_up_and_replaces() {
     assert!(kept.to_string_lossy().ends_with(".replaced.db"));
     assert_eq!(content(&kept), changed);
     t.run(&["backups"]).success().stdout_has("replaced by a restore");
-    // `restore latest` now undoes the restore.
+    // `restore latest` takes the newest verified backup, never a replaced database…
     t.run(&["restore", "latest"]).success();
+    assert_eq!(content(&t.dev_db()), original);
+    // …which can still be restored by name, undoing the first restore.
+    t.run(&["restore", kept.to_str().unwrap()]).success();
     assert_eq!(content(&t.dev_db()), changed);
 }
 
@@ -303,7 +306,7 @@ fn a_full_disk_during_backup_leaves_nothing() {
         });
     }
     let r = Run::from(cmd.output().unwrap());
-    r.failure().stderr_has("cannot write the backup").stderr_has("free disk space");
+    r.failure().stderr_has("cannot write the backup").stderr_has("check free space");
     assert!(backups(&t, "dev").is_empty(), "{:?}", backups(&t, "dev"));
     assert_eq!(db_before, std::fs::read(t.dev_db()).unwrap());
 }

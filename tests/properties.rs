@@ -1,12 +1,12 @@
 //! Property tests of the pure core: the planner, the sum file, `check` after `hash`, and `fix`.
 
+use envdb::Migration;
 use envdb::check::check;
 use envdb::file_name::{Direction, FileName};
 use envdb::fix::{self, Origin};
 use envdb::migration_dir::MigrationDir;
 use envdb::plan::{self, Applied, PlanError};
 use envdb::sum_file::SumFile;
-use envdb::Migration;
 use proptest::prelude::*;
 use std::collections::HashSet;
 use std::path::Path;

@@ -14,11 +14,14 @@ fn project() -> Test {
         std::fs::copy(entry.path(), t.path("migrations").join(entry.file_name())).unwrap();
     }
     // The 5 MB backfill is generated rather than committed.
-    let mut sql = String::from("-- A data backfill: many small statements.\nCREATE TABLE backfill (id INTEGER PRIMARY KEY, payload TEXT NOT NULL);\n");
+    let mut sql = String::from(
+        "-- A data backfill: many small statements.\nCREATE TABLE backfill (id INTEGER PRIMARY KEY, payload TEXT NOT NULL);\n",
+    );
     let mut i = 0;
     while sql.len() < 5 * 1024 * 1024 {
         i += 1;
-        let _ = writeln!(sql, "INSERT INTO backfill (payload) VALUES ('row {i}: {}; with a semicolon');", "x".repeat(60));
+        let _ =
+            writeln!(sql, "INSERT INTO backfill (payload) VALUES ('row {i}: {}; with a semicolon');", "x".repeat(60));
     }
     t.write("migrations/0009_backfill.sql", &sql);
     t.run(&["hash"]).success();

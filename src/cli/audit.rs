@@ -1,6 +1,7 @@
 //! The audit log of a protected environment: one JSON line per write, in `<data_dir>/audit.log`.
 
 use crate::environment::Environment;
+use anyhow::Context as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -41,4 +42,22 @@ pub fn append(env: &Environment, before: u64, after: u64, error: Option<&str>) -
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path(env))?;
     writeln!(file, "{entry}")?;
     file.sync_data()
+}
+
+/// Runs `body`; when `env` is protected, appends its outcome (with the schema version before and
+/// after, read by `version`) to the audit log, failed or not.
+pub fn audited<T>(
+    env: &Environment,
+    version: impl Fn() -> u64,
+    body: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    if !env.protected() {
+        return body();
+    }
+    let before = version();
+    let result = body();
+    let error = result.as_ref().err().map(|e| format!("{e:#}"));
+    append(env, before, version(), error.as_deref())
+        .with_context(|| format!("cannot append to the audit log in {}", env.spec.data_dir.display()))?;
+    result
 }

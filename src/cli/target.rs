@@ -143,6 +143,14 @@ impl Target {
         Ok(Some(conn))
     }
 
+    /// The applied migrations, empty when the database does not exist yet.
+    pub fn applied(&self) -> Result<Vec<crate::plan::Applied>, DbError> {
+        match self.open_existing_read_only()? {
+            Some(conn) => history::read(&conn).map_err(|e| DbError::sqlite(&self.path, e, self.busy)),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Takes the exclusive run lock, saying so when it has to wait.
     pub fn run_lock(&self, ctx: &mut Ctx) -> Result<lock::Held, DbError> {
         if let Some(dir) = self.path.parent() {
@@ -163,24 +171,30 @@ impl Target {
     /// Backs the database up (to `dest`, or a new name in the backups directory), showing
     /// progress on a terminal when it takes more than a second.
     pub fn backup(&self, ctx: &mut Ctx, dest: Option<&std::path::Path>, vacuum: bool) -> anyhow::Result<PathBuf> {
-        let opts = db::backup::BackupOptions { vacuum };
-        let conn = db::open(&self.path, OpenOptions { create: false, read_only: true, busy_timeout: self.busy })?;
-        db::check_environment(&conn, &self.path, self.env.name())?;
-        let version = history::latest(&conn).map_err(|e| DbError::sqlite(&self.path, e, self.busy))?;
-        let dest = match dest {
-            Some(d) => std::path::absolute(d).unwrap_or_else(|_| d.to_owned()),
-            None => db::backup::path_for(&self.backups_dir(), &self.path, self.env.name(), version),
-        };
+        let dest = dest.map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_owned()));
         let mut progress = ctx.out.progress("Backing up");
-        db::backup::backup(&conn, &self.path, &dest, opts, &mut |done, total| progress.update(done, total))?;
-        drop(progress);
-        Ok(dest)
+        Ok(db::backup::backup_database(
+            &self.path,
+            self.env.name(),
+            &self.backups_dir(),
+            dest.as_deref(),
+            db::backup::BackupOptions { vacuum },
+            self.busy,
+            &mut |done, total| progress.update(done, total),
+        )?)
     }
 
-    /// Refuses while an application holds the database, naming it when the system can tell.
-    pub fn refuse_if_app_running(&self, what: &str) -> anyhow::Result<()> {
-        if !lock::app_running(&self.path) {
-            return Ok(());
+    /// Keeps applications out for as long as the returned guard lives, refusing (and naming them
+    /// where the system can tell) while one runs. With `force`, goes ahead without the guard.
+    pub fn hold_applications(&self, what: &str, force: bool) -> anyhow::Result<Option<lock::Held>> {
+        if force {
+            return Ok(None);
+        }
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir { path: dir.to_owned(), source })?;
+        }
+        if let Some(held) = lock::try_exclusive_app_lock(&self.path)? {
+            return Ok(Some(held));
         }
         let holders = lock::app_holders(&self.path);
         let who = if holders.is_empty() { String::from("an application") } else { holders.join(", ") };
@@ -208,14 +222,6 @@ impl Target {
         if destructive {
             super::protect::confirm(ctx, &self.env, operation)?;
         }
-        if !self.env.protected() {
-            return body(ctx);
-        }
-        let before = self.version();
-        let result = body(ctx);
-        let error = result.as_ref().err().map(|e| format!("{e:#}"));
-        super::audit::append(&self.env, before, self.version(), error.as_deref())
-            .with_context(|| format!("cannot append to the audit log in {}", self.env.spec.data_dir.display()))?;
-        result
+        super::audit::audited(&self.env, || self.version(), || body(ctx))
     }
 }

@@ -122,20 +122,7 @@ impl Run<'_> {
     }
 
     fn fk_violations(&self) -> Result<Vec<String>, DbError> {
-        let mut stmt = self.conn.prepare("PRAGMA foreign_key_check").map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                let table: String = r.get(0)?;
-                let rowid: Option<i64> = r.get(1)?;
-                let parent: String = r.get(2)?;
-                Ok(match rowid {
-                    Some(id) => format!("{table} row {id} references a missing row in {parent}"),
-                    None => format!("a row of {table} references a missing row in {parent}"),
-                })
-            })
-            .and_then(|rows| rows.take(20).collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+        super::foreign_key_violations(self.conn, 20).map_err(|e| self.err(e))
     }
 
     fn journal_mode(&self) -> Result<String, DbError> {
@@ -253,6 +240,25 @@ fn run_statements(run: &Run<'_>, stmts: &[Statement<'_>]) -> Result<(), (usize, 
     Ok(())
 }
 
+/// The statements, then `PRAGMA foreign_key_check`: a failure of either is the file's failure.
+fn run_body(run: &Run<'_>, stmts: &[Statement<'_>]) -> Result<(), (usize, String)> {
+    run_statements(run, stmts)?;
+    match run.fk_violations() {
+        Ok(v) if v.is_empty() => Ok(()),
+        Ok(v) => Err(fk_failure(v)),
+        Err(e) => Err((0, format!("checking foreign keys failed: {e}"))),
+    }
+}
+
+/// A failure of a `no-transaction` file: its earlier statements took effect.
+fn failed_outside(run: &Run<'_>, m: &Migration<'_>, report: &MigrateReport, detail: (usize, String)) -> DbError {
+    let mut e = failed(run, m, report, detail);
+    if let DbError::Migration(f) = &mut e {
+        f.outside_transaction = true;
+    }
+    e
+}
+
 fn failed(run: &Run<'_>, m: &Migration<'_>, report: &MigrateReport, (line, message): (usize, String)) -> DbError {
     let version_now = history::latest(run.conn).unwrap_or(report.after);
     DbError::Migration(Box::new(MigrationFailed {
@@ -285,16 +291,8 @@ fn apply_one(
         if history::is_applied(run.conn, m.version).map_err(|e| run.err(e))? {
             return Ok(());
         }
-        if let Err(detail) = run_statements(run, stmts) {
-            let mut e = failed(run, m, report, detail);
-            if let DbError::Migration(f) = &mut e {
-                f.outside_transaction = true;
-            }
-            return Err(e);
-        }
-        let violations = run.fk_violations()?;
-        if !violations.is_empty() {
-            return Err(failed(run, m, report, fk_failure(violations)));
+        if let Err(detail) = run_body(run, stmts) {
+            return Err(failed_outside(run, m, report, detail));
         }
         run.exec("BEGIN IMMEDIATE")?;
     } else {
@@ -304,14 +302,9 @@ fn apply_one(
             run.rollback();
             return Ok(());
         }
-        if let Err(detail) = run_statements(run, stmts) {
+        if let Err(detail) = run_body(run, stmts) {
             run.rollback();
             return Err(failed(run, m, report, detail));
-        }
-        let violations = run.fk_violations()?;
-        if !violations.is_empty() {
-            run.rollback();
-            return Err(failed(run, m, report, fk_failure(violations)));
         }
     }
     let ms = start.elapsed().as_millis() as u64;
@@ -379,22 +372,16 @@ pub fn rollback(conn: &Connection, path: &Path, steps: &[&Migration<'_>], busy: 
         let down_name = m.name.replace(".sql", ".down.sql");
         let as_migration = Migration { name: &down_name, up: down, ..**m };
         let (directives, stmts) = prepare(&as_migration, false)?;
-        let fail = |detail, report: &MigrateReport| failed(&run, &as_migration, report, detail);
         let report = MigrateReport::default();
-        if !directives.no_transaction {
-            run.exec("BEGIN IMMEDIATE")?;
-        }
-        if let Err(detail) = run_statements(&run, &stmts) {
-            run.rollback();
-            return Err(fail(detail, &report));
-        }
-        let violations = run.fk_violations()?;
-        if !violations.is_empty() {
-            run.rollback();
-            return Err(fail(fk_failure(violations), &report));
-        }
         if directives.no_transaction {
+            run_body(&run, &stmts).map_err(|detail| failed_outside(&run, &as_migration, &report, detail))?;
             run.exec("BEGIN IMMEDIATE")?;
+        } else {
+            run.exec("BEGIN IMMEDIATE")?;
+            if let Err(detail) = run_body(&run, &stmts) {
+                run.rollback();
+                return Err(failed(&run, &as_migration, &report, detail));
+            }
         }
         if let Err(e) = history::unrecord(conn, m.version).map_err(|e| run.err(e)).and_then(|()| run.exec("COMMIT")) {
             run.rollback();

@@ -35,12 +35,14 @@ pub enum BackupError {
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(
-        "cannot write the backup {} ({message}); nothing was kept and the database is untouched\n  help: free disk space in {} and retry",
+        "cannot write the backup {} ({message}); nothing was kept and the database is untouched\n  help: check free space and permissions in {} and retry",
         .path.display(), .path.parent().map(|p| p.display().to_string()).unwrap_or_default()
     )]
     Write { path: PathBuf, message: String },
-    #[error("the copy failed verification ({report}); it was removed and the database is untouched")]
-    Verify { report: String },
+    #[error("{} fails verification ({report}); nothing was changed", .path.display())]
+    Verify { path: PathBuf, report: String },
+    #[error("{} already exists; nothing was written\n  help: choose another path, or remove it first", .0.display())]
+    Exists(PathBuf),
     #[error("cannot create {}", .path.display())]
     Io {
         path: PathBuf,
@@ -93,7 +95,22 @@ fn free_path(dir: &Path, database: &Path, env: &str, version: u64, marker: &str)
 /// The hidden partial file a backup is written to before it is verified.
 fn partial(dest: &Path) -> PathBuf {
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    dest.with_file_name(format!(".{name}.partial"))
+    dest.with_file_name(format!(".{name}.{}.partial", std::process::id()))
+}
+
+/// Puts a finished file at `dest` without ever replacing one that is there (two backups in the
+/// same second, or `-o` naming an existing file): a hard link fails if the name is taken.
+fn place(tmp: &Path, dest: &Path) -> Result<(), BackupError> {
+    match std::fs::hard_link(tmp, dest) {
+        Ok(()) => {
+            let _ = std::fs::remove_file(tmp);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(BackupError::Exists(dest.to_owned())),
+        // A filesystem without hard links: check, then rename.
+        Err(_) if dest.exists() => Err(BackupError::Exists(dest.to_owned())),
+        Err(_) => std::fs::rename(tmp, dest).map_err(|e| write_error(dest, e)),
+    }
 }
 
 /// What a backup file's name says: environment, timestamp, version, complete, replaced.
@@ -103,7 +120,10 @@ type Parsed = (String, String, u64, bool, bool);
 fn parse(path: &Path) -> Option<Parsed> {
     let name = path.file_name()?.to_str()?;
     let (name, complete) = match name.strip_prefix('.').and_then(|n| n.strip_suffix(".partial")) {
-        Some(inner) => (inner, false),
+        // `.<name>.<pid>.partial`
+        Some(inner) => {
+            (inner.rsplit_once('.').map_or(inner, |(n, pid)| if pid.parse::<u32>().is_ok() { n } else { inner }), false)
+        }
         None => (name, true),
     };
     let rest = name.strip_suffix(".db")?;
@@ -147,15 +167,12 @@ pub fn list(dir: &Path, env: &str) -> std::io::Result<Vec<BackupFile>> {
 /// the cross-check of every index entry against its table row, which a page-for-page copy of a
 /// database cannot change.
 pub fn verify(path: &Path) -> Result<(), BackupError> {
+    let failed = |report: String| BackupError::Verify { path: path.to_owned(), report };
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| BackupError::Verify { report: e.to_string() })?;
-    let mut stmt = conn.prepare("PRAGMA quick_check").map_err(|e| BackupError::Verify { report: e.to_string() })?;
-    let lines: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .and_then(|rows| rows.collect())
-        .map_err(|e| BackupError::Verify { report: e.to_string() })?;
+        .map_err(|e| failed(e.to_string()))?;
+    let lines = super::pragma_lines(&conn, "quick_check").map_err(|e| failed(e.to_string()))?;
     if lines != ["ok"] {
-        return Err(BackupError::Verify { report: lines.join("; ") });
+        return Err(failed(lines.join("; ")));
     }
     Ok(())
 }
@@ -179,11 +196,12 @@ pub fn backup(
 ) -> Result<(), BackupError> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
+    if dest.exists() {
+        return Err(BackupError::Exists(dest.to_owned()));
+    }
     let tmp = partial(dest);
-    let _ = std::fs::remove_file(&tmp);
-    let result = copy(src, src_path, &tmp, opts, progress)
-        .and_then(|()| private(&tmp))
-        .and_then(|()| std::fs::rename(&tmp, dest).map_err(|e| write_error(dest, e)));
+    let result =
+        copy(src, src_path, &tmp, opts, progress).and_then(|()| private(&tmp)).and_then(|()| place(&tmp, dest));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -202,7 +220,9 @@ fn verify_beside(checked: &Path, work: impl FnOnce() -> Result<(), BackupError>)
     std::thread::scope(|s| {
         let check = s.spawn(|| verify(checked));
         let done = work();
-        let check = check.join().unwrap_or_else(|_| Err(BackupError::Verify { report: "the check panicked".into() }));
+        let check = check.join().unwrap_or_else(|_| {
+            Err(BackupError::Verify { path: checked.to_owned(), report: "the check panicked".into() })
+        });
         done.and(check)
     })
 }
@@ -314,17 +334,21 @@ pub fn sync_dir(dir: &Path) {
 }
 
 /// Opens `database`, backs it up into its environment's backups directory, and returns the path.
+/// Opens an environment's `database` (refusing one that belongs to another environment), backs it
+/// up to `dest` or a new name in `backups`, and returns the backup's path.
 pub fn backup_database(
     database: &Path,
-    backups: &Path,
     env: &str,
+    backups: &Path,
+    dest: Option<&Path>,
     opts: BackupOptions,
     busy: Duration,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<PathBuf, BackupError> {
     let conn = super::open(database, super::OpenOptions { create: false, read_only: true, busy_timeout: busy })?;
+    super::check_environment(&conn, database, env)?;
     let version = history::latest(&conn).map_err(|e| DbError::sqlite(database, e, busy))?;
-    let dest = path_for(backups, database, env, version);
+    let dest = dest.map_or_else(|| path_for(backups, database, env, version), Path::to_owned);
     backup(&conn, database, &dest, opts, progress)?;
     Ok(dest)
 }
@@ -367,16 +391,21 @@ pub fn replace(file: &Path, database: &Path, keep_as: &Path) -> Result<(), Backu
             if let Ok(meta) = std::fs::metadata(database) {
                 std::fs::set_permissions(&tmp, meta.permissions()).map_err(|e| write_error(&tmp, e))?;
             }
-            let conn = Connection::open(database).map_err(|e| DbError::sqlite(database, e, Duration::ZERO))?;
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .map_err(|e| DbError::sqlite(database, e, Duration::ZERO))?;
-            drop(conn);
+            let wal = companion(database, "-wal");
+            // Fold a WAL into the database before it is kept. A database too damaged to checkpoint
+            // (perhaps the reason for this restore) keeps its WAL beside its kept copy instead.
+            let checkpointed = !wal.exists()
+                || Connection::open(database)
+                    .and_then(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))
+                    .is_ok();
             keep(database, keep_as)?;
-            for suffix in ["-wal", "-shm", "-journal"] {
-                let mut p = database.as_os_str().to_owned();
-                p.push(suffix);
+            if !checkpointed {
+                std::fs::rename(&wal, companion(keep_as, "-wal")).map_err(|e| write_error(&wal, e))?;
+            }
+            for suffix in super::COMPANIONS {
+                let p = companion(database, suffix);
                 match std::fs::remove_file(&p) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(write_error(Path::new(&p), e)),
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(write_error(&p, e)),
                     _ => {}
                 }
             }
@@ -389,6 +418,13 @@ pub fn replace(file: &Path, database: &Path, keep_as: &Path) -> Result<(), Backu
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// `<path><suffix>`: a database's `-wal`, `-shm` or `-journal`.
+fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
 }
 
 /// Keeps the database about to be replaced at `keep_as`: a hard link costs nothing and survives
@@ -405,22 +441,32 @@ fn keep(database: &Path, keep_as: &Path) -> Result<(), BackupError> {
     Ok(())
 }
 
-/// Backups to delete: all but the newest `keep`, and/or those older than `older_than`; never the
-/// newest complete one. Partial files (interrupted backups) are always removed.
+/// Backups to delete: all verified backups but the newest `keep`, and/or those older than
+/// `older_than`; never the newest verified one. Databases a restore replaced go with the verified
+/// backups older than them; partial files (interrupted backups) always go.
 pub fn prune_plan(
     list: &[BackupFile],
     keep: Option<usize>,
     older_than: Option<Duration>,
     now: SystemTime,
 ) -> Vec<PathBuf> {
-    let complete: Vec<&BackupFile> = list.iter().filter(|b| b.complete).collect();
-    let newest = complete.last().map(|b| b.path.clone());
-    let mut out: Vec<PathBuf> = list.iter().filter(|b| !b.complete).map(|b| b.path.clone()).collect();
+    let verified: Vec<&BackupFile> = list.iter().filter(|b| b.complete && !b.replaced).collect();
+    let newest = verified.last().map(|b| b.path.clone());
     let cutoff = older_than.and_then(|d| now.checked_sub(d));
-    for (i, b) in complete.iter().enumerate() {
-        let beyond_keep = keep.is_some_and(|k| complete.len() - i > k);
-        let too_old = cutoff.is_some_and(|c| b.modified.is_some_and(|m| m <= c));
-        if (beyond_keep || too_old) && Some(&b.path) != newest.as_ref() {
+    let too_old = |b: &BackupFile| cutoff.is_some_and(|c| b.modified.is_some_and(|m| m <= c));
+    let mut out: Vec<PathBuf> = list.iter().filter(|b| !b.complete).map(|b| b.path.clone()).collect();
+    let mut oldest_kept: Option<&str> = None;
+    for (i, b) in verified.iter().enumerate() {
+        let beyond_keep = keep.is_some_and(|k| verified.len() - i > k);
+        if (beyond_keep || too_old(b)) && Some(&b.path) != newest.as_ref() {
+            out.push(b.path.clone());
+        } else if oldest_kept.is_none() {
+            oldest_kept = Some(&b.timestamp);
+        }
+    }
+    for b in list.iter().filter(|b| b.complete && b.replaced) {
+        let older_than_kept = keep.is_some() && oldest_kept.is_none_or(|o| b.timestamp.as_str() < o);
+        if older_than_kept || too_old(b) {
             out.push(b.path.clone());
         }
     }
@@ -450,7 +496,7 @@ mod tests {
     fn names_round_trip() {
         let p = Path::new("/d/backups/my.app.prod.20261122T101112Z.v12.db");
         assert_eq!(parse(p), Some(("prod".into(), "20261122T101112Z".into(), 12, true, false)));
-        let p = Path::new("/d/backups/.app.dev.20261122T101112Z-2.v3.db.partial");
+        let p = Path::new("/d/backups/.app.dev.20261122T101112Z-2.v3.db.4242.partial");
         assert_eq!(parse(p), Some(("dev".into(), "20261122T101112Z-2".into(), 3, false, false)));
         let p = Path::new("/d/backups/app.dev.20261122T101112Z.v3.replaced.db");
         assert_eq!(parse(p), Some(("dev".into(), "20261122T101112Z".into(), 3, true, true)));

@@ -6,9 +6,6 @@
 use crate::plan::Applied;
 use rusqlite::{Connection, OptionalExtension, params};
 
-pub const HISTORY_TABLE: &str = "envdb_migrations";
-pub const META_TABLE: &str = "envdb_meta";
-
 const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS envdb_migrations (
     version INTEGER PRIMARY KEY,
@@ -133,11 +130,6 @@ pub fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
         return Ok(None);
     }
     conn.query_row("SELECT value FROM envdb_meta WHERE key = ?1", [key], |r| r.get(0)).optional()
-}
-
-/// `PRAGMA user_version`.
-pub fn user_version(conn: &Connection) -> rusqlite::Result<u64> {
-    conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map(|v| v as u64)
 }
 
 /// The current UTC time as RFC 3339, to the second.

@@ -73,6 +73,18 @@ pub fn app_lock(db: &Path) -> Result<Held, LockError> {
     Ok(Held { _file: file })
 }
 
+/// Takes `<db>.lock` exclusively if no application holds it: while held, no application can
+/// open the database (the runtime waits for its shared lock). `None` when an application has it.
+pub fn try_exclusive_app_lock(db: &Path) -> Result<Option<Held>, LockError> {
+    let path = lock_path(db, "lock");
+    let file = open(&path).map_err(|source| LockError::Io { path: path.clone(), source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(Held { _file: file })),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(source)) => Err(LockError::Io { path, source }),
+    }
+}
+
 /// Whether some application holds `<db>.lock` right now. Probes with a non-blocking exclusive
 /// lock that is released at once; a missing lock file means nobody.
 pub fn app_running(db: &Path) -> bool {

@@ -20,7 +20,7 @@ pub enum DbError {
     NotADatabase(PathBuf),
     #[error("{} is a directory, not a database file", .0.display())]
     IsADirectory(PathBuf),
-    #[error("the database {} does not exist\n  help: run `cargo envdb migrate` to create it", .0.display())]
+    #[error("the database {} does not exist\n  help: check --env or --database; `cargo envdb migrate` creates it", .0.display())]
     Missing(PathBuf),
     #[error("the database {} fails SQLite's integrity check: {report}\n  help: restore a backup; envdb will not migrate a damaged database", .path.display())]
     Corrupt { path: PathBuf, report: String },
@@ -125,14 +125,42 @@ pub fn check_environment(conn: &Connection, path: &Path, env: &str) -> Result<()
     }
 }
 
+/// The files SQLite keeps beside a database, by suffix.
+pub const COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// Removes a database file and its companions (best effort: what is not there is fine).
+pub fn remove_database(path: &Path) {
+    for suffix in std::iter::once("").chain(COMPANIONS) {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// The one-column rows of a check pragma (`quick_check`, `integrity_check`).
+pub fn pragma_lines(conn: &Connection, pragma: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(&format!("PRAGMA {pragma}"))?.query_map([], |r| r.get(0))?.collect()
+}
+
+/// `PRAGMA foreign_key_check`, described: at most `limit` violations.
+pub fn foreign_key_violations(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+    let rows = stmt.query_map([], |r| {
+        let table: String = r.get(0)?;
+        let rowid: Option<i64> = r.get(1)?;
+        let parent: String = r.get(2)?;
+        Ok(match rowid {
+            Some(id) => format!("{table} row {id} references a missing row in {parent}"),
+            None => format!("a row of {table} references a missing row in {parent}"),
+        })
+    })?;
+    rows.take(limit).collect()
+}
+
 /// `PRAGMA quick_check`; `Err(Corrupt)` unless it says ok.
 pub fn quick_check(conn: &Connection, path: &Path) -> Result<(), DbError> {
-    let mut stmt = conn.prepare("PRAGMA quick_check").map_err(|e| DbError::sqlite(path, e, Duration::ZERO))?;
-    let lines: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .and_then(|rows| rows.collect())
-        .map_err(|e| DbError::sqlite(path, e, Duration::ZERO))?;
-    if lines.len() == 1 && lines[0] == "ok" {
+    let lines = pragma_lines(conn, "quick_check").map_err(|e| DbError::sqlite(path, e, Duration::ZERO))?;
+    if lines == ["ok"] {
         return Ok(());
     }
     Err(DbError::Corrupt { path: path.to_owned(), report: lines.join("; ") })

@@ -18,13 +18,18 @@ pub fn objects(conn: &Connection) -> rusqlite::Result<Vec<Object>> {
 }
 
 /// The schema as a SQL script.
-pub fn dump(conn: &Connection) -> rusqlite::Result<String> {
-    let mut out = String::new();
-    for (_, _, sql) in objects(conn)? {
-        out.push_str(&sql);
-        out.push_str(";\n");
-    }
-    Ok(out)
+pub fn render(objects: &[Object]) -> String {
+    objects.iter().map(|(_, _, sql)| format!("{sql};\n")).collect()
+}
+
+/// The schema the migrations (up to `upto`) produce, replayed on a fresh in-memory database.
+pub fn of_migrations(migrations: &[crate::Migration<'_>], upto: Option<u64>) -> Result<Vec<Object>, super::DbError> {
+    let label = std::path::Path::new("(the migrations replayed in memory)");
+    let sqlite = |e| super::DbError::sqlite(label, e, std::time::Duration::ZERO);
+    let memory = Connection::open_in_memory().map_err(sqlite)?;
+    let opts = super::apply::MigrateOptions { target: upto, ..Default::default() };
+    super::apply::migrate(&memory, label, migrations, &opts, std::time::Duration::ZERO, &mut |_| {})?;
+    objects(&memory).map_err(sqlite)
 }
 
 /// A readable list of differences between the actual and the expected schema; empty when equal.

@@ -151,12 +151,15 @@ fn adopt(ctx: &mut Ctx, env: &Environment) -> anyhow::Result<ExitCode> {
     let conn = db::open(path, OpenOptions { create: false, ..OpenOptions::default() })?;
     let err = |e| DbError::sqlite(path, e, std::time::Duration::ZERO);
     let before = history::meta(&conn, "environment").map_err(err)?;
-    history::ensure(&conn, None, None).map_err(err)?;
-    history::set_meta(&conn, "environment", env.name()).map_err(err).context("recording the environment")?;
-    if env.protected() {
-        let v = history::latest(&conn).unwrap_or(0);
-        crate::cli::audit::append(env, v, v, None)?;
-    }
+    crate::cli::audit::audited(
+        env,
+        || history::latest(&conn).unwrap_or(0),
+        || {
+            history::ensure(&conn, None, None).map_err(err)?;
+            history::set_meta(&conn, "environment", env.name()).map_err(err).context("recording the environment")?;
+            Ok(())
+        },
+    )?;
     ctx.out.status(
         "Adopted",
         format!(

@@ -41,8 +41,11 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let sum_path = dir.path.join(sum_file::FILE_NAME);
     let text = sum.to_string();
     if dir.sum_text.as_deref() != Some(text.as_str()) {
-        crate::fs_util::write_atomic(&sum_path, text.as_bytes())
-            .with_context(|| format!("cannot write {}", dir.show(sum_file::FILE_NAME)))?;
+        if let Err(e) = crate::fs_util::write_atomic(&sum_path, text.as_bytes()) {
+            crate::fix::undo(&dir, &renames);
+            return Err(e)
+                .with_context(|| format!("cannot write {}; the renames were undone", dir.show(sum_file::FILE_NAME)));
+        }
         ctx.out.status("Wrote", dir.show(sum_file::FILE_NAME));
     }
     if renames.is_empty() {

@@ -2,7 +2,6 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::{DbError, history};
 use std::process::ExitCode;
 
 /// List applied migrations with when they ran and how long they took
@@ -16,10 +15,7 @@ pub struct Args {
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
-    let rows = match target.open_existing_read_only()? {
-        Some(conn) => history::read(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?,
-        None => Vec::new(),
-    };
+    let rows = target.applied()?;
     if ctx.out.json() {
         ctx.out.print_json(&rows);
         return Ok(ExitCode::SUCCESS);

@@ -31,24 +31,34 @@ pub fn pending<'m, 'a>(
     migrations: &'m [crate::Migration<'a>],
     to: Option<u64>,
 ) -> anyhow::Result<Vec<&'m crate::Migration<'a>>> {
-    let applied = match target.open_existing_read_only()? {
-        Some(conn) => history::read(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?,
-        None => Vec::new(),
-    };
+    let applied = target.applied()?;
     Ok(plan::pending(migrations, &applied, to).map_err(|error| DbError::Plan { path: target.path.clone(), error })?)
 }
 
 /// Applies pending migrations under the run lock, printing each. A database this run created and
 /// could not bring past version 0 is removed again, so a failed first run leaves nothing behind.
 pub fn apply_pending(ctx: &mut Ctx, target: &Target, to: Option<u64>, single: bool) -> anyhow::Result<MigrateReport> {
-    let migrations = target.migrations()?;
     let _lock = target.run_lock(ctx)?;
+    apply_pending_locked(ctx, target, to, single)
+}
+
+/// `apply_pending` for a caller that already holds the run lock.
+pub fn apply_pending_locked(
+    ctx: &mut Ctx,
+    target: &Target,
+    to: Option<u64>,
+    single: bool,
+) -> anyhow::Result<MigrateReport> {
+    let migrations = target.migrations()?;
+    // Switching the journal mode for speed is only safe while no application has the database
+    // open; holding its lock keeps one from opening it meanwhile.
+    let apps_out = lock::try_exclusive_app_lock(&target.path)?;
     let created = !target.path.exists();
     let conn = target.open(true)?;
     let opts = MigrateOptions {
         target: to,
         single_transaction: single,
-        fast_journal: !lock::app_running(&target.path),
+        fast_journal: apps_out.is_some(),
         journal_mode: target.project.config.journal_mode,
         environment: Some(target.env.name().to_owned()),
         project: Some(target.project.name()),
@@ -62,7 +72,7 @@ pub fn apply_pending(ctx: &mut Ctx, target: &Target, to: Option<u64>, single: bo
     });
     if result.is_err() && created && history::latest(&conn).unwrap_or(1) == 0 {
         drop(conn);
-        remove_database(&target.path);
+        crate::db::remove_database(&target.path);
     }
     Ok(result?)
 }
@@ -98,13 +108,4 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Removes a database file and its journal companions.
-pub fn remove_database(path: &std::path::Path) {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = std::fs::remove_file(p);
-    }
 }

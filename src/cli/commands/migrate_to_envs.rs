@@ -42,10 +42,7 @@ fn row_counts(conn: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
 }
 
 fn integrity(conn: &Connection, path: &Path) -> anyhow::Result<()> {
-    let lines: Vec<String> = conn
-        .prepare("PRAGMA integrity_check")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .map_err(|e| DbError::sqlite(path, e, Duration::ZERO))?;
+    let lines = db::pragma_lines(conn, "integrity_check").map_err(|e| DbError::sqlite(path, e, Duration::ZERO))?;
     anyhow::ensure!(lines == ["ok"], "{} fails integrity_check: {}", path.display(), lines.join("; "));
     Ok(())
 }
@@ -90,58 +87,53 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         let dest = env.database();
         let dir = dest.parent().unwrap_or(Path::new("."));
         let staging = dir.join(format!(".{}.migrating", dest.file_name().unwrap_or_default().to_string_lossy()));
-        let copy = |ctx: &mut Ctx| -> anyhow::Result<()> {
-            let before = if dest.exists() {
-                Some(backup::backup_database(
-                    dest,
-                    &backup::dir(&env.spec.data_dir),
-                    env.name(),
-                    Default::default(),
-                    Duration::from_secs(5),
-                    &mut |_, _| {},
-                )?)
-            } else {
-                None
-            };
-            if let Some(b) = before {
-                ctx.out.status(
-                    "Backed up",
-                    format!("the existing {} database → {}", env.name(), project.show(&b).display()),
-                );
-            }
-            backup::backup(&source, &from, &staging, backup::BackupOptions::default(), &mut |_, _| {})?;
-            let result = (|| {
-                let conn = Connection::open(&staging)?;
-                integrity(&conn, &staging)?;
-                let copied = row_counts(&conn)?;
-                anyhow::ensure!(
-                    copied == counts,
-                    "the copy for {} has different row counts than the original",
-                    env.name()
-                );
-                history::ensure(&conn, None, Some(&env.spec.project))?;
-                history::set_meta(&conn, "environment", env.name())?;
-                drop(conn);
-                std::fs::rename(&staging, dest)
-                    .with_context(|| format!("cannot move the copy to {}", dest.display()))?;
-                backup::sync_dir(dir);
-                Ok(())
-            })();
-            if result.is_err() {
+        let version_of = |p: &Path| db::open(p, ro).ok().and_then(|c| history::latest(&c).ok()).unwrap_or(0);
+        crate::cli::audit::audited(
+            env,
+            || version_of(dest),
+            || {
                 let _ = std::fs::remove_file(&staging);
-            }
-            result
-        };
-        if env.protected() {
-            let v = |p: &Path| db::open(p, ro).ok().and_then(|c| history::latest(&c).ok()).unwrap_or(0);
-            let before = v(dest);
-            let result = copy(ctx);
-            let error = result.as_ref().err().map(|e| format!("{e:#}"));
-            crate::cli::audit::append(env, before, v(dest), error.as_deref())?;
-            result?;
-        } else {
-            copy(ctx)?;
-        }
+                backup::backup(&source, &from, &staging, backup::BackupOptions::default(), &mut |_, _| {})?;
+                let result = (|| {
+                    let fail = |e: rusqlite::Error| anyhow::Error::new(DbError::sqlite(&staging, e, Duration::ZERO));
+                    let conn = Connection::open(&staging).map_err(fail)?;
+                    integrity(&conn, &staging)?;
+                    let copied = row_counts(&conn).map_err(fail)?;
+                    if let Some(((table, want), (_, got))) = counts.iter().zip(&copied).find(|(a, b)| a != b) {
+                        anyhow::bail!("the copy for {} holds {got} rows in {table}, the original {want}", env.name());
+                    }
+                    anyhow::ensure!(
+                        copied.len() == counts.len(),
+                        "the copy for {} has other tables than the original",
+                        env.name()
+                    );
+                    history::ensure(&conn, None, Some(&env.spec.project)).map_err(fail)?;
+                    history::set_meta(&conn, "environment", env.name()).map_err(fail)?;
+                    drop(conn);
+                    if dest.exists() {
+                        // The database it replaces is kept in the environment's backups, as restore keeps it.
+                        let kept = backup::replaced_path_for(
+                            &backup::dir(&env.spec.data_dir),
+                            dest,
+                            env.name(),
+                            version_of(dest),
+                        );
+                        backup::replace(&staging, dest, &kept)?;
+                        ctx.out.status(
+                            "Kept",
+                            format!("the replaced {} database as {}", env.name(), project.show(&kept).display()),
+                        );
+                    } else {
+                        std::fs::rename(&staging, dest)
+                            .with_context(|| format!("cannot move the copy to {}", dest.display()))?;
+                        backup::sync_dir(dir);
+                    }
+                    Ok(())
+                })();
+                let _ = std::fs::remove_file(&staging);
+                result
+            },
+        )?;
         let rows: i64 = counts.iter().map(|(_, n)| n).sum();
         ctx.out.status(
             "Copied",

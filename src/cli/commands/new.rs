@@ -2,7 +2,6 @@
 
 use super::read_migrations;
 use crate::cli::Ctx;
-use anyhow::Context as _;
 use std::process::ExitCode;
 
 /// Create the next migration file (and its down file with --down)
@@ -20,11 +19,7 @@ pub struct Args {
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let (project, dir) = read_migrations(ctx)?;
-    let created = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .context("clock")?
-        .format(&time::format_description::well_known::Rfc3339)
-        .context("formatting the creation time")?;
+    let created = crate::db::history::now();
     let made = crate::authoring::new_migration(&dir, &args.words, args.down, &created)?;
     ctx.out.status("Created", project.show(&made.up).display());
     if let Some(down) = &made.down {

@@ -53,6 +53,10 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         target
             .write(ctx, "prune the backups of", false, |ctx| prune(ctx, &target, args.keep, args.older_than, false))?
     };
-    ctx.out.status("Pruned", format!("{n} backup(s) of `{}`", target.env.name()));
+    let verb = if args.dry_run { "Dry run" } else { "Pruned" };
+    ctx.out.status(
+        verb,
+        format!("{n} backup(s) of `{}`{}", target.env.name(), if args.dry_run { " would go" } else { "" }),
+    );
     Ok(ExitCode::SUCCESS)
 }

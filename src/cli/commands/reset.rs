@@ -18,19 +18,19 @@ pub struct Args {
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
-    if !args.force {
-        target.refuse_if_app_running("reset")?;
-    }
     // Refuse migrations that fail `check` before erasing anything.
     target.migrations()?;
     target.write(ctx, "reset (erase and recreate)", true, |ctx| {
+        let _apps_out = target.hold_applications("reset", args.force)?;
+        let _lock = target.run_lock(ctx)?;
         if target.path.exists() {
+            // Also refuses a database that belongs to another environment.
             let backup = target.backup(ctx, None, false)?;
             ctx.out.status("Backed up", target.project.show(&backup).display());
-            super::migrate::remove_database(&target.path);
+            crate::db::remove_database(&target.path);
             ctx.out.status("Removed", target.show());
         }
-        let report = super::migrate::apply_pending(ctx, &target, None, false)?;
+        let report = super::migrate::apply_pending_locked(ctx, &target, None, false)?;
         ctx.out.status("Migrated", format!("{}: schema version 0 → {}", target.show(), report.after));
         if let Some(seed) = super::seed::seed_file(&target) {
             super::seed::run(ctx, &target, &seed)?;

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 /// Example: `cargo envdb restore latest --env prod --confirm prod`
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The backup file, or `latest` for the newest backup of the environment
+    /// The backup file, or `latest` for the newest verified backup of the environment
     #[arg(value_name = "FILE|latest")]
     file: String,
     #[command(flatten)]
@@ -31,7 +31,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot read {}", dir.display()))?
             .into_iter()
             .rev()
-            .find(|b| b.complete)
+            .find(|b| b.complete && !b.replaced)
             .map(|b| b.path)
             .with_context(|| format!("there is no backup of `{}` in {}", target.env.name(), dir.display()))?
     } else {
@@ -39,9 +39,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(p.is_file(), "{} is not a file", p.display());
         std::path::absolute(&p).unwrap_or(p)
     };
-    if !args.force {
-        target.refuse_if_app_running("restore")?;
-    }
+    let _apps_out = target.hold_applications("restore", args.force)?;
     // Check what the file says about itself before anything changes; its pages are verified
     // while it is copied, before it replaces anything.
     let show = target.project.show(&file).display().to_string();

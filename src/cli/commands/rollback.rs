@@ -33,6 +33,8 @@ pub fn revert(
     dry_run: bool,
 ) -> anyhow::Result<u64> {
     let migrations = target.migrations()?;
+    // The plan is made under the run lock, so another run cannot change the history under it.
+    let _lock = if dry_run { None } else { Some(target.run_lock(ctx)?) };
     let conn = target.open(false)?;
     let err = |e| DbError::sqlite(&target.path, e, target.busy);
     let applied = history::read(&conn).map_err(err)?;
@@ -47,7 +49,6 @@ pub fn revert(
         ctx.out.status("Dry run", format!("{} migration(s) would be reverted; nothing changed", plan.len()));
         return Ok(current);
     }
-    let _lock = target.run_lock(ctx)?;
     let done = apply::rollback(&conn, &target.path, &plan, target.busy)?;
     for v in &done {
         let m = migrations.iter().find(|m| m.version == *v).expect("planned");

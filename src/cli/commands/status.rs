@@ -2,7 +2,7 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::{DbError, history, lock};
+use crate::db::lock;
 use crate::plan;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -31,16 +31,12 @@ struct Status {
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
     let migrations = target.migrations()?;
-    let conn = target.open_existing_read_only()?;
-    let applied = match &conn {
-        Some(c) => history::read(c).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?,
-        None => Vec::new(),
-    };
+    let applied = target.applied()?;
     let version = applied.last().map_or(0, |a| a.version);
     let drift = plan::drift(&migrations, &applied);
     let status = Status {
         database: target.show(),
-        exists: conn.is_some(),
+        exists: target.path.exists(),
         size_bytes: std::fs::metadata(&target.path).map_or(0, |m| m.len()),
         version,
         latest: migrations.last().map_or(0, |m| m.version),

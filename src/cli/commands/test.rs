@@ -27,11 +27,16 @@ pub fn exec(mut args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     // resolving below already refuses a protected environment.
     unsafe { std::env::set_var(TEST_MARKER, "1") };
     let target = Target::resolve(ctx, &args.db)?;
-    if target.env.spec.ephemeral {
-        super::migrate::remove_database(&target.path);
-        ctx.out.status("Removed", format!("{} (ephemeral)", target.show()));
-    }
-    let report = super::migrate::apply_pending(ctx, &target, None, false)?;
+    let report = {
+        let _lock = target.run_lock(ctx)?;
+        if target.env.spec.ephemeral && target.path.exists() {
+            // Only ever a database of this environment: opening it checks what it records.
+            drop(target.open(false)?);
+            crate::db::remove_database(&target.path);
+            ctx.out.status("Removed", format!("{} (ephemeral)", target.show()));
+        }
+        super::migrate::apply_pending_locked(ctx, &target, None, false)?
+    };
     if !report.applied.is_empty() {
         ctx.out.status("Migrated", format!("{}: schema version {} → {}", target.show(), report.before, report.after));
     }

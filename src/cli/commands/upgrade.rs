@@ -28,9 +28,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let migrations = target.migrations()?;
     let pending = super::migrate::pending(&target, &migrations, None)?;
     let before = target.version();
-    if !args.force {
-        target.refuse_if_app_running("upgrade")?;
-    }
+    let _apps_out = target.hold_applications("upgrade", args.force)?;
     let exists = target.path.exists();
     if args.dry_run {
         for m in &pending {
@@ -66,8 +64,11 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             None => e,
         };
         let report = super::migrate::apply_pending(ctx, &target, None, false).map_err(restore_hint)?;
-        let problems = super::validate::problems(&target, &migrations)?;
-        anyhow::ensure!(problems.is_empty(), "the upgraded database fails validation:\n  {}", problems.join("\n  "));
+        let problems = super::validate::problems(&target, &migrations).map_err(restore_hint)?;
+        if !problems.is_empty() {
+            let e = anyhow::anyhow!("the upgraded database fails validation:\n  {}", problems.join("\n  "));
+            return Err(restore_hint(e));
+        }
         Ok((report, backup))
     })?;
     let (report, backup) = outcome;

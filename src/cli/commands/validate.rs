@@ -2,7 +2,6 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::apply::{self, MigrateOptions};
 use crate::db::{DbError, history, schema};
 use crate::plan;
 use std::process::ExitCode;
@@ -23,27 +22,11 @@ pub fn problems(target: &Target, migrations: &[crate::Migration<'_>]) -> anyhow:
     };
     let err = |e| DbError::sqlite(&target.path, e, target.busy);
     let mut problems = Vec::new();
-    let integrity: Vec<String> = conn
-        .prepare("PRAGMA integrity_check")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .map_err(err)?;
+    let integrity = crate::db::pragma_lines(&conn, "integrity_check").map_err(err)?;
     if integrity != ["ok"] {
         problems.push(format!("integrity_check: {}", integrity.join("; ")));
     }
-    let fk: Vec<String> = conn
-        .prepare("PRAGMA foreign_key_check")
-        .and_then(|mut s| {
-            s.query_map([], |r| {
-                Ok(format!(
-                    "{} row {:?} references a missing row in {}",
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<i64>>(1)?,
-                    r.get::<_, String>(2)?
-                ))
-            })?
-            .collect()
-        })
-        .map_err(err)?;
+    let fk = crate::db::foreign_key_violations(&conn, 100).map_err(err)?;
     problems.extend(fk.into_iter().map(|v| format!("foreign_key_check: {v}")));
     let applied = history::read(&conn).map_err(err)?;
     let drift = plan::drift(migrations, &applied);
@@ -54,10 +37,7 @@ pub fn problems(target: &Target, migrations: &[crate::Migration<'_>]) -> anyhow:
     // The schema the applied migrations produce on a fresh in-memory database.
     let version = applied.last().map_or(0, |a| a.version);
     if version > 0 && drift.is_empty() {
-        let memory = rusqlite::Connection::open_in_memory()?;
-        let opts = MigrateOptions { target: Some(version), ..MigrateOptions::default() };
-        apply::migrate(&memory, std::path::Path::new(":memory:"), migrations, &opts, target.busy, &mut |_| {})?;
-        let expected = schema::objects(&memory)?;
+        let expected = schema::of_migrations(migrations, Some(version))?;
         let actual = schema::objects(&conn).map_err(err)?;
         problems.extend(schema::diff(&actual, &expected).into_iter().map(|d| format!("schema: {d}")));
     }
