@@ -27,7 +27,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Runs a command to completion, failing loudly on a non-zero exit.
-fn timed(cmd: &mut Command) -> anyhow::Result<Duration> {
+pub fn timed(cmd: &mut Command) -> anyhow::Result<Duration> {
     let start = Instant::now();
     let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().with_context(|| format!("{cmd:?}"))?;
     let took = start.elapsed();
@@ -119,7 +119,8 @@ fn reference_apply(path: &Path, n: usize, single: bool) -> anyhow::Result<Durati
     Ok(start.elapsed())
 }
 
-pub fn run(quick: bool) -> anyhow::Result<()> {
+/// The workspace root and the release binary, built first.
+pub fn release_binary() -> anyhow::Result<(PathBuf, PathBuf)> {
     let root_dir = std::env::var("CARGO_MANIFEST_DIR").map(PathBuf::from)?;
     let workspace = root_dir.parent().context("workspace")?.to_owned();
     eprintln!("building cargo-envdb (release)…");
@@ -130,6 +131,11 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
             .current_dir(&workspace),
     )?;
     let bin = workspace.join("target/release/cargo-envdb");
+    Ok((workspace, bin))
+}
+
+pub fn run(quick: bool) -> anyhow::Result<()> {
+    let (workspace, bin) = release_binary()?;
     let reps = if quick { 5 } else { 15 };
     let tmp = tempfile::tempdir()?;
     let mut figures = Vec::new();

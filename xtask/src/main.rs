@@ -5,9 +5,11 @@
 //! - `cargo xtask dev-start [ARGS]`: migrate the dev database, then run the demo with ARGS
 //! - `cargo xtask dev-reset`: back up, recreate, migrate and seed the dev database
 //! - `cargo xtask bench [--quick]`: benchmarks, each figure next to its reference
+//! - `cargo xtask stress [--quick] [--report]`: crash and concurrency runs, and the reliability table
 //! - `cargo xtask ci`: the checks `.ci/run` runs after installing tools
 
 mod bench;
+mod stress;
 
 use std::process::{Command, ExitCode};
 
@@ -49,6 +51,17 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("stress") => match stress::run(rest.contains(&"--quick"), rest.contains(&"--report")) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("__writer") => match rest.first().map(|db| stress::writer(db)) {
+            Some(Ok(())) => ExitCode::SUCCESS,
+            _ => ExitCode::FAILURE,
+        },
         Some("__peak") => match bench::peak_child(&rest) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -70,7 +83,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("usage: cargo xtask <db COMMAND… | dev-start [ARGS…] | dev-reset | bench [--quick] | ci>");
+            eprintln!(
+                "usage: cargo xtask <db COMMAND… | dev-start [ARGS…] | dev-reset | bench [--quick] | stress [--quick] [--report] | ci>"
+            );
             ExitCode::from(2)
         }
     }
