@@ -35,19 +35,15 @@ pub fn ensure(conn: &Connection, environment: Option<&str>, project: Option<&str
     Ok(())
 }
 
+// Existence is looked up in SQLite's parsed schema (a hash lookup), not by scanning
+// `sqlite_schema`, which costs as much as the schema is large.
 fn has_meta(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'envdb_meta'", [], |r| {
-        r.get::<_, i64>(0)
-    })
-    .map(|n| n > 0)
+    conn.table_exists(Some("main"), "envdb_meta")
 }
 
 /// Whether the history table exists (a database never migrated by envdb has none).
 pub fn exists(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'envdb_migrations'", [], |r| {
-        r.get::<_, i64>(0)
-    })
-    .map(|n| n > 0)
+    conn.table_exists(Some("main"), "envdb_migrations")
 }
 
 /// The applied migrations in version order (empty when the table does not exist).

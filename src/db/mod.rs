@@ -110,8 +110,8 @@ pub fn open(path: &Path, opts: OpenOptions) -> Result<Connection, DbError> {
     let err = |e| DbError::sqlite(path, e, opts.busy_timeout);
     let conn = Connection::open_with_flags(path, flags).map_err(err)?;
     conn.busy_timeout(opts.busy_timeout).map_err(err)?;
-    // Reading the schema is what reveals a file that is not a database.
-    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())).map_err(err)?;
+    // Loading the schema is what reveals a file that is not a database.
+    conn.table_exists(Some("main"), "sqlite_schema").map_err(err)?;
     Ok(conn)
 }
 
