@@ -27,6 +27,14 @@ fn status(cmd: &mut Command) -> ExitCode {
     }
 }
 
+/// The dev database, resolved by the library exactly as the command line resolves it.
+fn dev_database() -> Option<std::path::PathBuf> {
+    let project = envdb::project::Project::discover(&std::env::current_dir().ok()?).ok()?;
+    let dirs = envdb::environment::Dirs::os();
+    let envs = envdb::environment::Environments::load(&project.config, &project.root, &project.name(), &dirs).ok()?;
+    Some(envs.specs.get("dev")?.database.clone())
+}
+
 fn db(args: &[&str]) -> ExitCode {
     envdb::cli::run_from(std::iter::once("cargo xtask db").chain(args.iter().copied()))
 }
@@ -37,9 +45,17 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("db") => db(&rest),
         Some("dev-start") => {
+            // A brand-new dev database gets the seed data too, so the demo has something to show.
+            let fresh = !dev_database().is_some_and(|p| p.exists());
             let migrated = db(&["migrate", "--env", "dev"]);
             if migrated != ExitCode::SUCCESS {
                 return migrated;
+            }
+            if fresh {
+                let seeded = db(&["seed", "--env", "dev"]);
+                if seeded != ExitCode::SUCCESS {
+                    return seeded;
+                }
             }
             status(cargo().args(["run", "--quiet", "-p", "envdb-demo", "--"]).args(&rest))
         }
