@@ -15,6 +15,12 @@ const HOST_MAIN: &str = r#"fn main() {
     if let Some(code) = args.iter().find_map(|a| a.strip_prefix("exit=")) {
         std::process::exit(code.parse().unwrap());
     }
+    if args.iter().any(|a| a == "sleep") {
+        use std::io::Write as _;
+        println!("pid={}", std::process::id());
+        std::io::stdout().flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
 }
 
 #[test]
@@ -300,4 +306,35 @@ fn reset_and_seed() {
     h.run(&["reset"]).failure().stderr_has("the database is in use");
     drop(lock);
     h.run(&["reset", "--env", "prod"]).failure().stderr_has("--confirm prod");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_reaches_the_child() {
+    use std::io::BufRead as _;
+    use std::os::unix::process::CommandExt as _;
+    let h = Host::new();
+    h.run(&["init"]).success();
+    h.run(&["run", "-q", "--", "exit=0"]).success(); // build first, outside the timing below
+    let mut child = h
+        .command(BIN, &["run", "-q", "--", "sleep"])
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let pid: i32 = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find_map(|l| l.strip_prefix("pid=").map(|p| p.parse().unwrap()))
+        .expect("the application started");
+    // Ctrl-C at a terminal signals the whole foreground process group.
+    let started = std::time::Instant::now();
+    unsafe { libc::killpg(child.id() as i32, libc::SIGINT) };
+    child.wait().unwrap();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && started.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(started.elapsed().as_secs() < 10, "the application did not stop on Ctrl-C");
 }
