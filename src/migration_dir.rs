@@ -144,6 +144,20 @@ impl MigrationDir {
         self.files.iter().filter(|f| f.name.direction == crate::file_name::Direction::Up)
     }
 
+    /// The up files as migrations (with their down SQL), in version order. Only meaningful for a
+    /// directory that passed `check` (no duplicates, valid UTF-8).
+    pub fn migrations(&self) -> Vec<crate::Migration<'_>> {
+        self.ups()
+            .map(|f| crate::Migration {
+                version: f.name.version,
+                name: &f.file_name,
+                up: f.sql.as_deref().unwrap_or_default(),
+                down: self.down_of(f.name.version).and_then(|d| d.sql.as_deref()),
+                checksum: &f.checksum,
+            })
+            .collect()
+    }
+
     /// The down file of a version, if there is one.
     pub fn down_of(&self, version: u64) -> Option<&MigrationFile> {
         self.files.iter().find(|f| f.name.version == version && f.name.direction == crate::file_name::Direction::Down)

@@ -71,21 +71,30 @@ fn commits_without_staged_migrations_pass() {
     assert!(git_try(t.root(), &["commit", "-q", "-m", "notes"]).status.success());
 }
 
-#[test]
-fn fix_renumbers_this_branchs_migration_after_a_conflicting_merge() {
+/// Two branches that each add migration 2, `feature` checked out and `main` about to be merged
+/// into it. `apply_ours` migrates the dev database on `feature` first.
+fn two_branches(apply_ours: bool) -> Test {
     let t = Test::with(&[("0001_a.sql", "CREATE TABLE a (x);")]);
     repo(&t);
     assert!(commit(&t, "base").status.success());
     git(t.root(), &["checkout", "-q", "-b", "feature"]);
     t.write("migrations/0002_ours.sql", "CREATE TABLE ours (x);");
     t.run(&["hash"]).success();
+    if apply_ours {
+        t.run(&["migrate"]).success();
+    }
     assert!(commit(&t, "ours").status.success());
     git(t.root(), &["checkout", "-q", "main"]);
     t.write("migrations/0002_theirs.sql", "CREATE TABLE theirs (x);");
     t.run(&["hash"]).success();
     assert!(commit(&t, "theirs").status.success());
     git(t.root(), &["checkout", "-q", "feature"]);
+    t
+}
 
+#[test]
+fn fix_renumbers_this_branchs_migration_after_a_conflicting_merge() {
+    let t = two_branches(false);
     let merge = git_try(t.root(), &["merge", "-q", "main"]);
     assert!(!merge.status.success(), "the sum file must conflict");
     assert!(t.read("migrations/envdb.sum").contains("<<<<<<<"));
@@ -100,19 +109,7 @@ fn fix_renumbers_this_branchs_migration_after_a_conflicting_merge() {
 
 #[test]
 fn fix_never_renumbers_an_applied_migration() {
-    let t = Test::with(&[("0001_a.sql", "CREATE TABLE a (x);")]);
-    repo(&t);
-    assert!(commit(&t, "base").status.success());
-    git(t.root(), &["checkout", "-q", "-b", "feature"]);
-    t.write("migrations/0002_ours.sql", "CREATE TABLE ours (x);");
-    t.run(&["hash"]).success();
-    t.run(&["migrate"]).success();
-    assert!(commit(&t, "ours").status.success());
-    git(t.root(), &["checkout", "-q", "main"]);
-    t.write("migrations/0002_theirs.sql", "CREATE TABLE theirs (x);");
-    t.run(&["hash"]).success();
-    assert!(commit(&t, "theirs").status.success());
-    git(t.root(), &["checkout", "-q", "feature"]);
+    let t = two_branches(true);
     let _ = git_try(t.root(), &["merge", "-q", "main"]);
     let before = t.snapshot();
     t.run(&["fix"])

@@ -10,16 +10,7 @@ fuzz_target!(|input: (Vec<(String, Vec<u8>)>, Vec<(u16, bool)>, Option<u16>)| {
     let (files, history, target) = input;
     let dir = MigrationDir::from_memory(Path::new("migrations"), files);
     let _ = envdb::check::check(&dir, true);
-    let migrations: Vec<envdb::Migration<'_>> = dir
-        .ups()
-        .map(|f| envdb::Migration {
-            version: f.name.version,
-            name: &f.file_name,
-            up: f.sql.as_deref().unwrap_or_default(),
-            down: None,
-            checksum: &f.checksum,
-        })
-        .collect();
+    let migrations = dir.migrations();
     let applied: Vec<Applied> = history
         .iter()
         .map(|&(v, same)| {

@@ -108,17 +108,7 @@ impl Target {
             return Err(anyhow::Error::new(CheckFailed(report)))
                 .context("the migrations must pass `cargo envdb check` before they are applied");
         }
-        Ok(self
-            .dir
-            .ups()
-            .map(|f| Migration {
-                version: f.name.version,
-                name: &f.file_name,
-                up: f.sql.as_deref().unwrap_or_default(),
-                down: self.dir.down_of(f.name.version).and_then(|d| d.sql.as_deref()),
-                checksum: &f.checksum,
-            })
-            .collect())
+        Ok(self.dir.migrations())
     }
 
     pub fn show(&self) -> String {

@@ -181,20 +181,12 @@ impl Run {
 
 /// Runs git in `dir`, failing the test on error.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
+    let out = git_try(dir, args);
     assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A git command's outcome without asserting.
+/// A git command's outcome without asserting (with this build's `cargo envdb` on PATH, for hooks).
 pub fn git_try(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new("git")
         .args(args)

@@ -96,17 +96,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let envs = target::environments(&project)?;
     let dir = MigrationDir::read(&project.migrations, &project.show(&project.migrations))?;
     let report = check::check(&dir, false);
-    let migrations: Vec<crate::Migration<'_>> = dir
-        .ups()
-        .filter(|_| report.is_ok())
-        .map(|f| crate::Migration {
-            version: f.name.version,
-            name: &f.file_name,
-            up: f.sql.as_deref().unwrap_or_default(),
-            down: None,
-            checksum: &f.checksum,
-        })
-        .collect();
+    let migrations = if report.is_ok() { dir.migrations() } else { Vec::new() };
     let show = |p: &std::path::Path| project.show(p).display().to_string();
     let resolved = target::resolve_env(&project, &args.env)?;
     if args.adopt {
