@@ -29,8 +29,10 @@ pub fn exec(mut args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
     let report = {
         let _lock = target.run_lock(ctx)?;
-        if target.env.spec.ephemeral && target.path.exists() {
-            // Only ever a database of this environment: opening it checks what it records.
+        // Only ever the environment's own database (never a file named with --database), and
+        // only one that records this environment: opening it checks.
+        let own = target.env.chosen_by != crate::environment::ChosenBy::DatabaseFlag;
+        if target.env.spec.ephemeral && own && target.path.exists() {
             drop(target.open(false)?);
             crate::db::remove_database(&target.path);
             ctx.out.status("Removed", format!("{} (ephemeral)", target.show()));
