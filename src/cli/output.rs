@@ -141,12 +141,18 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// `done` of `total` pages.
     pub fn update(&mut self, done: u64, total: u64) {
+        self.update_with(done, total, "pages");
+    }
+
+    /// `done` of `total` of some unit.
+    pub fn update_with(&mut self, done: u64, total: u64, unit: &str) {
         if !self.enabled || self.start.elapsed() < std::time::Duration::from_secs(1) || total == 0 {
             return;
         }
         self.shown = true;
-        eprint!("\r{GOOD}{:>12}{GOOD:#} {:>3}% ({done}/{total} pages)", self.verb, done * 100 / total);
+        eprint!("\r{GOOD}{:>12}{GOOD:#} {:>3}% ({done}/{total} {unit})", self.verb, done * 100 / total);
     }
 }
 

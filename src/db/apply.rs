@@ -97,6 +97,8 @@ pub struct MigrateReport {
 
 /// Events a caller may show while a run progresses.
 pub enum Progress<'a> {
+    /// How many migrations the run is about to apply.
+    Planned(usize),
     Applying(&'a Migration<'a>),
     Applied(&'a Migration<'a>, Duration),
 }
@@ -191,6 +193,7 @@ pub fn migrate(
     // Refuse before anything runs.
     let prepared = pending.iter().map(|m| prepare(m, opts.single_transaction)).collect::<Result<Vec<_>, _>>()?;
     super::quick_check(conn, path)?;
+    progress(Progress::Planned(pending.len()));
     history::ensure(conn, opts.environment.as_deref(), opts.project.as_deref()).map_err(|e| run.err(e))?;
 
     let found_mode = run.journal_mode()?;

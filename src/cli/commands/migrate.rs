@@ -63,13 +63,26 @@ pub fn apply_pending_locked(
         environment: Some(target.env.name().to_owned()),
         project: Some(target.project.name()),
     };
+    // A line per migration; past a screenful (and without -v), a progress line instead, shown on
+    // a terminal once the run has taken a second.
+    let mut bar = ctx.out.progress("Migrating");
+    let (mut planned, mut done) = (0, 0);
+    let verbose = ctx.out.verbose > 0;
     let out = &mut ctx.out;
     let dir = &target.dir;
-    let result = apply::migrate(&conn, &target.path, &migrations, &opts, target.busy, &mut |p| {
-        if let Progress::Applied(m, took) = p {
-            out.status("Applied", format!("{} ({} ms)", dir.show(m.name), took.as_millis()));
+    let result = apply::migrate(&conn, &target.path, &migrations, &opts, target.busy, &mut |p| match p {
+        Progress::Planned(n) => planned = n,
+        Progress::Applied(m, took) => {
+            done += 1;
+            if planned <= 20 || verbose {
+                out.status("Applied", format!("{} ({} ms)", dir.show(m.name), took.as_millis()));
+            } else {
+                bar.update_with(done as u64, planned as u64, "migrations");
+            }
         }
+        Progress::Applying(_) => {}
     });
+    drop(bar);
     if result.is_err() && created && history::latest(&conn).unwrap_or(1) == 0 {
         drop(conn);
         crate::db::remove_database(&target.path);
