@@ -169,8 +169,9 @@ impl Db {
             match apply::migrate(&conn, path, &list, &run_opts, opts.busy_timeout, &mut |_| {}) {
                 Ok(report) => migrated = report,
                 Err(e) => {
-                    // A database this call created and could not bring past version 0 goes again.
-                    if created && history::latest(&conn).unwrap_or(1) == 0 {
+                    // A database this call created and could not bring past version 0 goes again,
+                    // but only when no other process of the application can have it open.
+                    if created && history::latest(&conn).unwrap_or(1) == 0 && app_lock.try_exclusive() {
                         drop(conn);
                         db::remove_database(path);
                     }

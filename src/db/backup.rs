@@ -25,6 +25,8 @@ pub struct BackupFile {
     pub complete: bool,
     /// The database a restore replaced, kept as it was (not verified).
     pub replaced: bool,
+    /// A partial file whose writer still runs: not stale, never pruned.
+    pub in_progress: bool,
     /// When the file was written (what `--older-than` measures).
     #[serde(skip)]
     pub modified: Option<SystemTime>,
@@ -113,18 +115,27 @@ fn place(tmp: &Path, dest: &Path) -> Result<(), BackupError> {
     }
 }
 
-/// What a backup file's name says: environment, timestamp, version, complete, replaced.
-type Parsed = (String, String, u64, bool, bool);
+/// What a backup file's name says.
+struct Parsed {
+    stem: String,
+    env: String,
+    timestamp: String,
+    version: u64,
+    /// `None` for a finished file; the writer's process id for a partial one.
+    partial_pid: Option<Option<u32>>,
+    replaced: bool,
+}
 
 /// Parses a backup file name; `None` for anything else.
 fn parse(path: &Path) -> Option<Parsed> {
     let name = path.file_name()?.to_str()?;
-    let (name, complete) = match name.strip_prefix('.').and_then(|n| n.strip_suffix(".partial")) {
+    let (name, partial_pid) = match name.strip_prefix('.').and_then(|n| n.strip_suffix(".partial")) {
         // `.<name>.<pid>.partial`
-        Some(inner) => {
-            (inner.rsplit_once('.').map_or(inner, |(n, pid)| if pid.parse::<u32>().is_ok() { n } else { inner }), false)
-        }
-        None => (name, true),
+        Some(inner) => match inner.rsplit_once('.').map(|(n, pid)| (n, pid.parse::<u32>())) {
+            Some((n, Ok(pid))) => (n, Some(Some(pid))),
+            _ => (inner, Some(None)),
+        },
+        None => (name, None),
     };
     let rest = name.strip_suffix(".db")?;
     let (rest, replaced) = match rest.strip_suffix(".replaced") {
@@ -134,13 +145,31 @@ fn parse(path: &Path) -> Option<Parsed> {
     let (rest, version) = rest.rsplit_once(".v")?;
     let version = version.parse().ok()?;
     let (rest, ts) = rest.rsplit_once('.')?;
-    let (_stem, env) = rest.rsplit_once('.')?;
-    (ts.len() >= 16 && ts.ends_with(['Z', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']))
-        .then(|| (env.to_owned(), ts.to_owned(), version, complete, replaced))
+    let (stem, env) = rest.rsplit_once('.')?;
+    (ts.len() >= 16 && ts.ends_with(['Z', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])).then(|| Parsed {
+        stem: stem.to_owned(),
+        env: env.to_owned(),
+        timestamp: ts.to_owned(),
+        version,
+        partial_pid,
+        replaced,
+    })
 }
 
-/// The backups in `dir` for `env`, oldest first (partials included, marked incomplete).
-pub fn list(dir: &Path, env: &str) -> std::io::Result<Vec<BackupFile>> {
+/// Whether the process that is writing a partial file still runs (then it is not stale).
+fn writer_alive(pid: Option<u32>, modified: Option<SystemTime>) -> bool {
+    match pid {
+        Some(pid) if cfg!(target_os = "linux") => Path::new(&format!("/proc/{pid}")).exists(),
+        // Elsewhere: a partial file touched in the last hour may still be written.
+        Some(_) => modified.and_then(|m| m.elapsed().ok()).is_some_and(|age| age < Duration::from_secs(3600)),
+        None => false,
+    }
+}
+
+/// The backups of `database` in `env` found in `dir`, oldest first (partials included, marked
+/// incomplete). Other databases' backups in the same directory are left out.
+pub fn list(dir: &Path, database: &Path, env: &str) -> std::io::Result<Vec<BackupFile>> {
+    let stem = database.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut out = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -149,13 +178,25 @@ pub fn list(dir: &Path, env: &str) -> std::io::Result<Vec<BackupFile>> {
     };
     for entry in entries {
         let path = entry?.path();
-        if let Some((e, timestamp, version, complete, replaced)) = parse(&path)
-            && e == env
+        if let Some(p) = parse(&path)
+            && p.env == env
+            && p.stem == stem
         {
             let meta = std::fs::metadata(&path).ok();
             let size = meta.as_ref().map_or(0, |m| m.len());
             let modified = meta.and_then(|m| m.modified().ok());
-            out.push(BackupFile { path, environment: e, timestamp, version, size, complete, replaced, modified });
+            let in_progress = p.partial_pid.is_some_and(|pid| writer_alive(pid, modified));
+            out.push(BackupFile {
+                path,
+                environment: p.env,
+                timestamp: p.timestamp,
+                version: p.version,
+                size,
+                complete: p.partial_pid.is_none(),
+                replaced: p.replaced,
+                in_progress,
+                modified,
+            });
         }
     }
     out.sort_by(|a, b| (&a.timestamp, &a.path).cmp(&(&b.timestamp, &b.path)));
@@ -170,6 +211,8 @@ pub fn verify(path: &Path) -> Result<(), BackupError> {
     let failed = |report: String| BackupError::Verify { path: path.to_owned(), report };
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(|e| failed(e.to_string()))?;
+    // A writer queueing for the lock must not make the check fail: wait as other reads do.
+    conn.busy_timeout(Duration::from_secs(30)).map_err(|e| failed(e.to_string()))?;
     let lines = super::pragma_lines(&conn, "quick_check").map_err(|e| failed(e.to_string()))?;
     if lines != ["ok"] {
         return Err(failed(lines.join("; ")));
@@ -348,9 +391,18 @@ pub fn backup_database(
     let conn = super::open(database, super::OpenOptions { create: false, read_only: true, busy_timeout: busy })?;
     super::check_environment(&conn, database, env)?;
     let version = history::latest(&conn).map_err(|e| DbError::sqlite(database, e, busy))?;
-    let dest = dest.map_or_else(|| path_for(backups, database, env, version), Path::to_owned);
-    backup(&conn, database, &dest, opts, progress)?;
-    Ok(dest)
+    if let Some(dest) = dest {
+        backup(&conn, database, dest, opts, progress)?;
+        return Ok(dest.to_owned());
+    }
+    // An automatic name another backup took in the same second: take the next one.
+    loop {
+        let dest = path_for(backups, database, env, version);
+        match backup(&conn, database, &dest, opts, progress) {
+            Err(BackupError::Exists(_)) => continue,
+            other => return other.map(|()| dest),
+        }
+    }
 }
 
 /// What a database file says about itself: the facts restore checks before trusting it.
@@ -383,7 +435,7 @@ pub fn replace(file: &Path, database: &Path, keep_as: &Path) -> Result<(), Backu
     let dir = database.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = database.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.restore.partial"));
+    let tmp = dir.join(format!(".{name}.restore.{}.partial", std::process::id()));
     let result = (|| {
         verify_beside(file, || std::fs::copy(file, &tmp).map_err(|e| write_error(&tmp, e)).and_then(|_| sync(&tmp)))?;
         if database.exists() {
@@ -396,8 +448,9 @@ pub fn replace(file: &Path, database: &Path, keep_as: &Path) -> Result<(), Backu
             // (perhaps the reason for this restore) keeps its WAL beside its kept copy instead.
             let checkpointed = !wal.exists()
                 || Connection::open(database)
-                    .and_then(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))
-                    .is_ok();
+                    // The first column is 1 when the checkpoint could not finish (a reader in the way).
+                    .and_then(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)))
+                    .is_ok_and(|busy| busy == 0);
             keep(database, keep_as)?;
             if !checkpointed {
                 std::fs::rename(&wal, companion(keep_as, "-wal")).map_err(|e| write_error(&wal, e))?;
@@ -432,7 +485,10 @@ fn companion(path: &Path, suffix: &str) -> PathBuf {
 fn keep(database: &Path, keep_as: &Path) -> Result<(), BackupError> {
     let dir = keep_as.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    if std::fs::hard_link(database, keep_as).is_err() {
+    if let Err(e) = std::fs::hard_link(database, keep_as) {
+        if e.kind() == std::io::ErrorKind::AlreadyExists || keep_as.exists() {
+            return Err(BackupError::Exists(keep_as.to_owned()));
+        }
         std::fs::copy(database, keep_as).map_err(|e| write_error(keep_as, e))?;
         std::fs::File::open(keep_as).and_then(|f| f.sync_all()).map_err(|e| write_error(keep_as, e))?;
     }
@@ -454,7 +510,7 @@ pub fn prune_plan(
     let newest = verified.last().map(|b| b.path.clone());
     let cutoff = older_than.and_then(|d| now.checked_sub(d));
     let too_old = |b: &BackupFile| cutoff.is_some_and(|c| b.modified.is_some_and(|m| m <= c));
-    let mut out: Vec<PathBuf> = list.iter().filter(|b| !b.complete).map(|b| b.path.clone()).collect();
+    let mut out: Vec<PathBuf> = list.iter().filter(|b| !b.complete && !b.in_progress).map(|b| b.path.clone()).collect();
     let mut oldest_kept: Option<&str> = None;
     for (i, b) in verified.iter().enumerate() {
         let beyond_keep = keep.is_some_and(|k| verified.len() - i > k);
@@ -465,7 +521,8 @@ pub fn prune_plan(
         }
     }
     for b in list.iter().filter(|b| b.complete && b.replaced) {
-        let older_than_kept = keep.is_some() && oldest_kept.is_none_or(|o| b.timestamp.as_str() < o);
+        // With no verified backup at all, a replaced database may be the only copy: it stays.
+        let older_than_kept = keep.is_some() && oldest_kept.is_some_and(|o| b.timestamp.as_str() < o);
         if older_than_kept || too_old(b) {
             out.push(b.path.clone());
         }
@@ -488,20 +545,29 @@ mod tests {
             size: 0,
             complete,
             replaced: false,
+            in_progress: false,
             modified: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600 + month * 2_600_000)),
         }
     }
 
     #[test]
     fn names_round_trip() {
-        let p = Path::new("/d/backups/my.app.prod.20261122T101112Z.v12.db");
-        assert_eq!(parse(p), Some(("prod".into(), "20261122T101112Z".into(), 12, true, false)));
-        let p = Path::new("/d/backups/.app.dev.20261122T101112Z-2.v3.db.4242.partial");
-        assert_eq!(parse(p), Some(("dev".into(), "20261122T101112Z-2".into(), 3, false, false)));
-        let p = Path::new("/d/backups/app.dev.20261122T101112Z.v3.replaced.db");
-        assert_eq!(parse(p), Some(("dev".into(), "20261122T101112Z".into(), 3, true, true)));
-        assert_eq!(parse(Path::new("/d/backups/notes.txt")), None);
-        assert_eq!(parse(Path::new("/d/backups/app.db")), None);
+        let f =
+            |p: &str| parse(Path::new(p)).map(|p| (p.stem, p.env, p.timestamp, p.version, p.partial_pid, p.replaced));
+        assert_eq!(
+            f("/d/backups/my.app.prod.20261122T101112Z.v12.db"),
+            Some(("my.app".into(), "prod".into(), "20261122T101112Z".into(), 12, None, false))
+        );
+        assert_eq!(
+            f("/d/backups/.app.dev.20261122T101112Z-2.v3.db.4242.partial"),
+            Some(("app".into(), "dev".into(), "20261122T101112Z-2".into(), 3, Some(Some(4242)), false))
+        );
+        assert_eq!(
+            f("/d/backups/app.dev.20261122T101112Z.v3.replaced.db"),
+            Some(("app".into(), "dev".into(), "20261122T101112Z".into(), 3, None, true))
+        );
+        assert!(parse(Path::new("/d/backups/notes.txt")).is_none());
+        assert!(parse(Path::new("/d/backups/app.db")).is_none());
     }
 
     #[test]

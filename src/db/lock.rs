@@ -42,6 +42,15 @@ pub struct Held {
     _file: File,
 }
 
+impl Held {
+    /// Turns a shared lock into an exclusive one if no other process holds it (the same
+    /// descriptor, so it never waits on itself). The runtime uses it before removing a database
+    /// file that only it can have open.
+    pub fn try_exclusive(&self) -> bool {
+        self._file.try_lock().is_ok()
+    }
+}
+
 /// Takes the exclusive run lock, waiting up to `timeout`. `on_wait` is called once if it has to wait.
 pub fn run_lock(db: &Path, timeout: Duration, on_wait: &mut dyn FnMut(&Path)) -> Result<Held, LockError> {
     let path = lock_path(db, "migrate.lock");

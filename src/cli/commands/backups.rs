@@ -17,8 +17,8 @@ pub struct Args {
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
     let dir = target.backups_dir();
-    let list =
-        crate::db::backup::list(&dir, target.env.name()).with_context(|| format!("cannot read {}", dir.display()))?;
+    let list = crate::db::backup::list(&dir, &target.path, target.env.name())
+        .with_context(|| format!("cannot read {}", dir.display()))?;
     if ctx.out.json() {
         ctx.out.print_json(&list);
         return Ok(ExitCode::SUCCESS);

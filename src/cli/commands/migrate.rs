@@ -39,26 +39,28 @@ pub fn pending<'m, 'a>(
 /// could not bring past version 0 is removed again, so a failed first run leaves nothing behind.
 pub fn apply_pending(ctx: &mut Ctx, target: &Target, to: Option<u64>, single: bool) -> anyhow::Result<MigrateReport> {
     let _lock = target.run_lock(ctx)?;
-    apply_pending_locked(ctx, target, to, single)
+    // Keeping applications out (when none runs) allows the fast journal and the cleanup below.
+    let apps_out = lock::try_exclusive_app_lock(&target.path)?;
+    apply_pending_locked(ctx, target, to, single, apps_out.is_some())
 }
 
-/// `apply_pending` for a caller that already holds the run lock.
+/// `apply_pending` for a caller that already holds the run lock; `apps_out` says whether it also
+/// keeps applications out (holds `<db>.lock` exclusively).
 pub fn apply_pending_locked(
     ctx: &mut Ctx,
     target: &Target,
     to: Option<u64>,
     single: bool,
+    apps_out: bool,
 ) -> anyhow::Result<MigrateReport> {
     let migrations = target.migrations()?;
-    // Switching the journal mode for speed is only safe while no application has the database
-    // open; holding its lock keeps one from opening it meanwhile.
-    let apps_out = lock::try_exclusive_app_lock(&target.path)?;
     let created = !target.path.exists();
     let conn = target.open(true)?;
     let opts = MigrateOptions {
         target: to,
         single_transaction: single,
-        fast_journal: apps_out.is_some(),
+        // Switching the journal mode for speed is only safe while no application has it open.
+        fast_journal: apps_out,
         journal_mode: target.project.config.journal_mode,
         environment: Some(target.env.name().to_owned()),
         project: Some(target.project.name()),
@@ -83,7 +85,8 @@ pub fn apply_pending_locked(
         Progress::Applying(_) => {}
     });
     drop(bar);
-    if result.is_err() && created && history::latest(&conn).unwrap_or(1) == 0 {
+    // Removing a new file is only safe while no application can have opened it meanwhile.
+    if result.is_err() && created && apps_out && history::latest(&conn).unwrap_or(1) == 0 {
         drop(conn);
         crate::db::remove_database(&target.path);
     }

@@ -111,6 +111,11 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
                     history::set_meta(&conn, "environment", env.name()).map_err(fail)?;
                     drop(conn);
                     if dest.exists() {
+                        // Applications and migration runs stay out while the file is swapped.
+                        let _apps_out = db::lock::try_exclusive_app_lock(dest)?.with_context(|| {
+                            format!("an application holds {}; stop it, then run migrate-to-envs again", dest.display())
+                        })?;
+                        let _run = db::lock::run_lock(dest, Duration::from_secs(60), &mut |_| {})?;
                         // The database it replaces is kept in the environment's backups, as restore keeps it.
                         let kept = backup::replaced_path_for(
                             &backup::dir(&env.spec.data_dir),

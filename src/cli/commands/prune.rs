@@ -33,12 +33,14 @@ pub fn prune(
     dry_run: bool,
 ) -> anyhow::Result<usize> {
     let dir = target.backups_dir();
-    let list =
-        crate::db::backup::list(&dir, target.env.name()).with_context(|| format!("cannot read {}", dir.display()))?;
+    let list = crate::db::backup::list(&dir, &target.path, target.env.name())
+        .with_context(|| format!("cannot read {}", dir.display()))?;
     let doomed = crate::db::backup::prune_plan(&list, keep, older_than, std::time::SystemTime::now());
     for path in &doomed {
         if !dry_run {
             std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
+            // A database a restore replaced may have kept its WAL beside it.
+            crate::db::remove_database(path);
         }
         ctx.out.status(if dry_run { "Would remove" } else { "Removed" }, target.project.show(path).display());
     }

@@ -21,7 +21,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     // Refuse migrations that fail `check` before erasing anything.
     target.migrations()?;
     target.write(ctx, "reset (erase and recreate)", true, |ctx| {
-        let _apps_out = target.hold_applications("reset", args.force)?;
+        let apps_out = target.hold_applications("reset", args.force)?;
         let _lock = target.run_lock(ctx)?;
         if target.path.exists() {
             // Also refuses a database that belongs to another environment.
@@ -30,7 +30,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             crate::db::remove_database(&target.path);
             ctx.out.status("Removed", target.show());
         }
-        let report = super::migrate::apply_pending_locked(ctx, &target, None, false)?;
+        let report = super::migrate::apply_pending_locked(ctx, &target, None, false, apps_out.is_some())?;
         ctx.out.status("Migrated", format!("{}: schema version 0 → {}", target.show(), report.after));
         if let Some(seed) = super::seed::seed_file(&target) {
             super::seed::run(ctx, &target, &seed)?;

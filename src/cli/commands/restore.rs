@@ -27,7 +27,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
     let file = if args.file == "latest" {
         let dir = target.backups_dir();
-        backup::list(&dir, target.env.name())
+        backup::list(&dir, &target.path, target.env.name())
             .with_context(|| format!("cannot read {}", dir.display()))?
             .into_iter()
             .rev()
@@ -39,7 +39,6 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(p.is_file(), "{} is not a file", p.display());
         std::path::absolute(&p).unwrap_or(p)
     };
-    let _apps_out = target.hold_applications("restore", args.force)?;
     // Check what the file says about itself before anything changes; its pages are verified
     // while it is copied, before it replaces anything.
     let show = target.project.show(&file).display().to_string();
@@ -63,6 +62,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{show} does not fit the migrations on disk; nothing was changed"))?;
 
     target.write(ctx, "restore a backup over", true, |ctx| {
+        // Applications stay out from here to the end (taken after any confirmation prompt).
+        let _apps_out = target.hold_applications("restore", args.force)?;
         let before = target.version();
         let _lock = target.run_lock(ctx)?;
         let kept = backup::replaced_path_for(&target.backups_dir(), &target.path, target.env.name(), before);

@@ -37,7 +37,8 @@ pub fn exec(mut args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             crate::db::remove_database(&target.path);
             ctx.out.status("Removed", format!("{} (ephemeral)", target.show()));
         }
-        super::migrate::apply_pending_locked(ctx, &target, None, false)?
+        let apps_out = crate::db::lock::try_exclusive_app_lock(&target.path)?;
+        super::migrate::apply_pending_locked(ctx, &target, None, false, apps_out.is_some())?
     };
     if !report.applied.is_empty() {
         ctx.out.status("Migrated", format!("{}: schema version {} → {}", target.show(), report.before, report.after));

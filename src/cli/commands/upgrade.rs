@@ -28,9 +28,11 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let migrations = target.migrations()?;
     let pending = super::migrate::pending(&target, &migrations, None)?;
     let before = target.version();
-    let _apps_out = target.hold_applications("upgrade", args.force)?;
     let exists = target.path.exists();
     if args.dry_run {
+        if !args.force && crate::db::lock::app_running(&target.path) {
+            ctx.out.warn("an application holds the database: the upgrade itself would refuse until it stops");
+        }
         for m in &pending {
             ctx.out.status("Would apply", target.dir.show(m.name));
         }
@@ -50,6 +52,9 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     }
     let destructive = args.no_backup;
     let outcome = target.write(ctx, "upgrade without a backup", destructive, |ctx| {
+        // Applications stay out from here to the end (taken after any confirmation prompt).
+        let apps_out = target.hold_applications("upgrade", args.force)?;
+        let _lock = target.run_lock(ctx)?;
         let backup = if args.no_backup || !exists { None } else { Some(target.backup(ctx, None, false)?) };
         if let Some(b) = &backup {
             ctx.out.status("Backed up", target.project.show(b).display());
@@ -63,7 +68,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             )),
             None => e,
         };
-        let report = super::migrate::apply_pending(ctx, &target, None, false).map_err(restore_hint)?;
+        let report =
+            super::migrate::apply_pending_locked(ctx, &target, None, false, apps_out.is_some()).map_err(restore_hint)?;
         let problems = super::validate::problems(&target, &migrations).map_err(restore_hint)?;
         if !problems.is_empty() {
             let e = anyhow::anyhow!("the upgraded database fails validation:\n  {}", problems.join("\n  "));
