@@ -79,12 +79,23 @@ fn migration_sql(i: usize) -> String {
 
 /// A host project with `n` generated migrations and their sum file.
 fn project(bin: &Path, root: &Path, n: usize) -> anyhow::Result<Vec<PathBuf>> {
+    write_project(bin, root, "bench", (1..=n).map(|i| (format!("{i:04}_m{i}.sql"), migration_sql(i))))
+}
+
+/// A host project named `name` in `root` with these migration files and their sum file; returns
+/// the files' paths.
+pub fn write_project(
+    bin: &Path,
+    root: &Path,
+    name: &str,
+    migrations: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(root.join("migrations"))?;
-    std::fs::write(root.join("envdb.toml"), "name = \"bench\"\n")?;
-    let mut files = Vec::with_capacity(n);
-    for i in 1..=n {
-        let path = root.join(format!("migrations/{i:04}_m{i}.sql"));
-        std::fs::write(&path, migration_sql(i))?;
+    std::fs::write(root.join("envdb.toml"), format!("name = \"{name}\"\n"))?;
+    let mut files = Vec::new();
+    for (file, sql) in migrations {
+        let path = root.join("migrations").join(file);
+        std::fs::write(&path, sql)?;
         files.push(path);
     }
     timed(Command::new(bin).args(["hash", "-q"]).current_dir(root))?;
@@ -319,13 +330,8 @@ fn durable_copy(from: &Path, to: &Path) -> anyhow::Result<Duration> {
 fn backups(bin: &Path, tmp: &Path, quick: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
     let mib: u64 = if quick { 64 } else { 1024 };
     let dir = tmp.join("backup");
-    std::fs::create_dir_all(dir.join("migrations"))?;
-    std::fs::write(dir.join("envdb.toml"), "name = \"bench\"\n")?;
-    std::fs::write(
-        dir.join("migrations/0001_blobs.sql"),
-        "CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL);\n",
-    )?;
-    timed(Command::new(bin).args(["hash", "-q"]).current_dir(&dir))?;
+    let blobs = "CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL);\n";
+    write_project(bin, &dir, "bench", [("0001_blobs.sql".to_owned(), blobs.to_owned())])?;
     let db = dir.join("big.db");
     timed(Command::new(bin).args(["migrate", "-q", "--database"]).arg(&db).current_dir(&dir))?;
     eprintln!("filling a {mib} MiB database…");

@@ -3,7 +3,7 @@
 //! migrators; backups under continuous writes. Each scenario counts runs, failures (a check that
 //! did not hold) and runs that lost data.
 
-use crate::bench::{release_binary, timed};
+use crate::bench::{release_binary, timed, write_project};
 use anyhow::Context as _;
 use rusqlite::Connection;
 use std::path::Path;
@@ -55,19 +55,14 @@ fn kill_after(mut child: Child, delay: Duration) -> anyhow::Result<()> {
 }
 
 fn project(dir: &Path, bin: &Path, migrations: usize, rows: usize) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir.join("migrations"))?;
-    std::fs::write(dir.join("envdb.toml"), "name = \"stress\"\n")?;
-    for i in 1..=migrations {
-        std::fs::write(
-            dir.join(format!("migrations/{i:04}_m{i}.sql")),
-            format!(
-                "CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT);\n\
-                 WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {rows}) INSERT INTO t{i} (v) SELECT hex(randomblob(16)) FROM c;\n"
-            ),
-        )?;
-    }
-    timed(Command::new(bin).args(["hash", "-q"]).current_dir(dir))?;
-    Ok(())
+    let files = (1..=migrations).map(|i| {
+        let sql = format!(
+            "CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT);\n\
+             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {rows}) INSERT INTO t{i} (v) SELECT hex(randomblob(16)) FROM c;\n"
+        );
+        (format!("{i:04}_m{i}.sql"), sql)
+    });
+    write_project(bin, dir, "stress", files).map(drop)
 }
 
 fn lines(conn: &Connection, pragma: &str) -> rusqlite::Result<Vec<String>> {
@@ -310,13 +305,8 @@ pub fn writer(db: &str) -> anyhow::Result<()> {
 fn backup_under_writes(bin: &Path, tmp: &Path, runs: usize) -> anyhow::Result<Outcome> {
     let mut out = Outcome::new("backup under continuous writes (WAL)");
     let dir = tmp.join("writes");
-    std::fs::create_dir_all(dir.join("migrations"))?;
-    std::fs::write(dir.join("envdb.toml"), "name = \"stress\"\n")?;
-    std::fs::write(
-        dir.join("migrations/0001_items.sql"),
-        "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\nCREATE TABLE total (n INTEGER NOT NULL);\nINSERT INTO total VALUES (0);\n",
-    )?;
-    timed(Command::new(bin).args(["hash", "-q"]).current_dir(&dir))?;
+    let items = "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\nCREATE TABLE total (n INTEGER NOT NULL);\nINSERT INTO total VALUES (0);\n";
+    write_project(bin, &dir, "stress", [("0001_items.sql".to_owned(), items.to_owned())])?;
     let db = dir.join("app.db");
     timed(Command::new(bin).args(["migrate", "-q", "--database"]).arg(&db).current_dir(&dir))?;
     Connection::open(&db)?.query_row("PRAGMA journal_mode = wal", [], |_| Ok(()))?;
