@@ -11,7 +11,7 @@ pub mod protect;
 mod scaffold;
 pub mod target;
 
-use crate::project::Project;
+use crate::project::{Project, ProjectError};
 use anyhow::Context as _;
 use clap::{Args, Parser};
 use output::{ColorWhen, Format, Output};
@@ -83,7 +83,16 @@ impl Ctx {
             }
             None => std::env::current_dir().context("cannot read the current directory")?,
         };
-        let project = Project::discover(&start)?;
+        let project = match Project::discover(&start) {
+            // An operator's server holds a migrations directory and no project: with
+            // --migrations given, the current directory is the root.
+            Err(ProjectError::NotFound(_))
+                if self.global.migrations.is_some() && self.global.manifest_path.is_none() =>
+            {
+                Project::at(&start)
+            }
+            found => found?,
+        };
         Ok(match &self.global.migrations {
             Some(dir) => project.with_migrations(dir),
             None => project,
