@@ -303,3 +303,77 @@ fn migrate_to_envs_splits_a_legacy_database() {
     assert!(t.read("xdg/app/audit.log").contains("migrate-to-envs"));
     t.run(&["migrate-to-envs", "--from", "missing.db"]).failure().stderr_has("does not exist");
 }
+
+/// Every configuration here is refused when it loads, naming envdb.toml, before any file is made.
+#[track_caller]
+fn refused(t: &Test, toml: &str, needles: &[&str]) {
+    t.write("envdb.toml", format!("name = \"app\"\n{toml}"));
+    let before = t.snapshot();
+    for args in [&["migrate"][..], &["status", "--env", "staging"], &["env", "--all"]] {
+        let r = t.run(args);
+        r.failure().stderr_has("envdb.toml");
+        for needle in needles {
+            r.stderr_has(needle);
+        }
+    }
+    assert_eq!(before, t.snapshot(), "{toml}");
+}
+
+#[test]
+fn environments_sharing_a_database_through_a_symlink_or_dotdot_are_refused() {
+    let t = project();
+    t.run(&["migrate"]).success();
+    // A symlink to dev's data directory.
+    std::os::unix::fs::symlink(t.path(".envdb/dev"), t.path("shared")).unwrap();
+    refused(&t, "[env.staging]\ndata_dir = \"{workspace}/shared\"\n", &["`dev` and `staging` both use the database"]);
+    // `..` after a symlink: the file system goes up from where the link points, not from the link.
+    std::fs::create_dir_all(t.path(".envdb/dev/deeper")).unwrap();
+    std::os::unix::fs::symlink(t.path(".envdb/dev/deeper"), t.path("deep")).unwrap();
+    refused(&t, "[env.staging]\ndata_dir = \"{workspace}/deep/..\"\n", &["both use the database"]);
+    // A database file that is a symlink to another environment's.
+    std::fs::create_dir_all(t.path("stage")).unwrap();
+    std::os::unix::fs::symlink(t.dev_db(), t.path("stage/app.db")).unwrap();
+    refused(&t, "[env.staging]\ndata_dir = \"{workspace}/stage\"\n", &["`dev` and `staging` both use the database"]);
+    // Not yet existing directories are compared as they will be made.
+    refused(
+        &t,
+        "[env.staging]\ndata_dir = \"{workspace}/new/../.envdb/test\"\n",
+        &["`staging` and `test` both use the database"],
+    );
+}
+
+#[test]
+fn database_and_name_must_be_plain_file_names() {
+    let t = project();
+    for (toml, needle) in [
+        ("[env.staging]\ndatabase = \"../dev/app.db\"\n", "\"../dev/app.db\""),
+        ("[env.staging]\ndatabase = \"sub/s.db\"\n", "\"sub/s.db\""),
+        ("[env.staging]\ndatabase = \"\"\n", "\"\""),
+        ("[env.staging]\ndatabase = \"..\"\n", "\"..\""),
+        ("[env.staging]\ndatabase = \".\"\n", "\".\""),
+        ("database = \"/tmp/all.db\"\n[env.staging]\n", "\"/tmp/all.db\""),
+    ] {
+        refused(&t, toml, &["database", needle, "plain file name"]);
+    }
+    std::fs::remove_file(t.path("envdb.toml")).unwrap();
+    for name in ["../other", "a/b", "", ".."] {
+        t.write("envdb.toml", format!("name = {name:?}\n[env.staging]\n"));
+        let r = t.run(&["migrate"]);
+        r.failure().stderr_has("envdb.toml").stderr_has("name").stderr_has("plain file name");
+        assert!(!t.path(".envdb").exists() && !t.path("other.db").exists(), "{name}");
+    }
+}
+
+#[test]
+fn an_environment_and_its_alias_are_one_table() {
+    let t = project();
+    refused(
+        &t,
+        "[env.prod]\nprotected = true\n[env.production]\nprotected = false\n[env.staging]\n",
+        &["[env.prod]", "[env.production]", "the same environment"],
+    );
+    refused(&t, "[env.development]\nseed = \"a.sql\"\n[env.dev]\n[env.staging]\n", &["[env.dev]", "[env.development]"]);
+    // Either spelling alone is fine.
+    t.write("envdb.toml", "name = \"app\"\n[env.production]\nbackup_keep = 2\n");
+    t.run(&["env", "--prod"]).success().stdout_has("environment: prod").stdout_has("protected");
+}
