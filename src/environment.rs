@@ -53,6 +53,8 @@ pub enum ChosenBy {
     Variable(String),
     /// `default_env`.
     Default,
+    /// Recorded in the database itself (the environment a database belongs to).
+    Recorded,
 }
 
 impl fmt::Display for ChosenBy {
@@ -62,6 +64,7 @@ impl fmt::Display for ChosenBy {
             ChosenBy::Flag => f.write_str("--env flag"),
             ChosenBy::Variable(v) => write!(f, "${v}"),
             ChosenBy::Default => f.write_str("default_env"),
+            ChosenBy::Recorded => f.write_str("the database's record"),
         }
     }
 }
@@ -136,6 +139,11 @@ pub enum EnvError {
         .database.display()
     )]
     TestRun { env: String, database: PathBuf },
+    #[error(
+        "{} records the protected environment `{env}`; taking it from `{env}` needs that environment's confirmation, which a test run cannot give; nothing was changed\n  help: adopt it outside the test run ({TEST_MARKER} unset), confirming `{env}`",
+        .database.display()
+    )]
+    RecordedTestRun { env: String, database: PathBuf },
 }
 
 /// Why the application's environment could not be resolved.
@@ -327,6 +335,36 @@ impl Environments {
         })
     }
 
+    /// The environment that `database` records it belongs to, as the owner of that file (its
+    /// spec with `database` as its database): what `env --adopt` takes the file from. A name this
+    /// configuration does not define is treated as protected, its data directory the database's.
+    /// A protected owner is refused in a test run.
+    pub fn owner_of(
+        &self,
+        recorded: &str,
+        database: &Path,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Environment, EnvError> {
+        let mut spec = match self.specs.get(canonical(recorded)) {
+            Some(spec) => spec.clone(),
+            None => EnvSpec {
+                name: recorded.to_owned(),
+                project: self.specs.values().next().map(|s| s.project.clone()).unwrap_or_default(),
+                data_dir: database.parent().map(Path::to_owned).unwrap_or_default(),
+                database: PathBuf::new(),
+                seed: None,
+                protected: true,
+                ephemeral: false,
+                backup_keep: None,
+            },
+        };
+        spec.database = database.to_owned();
+        if spec.protected && is_test_run(var) {
+            return Err(EnvError::RecordedTestRun { env: spec.name, database: spec.database });
+        }
+        Ok(Environment { spec, chosen_by: ChosenBy::Recorded })
+    }
+
     /// Chooses the environment: `database` (a path) > `flag` > the variable > `default_env`.
     /// `var` reads the process environment (injected for tests).
     pub fn resolve(
@@ -466,6 +504,20 @@ mod tests {
         let err = envs("[env.prod]\nprotected = true\n[env.production]\nprotected = false\n").unwrap_err();
         assert_eq!(err, EnvError::Alias { canonical: "prod".into(), alias: "production".into() });
         assert!(envs("[env.production]\nprotected = false\n").is_ok());
+    }
+
+    #[test]
+    fn the_owner_of_a_database() {
+        let e = envs("").unwrap();
+        let db = Path::new("/work/app/.envdb/dev/app.db");
+        let owner = e.owner_of("production", db, &vars(&[])).unwrap();
+        assert_eq!((owner.name(), owner.database(), owner.protected()), ("prod", db, true));
+        assert_eq!(owner.spec.data_dir, Path::new("/home/u/.local/share/app"), "its audit log stays its own");
+        let unknown = e.owner_of("staging", db, &vars(&[])).unwrap();
+        assert!(unknown.protected() && unknown.spec.data_dir == Path::new("/work/app/.envdb/dev"));
+        let err = e.owner_of("prod", db, &vars(&[("ENVDB_TEST", "1")])).unwrap_err();
+        assert!(matches!(err, EnvError::RecordedTestRun { .. }));
+        assert!(e.owner_of("test", db, &vars(&[("ENVDB_TEST", "1")])).is_ok());
     }
 
     #[test]

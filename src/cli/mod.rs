@@ -62,9 +62,10 @@ pub struct GlobalArgs {
     /// Output format for commands that report
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Confirm a destructive command against a protected environment by naming it (for scripts)
-    #[arg(long, global = true, value_name = "NAME")]
-    pub confirm: Option<String>,
+    /// Confirm a destructive command against a protected environment by naming it (for scripts);
+    /// repeat it when two are involved (adopting one protected environment's database as another)
+    #[arg(long, global = true, value_name = "NAME", action = clap::ArgAction::Append)]
+    pub confirm: Vec<String>,
 }
 
 /// What every command gets: the global options and the output.
