@@ -4,6 +4,7 @@
 //! `default_env` (dev).
 
 use crate::config::{Config, EnvConfig};
+use crate::project::physical;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,8 @@ pub enum ChosenBy {
     Variable(String),
     /// `default_env`.
     Default,
+    /// Recorded in the database itself (the environment a database belongs to).
+    Recorded,
 }
 
 impl fmt::Display for ChosenBy {
@@ -61,6 +64,7 @@ impl fmt::Display for ChosenBy {
             ChosenBy::Flag => f.write_str("--env flag"),
             ChosenBy::Variable(v) => write!(f, "${v}"),
             ChosenBy::Default => f.write_str("default_env"),
+            ChosenBy::Recorded => f.write_str("the database's record"),
         }
     }
 }
@@ -116,10 +120,18 @@ pub enum EnvError {
     )]
     NoDir { env: String, what: &'static str, template: String },
     #[error(
-        "environments `{a}` and `{b}` both use the database {}\n  help: give each its own data_dir or database in envdb.toml: isolation is the point",
-        .path.display()
+        "environments `{a}` and `{b}` both use the database {}{}\n  help: give each its own data_dir or database in envdb.toml: isolation is the point",
+        .path.display(), spellings(.a, .a_path, .b, .b_path, .path)
     )]
-    Shared { a: String, b: String, path: PathBuf },
+    Shared { a: String, b: String, path: PathBuf, a_path: PathBuf, b_path: PathBuf },
+    #[error(
+        "{key} {value:?} must be a plain file name (not empty, no `/`, not `.` or `..`)\n  help: file names in envdb.toml are names, not paths; choose the directory with data_dir"
+    )]
+    NotAFileName { key: String, value: String },
+    #[error(
+        "[env.{canonical}] and [env.{alias}] are the same environment (`{alias}` is an alias of `{canonical}`), so one table would silently override the other\n  help: merge them into one [env.{canonical}] table"
+    )]
+    Alias { canonical: String, alias: String },
     #[error("`{0}` is not a valid environment name: use lowercase letters, digits, `-` and `_`")]
     BadName(String),
     #[error(
@@ -127,6 +139,11 @@ pub enum EnvError {
         .database.display()
     )]
     TestRun { env: String, database: PathBuf },
+    #[error(
+        "{} records the protected environment `{env}`; taking it from `{env}` needs that environment's confirmation, which a test run cannot give; nothing was changed\n  help: adopt it outside the test run ({TEST_MARKER} unset), confirming `{env}`",
+        .database.display()
+    )]
+    RecordedTestRun { env: String, database: PathBuf },
 }
 
 /// Why the application's environment could not be resolved.
@@ -213,19 +230,18 @@ fn expand(env: &str, template: &str, root: &Path, project: &str, dirs: &Dirs) ->
     Ok(if path.is_relative() { root.join(path) } else { path })
 }
 
-/// Removes `.` and `..` lexically, so that two spellings of one path compare equal.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
+/// How two environments reached one database, when their configured paths differ.
+fn spellings(a: &str, a_path: &Path, b: &str, b_path: &Path, real: &Path) -> String {
+    if a_path == real && b_path == real {
+        return String::new();
     }
-    out
+    format!(" (`{a}` as {}, `{b}` as {})", a_path.display(), b_path.display())
+}
+
+/// Refuses a file name that is a path, empty, `.` or `..`: it would leave the data directory.
+fn plain_file_name(key: impl FnOnce() -> String, value: &str) -> Result<(), EnvError> {
+    let plain = !matches!(value, "" | "." | "..") && !value.chars().any(|c| std::path::is_separator(c) || c == '\0');
+    if plain { Ok(()) } else { Err(EnvError::NotAFileName { key: key(), value: value.to_owned() }) }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -234,14 +250,27 @@ fn valid_name(name: &str) -> bool {
 
 impl Environments {
     /// Resolves every environment of `config` for the project at `root`, refusing unknown
-    /// placeholders and two environments that share a database file.
+    /// placeholders, file names that are paths, an environment written both under its name and
+    /// its alias, and two environments that share a database file (compared physically).
     pub fn load(config: &Config, root: &Path, project: &str, dirs: &Dirs) -> Result<Environments, EnvError> {
+        plain_file_name(|| "`name` (the project's name, used in file names)".into(), project)?;
+        if let Some(file) = &config.database {
+            plain_file_name(|| "`database`".into(), file)?;
+        }
         let mut tables: BTreeMap<String, EnvConfig> =
             ["dev", "test", "prod"].iter().map(|n| (n.to_string(), defaults(n))).collect();
-        for (name, table) in &config.env {
-            let name = canonical(name);
+        let mut spelled: BTreeMap<&str, &str> = BTreeMap::new();
+        for (written, table) in &config.env {
+            let name = canonical(written);
             if !valid_name(name) {
                 return Err(EnvError::BadName(name.to_owned()));
+            }
+            if let Some(other) = spelled.insert(name, written) {
+                let alias = if other == name { written.as_str() } else { other };
+                return Err(EnvError::Alias { canonical: name.to_owned(), alias: alias.to_owned() });
+            }
+            if let Some(file) = &table.database {
+                plain_file_name(|| format!("`database` in [env.{written}]"), file)?;
             }
             let base = tables.remove(name).unwrap_or_default();
             let merged = EnvConfig {
@@ -256,10 +285,16 @@ impl Environments {
         }
         let default_file = config.database.clone().unwrap_or_else(|| format!("{project}.db"));
         let mut specs = BTreeMap::new();
+        // Each database as configured and as the file system resolves it (symlinked directories or
+        // files, `..` after a symlink), so that no two environments share one file.
+        let mut files: Vec<(String, PathBuf, PathBuf)> = Vec::new();
         for (name, t) in tables {
             let template = t.data_dir.clone().unwrap_or_else(|| format!("{{workspace}}/.envdb/{name}"));
-            let data_dir = normalize(&expand(&name, &template, root, project, dirs)?);
-            let database = data_dir.join(t.database.as_deref().unwrap_or(&default_file));
+            let written = expand(&name, &template, root, project, dirs)?;
+            let file = t.database.as_deref().unwrap_or(&default_file);
+            let data_dir = physical(&written);
+            let database = data_dir.join(file);
+            files.push((name.clone(), written.join(file), physical(&database)));
             specs.insert(
                 name.clone(),
                 EnvSpec {
@@ -274,10 +309,15 @@ impl Environments {
                 },
             );
         }
-        let list: Vec<&EnvSpec> = specs.values().collect();
-        for (i, a) in list.iter().enumerate() {
-            if let Some(b) = list[i + 1..].iter().find(|b| b.database == a.database) {
-                return Err(EnvError::Shared { a: a.name.clone(), b: b.name.clone(), path: a.database.clone() });
+        for (i, (a, a_path, real)) in files.iter().enumerate() {
+            if let Some((b, b_path, _)) = files[i + 1..].iter().find(|(_, _, other)| other == real) {
+                return Err(EnvError::Shared {
+                    a: a.clone(),
+                    b: b.clone(),
+                    path: real.clone(),
+                    a_path: a_path.clone(),
+                    b_path: b_path.clone(),
+                });
             }
         }
         let env_var = config.env_var.clone().unwrap_or_else(|| DEFAULT_ENV_VAR.to_owned());
@@ -293,6 +333,36 @@ impl Environments {
             source_of_name: source_of_name.to_owned(),
             known: self.specs.keys().cloned().collect(),
         })
+    }
+
+    /// The environment that `database` records it belongs to, as the owner of that file (its
+    /// spec with `database` as its database): what `env --adopt` takes the file from. A name this
+    /// configuration does not define is treated as protected, its data directory the database's.
+    /// A protected owner is refused in a test run.
+    pub fn owner_of(
+        &self,
+        recorded: &str,
+        database: &Path,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Environment, EnvError> {
+        let mut spec = match self.specs.get(canonical(recorded)) {
+            Some(spec) => spec.clone(),
+            None => EnvSpec {
+                name: recorded.to_owned(),
+                project: self.specs.values().next().map(|s| s.project.clone()).unwrap_or_default(),
+                data_dir: database.parent().map(Path::to_owned).unwrap_or_default(),
+                database: PathBuf::new(),
+                seed: None,
+                protected: true,
+                ephemeral: false,
+                backup_keep: None,
+            },
+        };
+        spec.database = database.to_owned();
+        if spec.protected && is_test_run(var) {
+            return Err(EnvError::RecordedTestRun { env: spec.name, database: spec.database });
+        }
+        Ok(Environment { spec, chosen_by: ChosenBy::Recorded })
     }
 
     /// Chooses the environment: `database` (a path) > `flag` > the variable > `default_env`.
@@ -417,6 +487,37 @@ mod tests {
         assert!(matches!(envs("[env.Prod]\n"), Err(EnvError::BadName(_))));
         let no_dirs = Environments::load(&Config::default(), Path::new("/w"), "app", &Dirs::default()).unwrap_err();
         assert!(no_dirs.to_string().contains("OS data directory"));
+    }
+
+    #[test]
+    fn file_names_are_plain_and_aliases_are_one_table() {
+        for toml in [
+            "database = \"a/b.db\"\n",
+            "[env.dev]\ndatabase = \"../x.db\"\n",
+            "[env.dev]\ndatabase = \"\"\n",
+            "[env.dev]\ndatabase = \"..\"\n",
+        ] {
+            assert!(matches!(envs(toml), Err(EnvError::NotAFileName { .. })), "{toml}");
+        }
+        let bad_name = Environments::load(&Config::default(), Path::new("/w"), "../x", &dirs()).unwrap_err();
+        assert!(bad_name.to_string().contains("`name`"), "{bad_name}");
+        let err = envs("[env.prod]\nprotected = true\n[env.production]\nprotected = false\n").unwrap_err();
+        assert_eq!(err, EnvError::Alias { canonical: "prod".into(), alias: "production".into() });
+        assert!(envs("[env.production]\nprotected = false\n").is_ok());
+    }
+
+    #[test]
+    fn the_owner_of_a_database() {
+        let e = envs("").unwrap();
+        let db = Path::new("/work/app/.envdb/dev/app.db");
+        let owner = e.owner_of("production", db, &vars(&[])).unwrap();
+        assert_eq!((owner.name(), owner.database(), owner.protected()), ("prod", db, true));
+        assert_eq!(owner.spec.data_dir, Path::new("/home/u/.local/share/app"), "its audit log stays its own");
+        let unknown = e.owner_of("staging", db, &vars(&[])).unwrap();
+        assert!(unknown.protected() && unknown.spec.data_dir == Path::new("/work/app/.envdb/dev"));
+        let err = e.owner_of("prod", db, &vars(&[("ENVDB_TEST", "1")])).unwrap_err();
+        assert!(matches!(err, EnvError::RecordedTestRun { .. }));
+        assert!(e.owner_of("test", db, &vars(&[("ENVDB_TEST", "1")])).is_ok());
     }
 
     #[test]

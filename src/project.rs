@@ -3,7 +3,7 @@
 //! cost more than a whole no-op command is allowed to take.
 
 use crate::config::{self, Config, ConfigError};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// A host project as envdb sees it.
 #[derive(Debug, Clone)]
@@ -14,12 +14,14 @@ pub struct Project {
     pub config: Config,
     /// The migrations directory (absolute).
     pub migrations: PathBuf,
+    /// The directory the run stands in (physical), which printed paths are relative to.
+    pub cwd: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
     #[error(
-        "no envdb.toml or Cargo.toml in {} or any parent directory\n  help: run this inside a cargo project, or pass --manifest-path",
+        "no envdb.toml or Cargo.toml in {} or any parent directory\n  help: run this inside a cargo project, pass --manifest-path, or pass --migrations DIR to work from this directory",
         .0.display()
     )]
     NotFound(PathBuf),
@@ -30,8 +32,8 @@ pub enum ProjectError {
 impl Project {
     /// Discovers the project from `start` (a directory, or a `Cargo.toml` given by `--manifest-path`).
     pub fn discover(start: &Path) -> Result<Project, ProjectError> {
-        let start = if start.is_file() { start.parent().unwrap_or(start) } else { start };
-        let start = std::path::absolute(start).unwrap_or_else(|_| start.to_owned());
+        let start = physical(start);
+        let start = if start.is_file() { start.parent().unwrap_or(&start).to_owned() } else { start };
         if let Some(root) = start.ancestors().find(|d| d.join(config::FILE_NAME).is_file()) {
             let path = root.join(config::FILE_NAME);
             let config = Config::load(&path)?;
@@ -41,9 +43,17 @@ impl Project {
         Ok(Project::new(root, None, Config::default()))
     }
 
+    /// A project rooted at `dir` although it holds neither file: for a run given `--migrations`
+    /// where discovery found nothing (a server with only a migrations directory). Defaults apply.
+    pub fn at(dir: &Path) -> Project {
+        Project::new(dir.to_owned(), None, Config::default())
+    }
+
     fn new(root: PathBuf, config_path: Option<PathBuf>, config: Config) -> Project {
+        let root = physical(&root);
         let migrations = root.join(config.migrations.as_deref().unwrap_or(Path::new("migrations")));
-        Project { root, config_path, config, migrations }
+        let cwd = std::env::current_dir().ok().map(|d| physical(&d));
+        Project { root, config_path, config, migrations, cwd }
     }
 
     /// Replaces the migrations directory (the `--migrations` option), relative to the current directory.
@@ -52,9 +62,17 @@ impl Project {
         self
     }
 
-    /// How a path inside the project is shown: relative to the root when it is inside it.
+    /// How a path is shown, so that it can be pasted where the user stands: relative to the
+    /// current directory when both are inside the project, else absolute. A file's own name is
+    /// kept (a symlinked database is named as configured); its directory is resolved physically.
     pub fn show(&self, path: &Path) -> PathBuf {
-        path.strip_prefix(&self.root).map(Path::to_owned).unwrap_or_else(|_| path.to_owned())
+        let path = physical_dir(path);
+        let Some(cwd) = self.cwd.as_deref().and_then(|c| c.strip_prefix(&self.root).ok()) else { return path };
+        let Ok(rel) = path.strip_prefix(&self.root) else { return path };
+        let common = cwd.components().zip(rel.components()).take_while(|(a, b)| a == b).count();
+        let mut out: PathBuf = cwd.components().skip(common).map(|_| Component::ParentDir).collect();
+        out.extend(rel.components().skip(common));
+        if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
     }
 
     /// The project's name: `name` in envdb.toml, else the root directory's name.
@@ -63,6 +81,43 @@ impl Project {
             .name
             .clone()
             .unwrap_or_else(|| self.root.file_name().map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned()))
+    }
+}
+
+/// `path` as the file system resolves it: its longest existing ancestor canonicalized (symlinks
+/// and `..` followed), the rest appended with `.` and `..` applied lexically, since what does not
+/// exist yet is created exactly so (`create_dir_all`). Absolute when any ancestor exists.
+pub fn physical(path: &Path) -> PathBuf {
+    let parts: Vec<Component<'_>> = path.components().collect();
+    let (mut out, rest) = (1..=parts.len())
+        .rev()
+        .find_map(|n| {
+            let prefix: PathBuf = parts[..n].iter().collect();
+            std::fs::canonicalize(prefix).ok().map(|c| (c, &parts[n..]))
+        })
+        .unwrap_or_else(|| (PathBuf::new(), &parts[..]));
+    for part in rest {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `path` with its directory resolved by [`physical`] and its own name kept, so that a file that
+/// is a symlink is still named as given.
+pub fn physical_dir(path: &Path) -> PathBuf {
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => physical(parent).join(name),
+        _ => physical(path),
     }
 }
 
@@ -102,6 +157,44 @@ mod tests {
 
         let p = Project::discover(&root.join("app/Cargo.toml")).unwrap();
         assert_eq!(p.root, root.join("app"));
+    }
+
+    #[test]
+    fn physical_follows_symlinks_and_dotdot_only_where_they_exist() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::os::unix::fs::symlink(root.join("a/b"), root.join("l")).unwrap();
+        assert_eq!(physical(&root.join("l/..")), root.join("a"));
+        assert_eq!(physical(&root.join("l/new/../y")), root.join("a/b/y"));
+        assert_eq!(physical(&root.join("nope/./../x")), root.join("x"));
+        assert_eq!(physical(Path::new("/nope/../../x")), Path::new("/x"));
+        assert_eq!(physical_dir(&root.join("l/file.db")), root.join("a/b/file.db"));
+        std::os::unix::fs::symlink(root.join("a/b/real.db"), root.join("a/link.db")).unwrap();
+        assert_eq!(physical_dir(&root.join("l/../link.db")), root.join("a/link.db"), "the file keeps its name");
+    }
+
+    #[test]
+    fn paths_show_relative_to_where_the_run_stands_inside_the_project() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("envdb.toml"), "").unwrap();
+        let mut p = Project::discover(tmp.path()).unwrap();
+        let root = p.root.clone();
+        let file = root.join("migrations/0001_a.sql");
+        for (cwd, shown) in [
+            (Some(root.clone()), "migrations/0001_a.sql"),
+            (Some(root.join("src/bin")), "../../migrations/0001_a.sql"),
+            (Some(root.join("migrations")), "0001_a.sql"),
+            (Some(root.join("migrations/0001_a.sql")), "."),
+            (Some(PathBuf::from("/")), file.to_str().unwrap()),
+            (None, file.to_str().unwrap()),
+        ] {
+            p.cwd = cwd.clone();
+            assert_eq!(p.show(&file), Path::new(shown), "from {cwd:?}");
+        }
+        p.cwd = Some(root.join("src"));
+        assert_eq!(p.show(Path::new("/elsewhere/x.db")), Path::new("/elsewhere/x.db"));
+        assert_eq!(p.show(&root.join("src/../.envdb/dev/app.db")), Path::new("../.envdb/dev/app.db"));
     }
 
     #[test]

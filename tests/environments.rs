@@ -216,7 +216,7 @@ fn a_prod_database_copied_into_dev_is_refused_until_adopted() {
     t.run(&["migrate", "--env", "dev"]).failure();
     t.run(&["env"]).success().stdout_has("belongs to `prod`, refused");
     assert_eq!(before, bytes(&t.dev_db()));
-    t.run(&["env", "--adopt"]).success().stderr_has("as `dev` (it recorded `prod`)");
+    t.run(&["env", "--adopt", "--confirm", "prod"]).success().stderr_has("as `dev` (it recorded `prod`)");
     t.run(&["migrate"]).success();
     // The reverse: a dev database opened as prod.
     std::fs::copy(t.dev_db(), t.path("copy.db")).unwrap();
@@ -302,4 +302,153 @@ fn migrate_to_envs_splits_a_legacy_database() {
     t.run(&["migrate-to-envs", "--from", "legacy.db", "--to", "prod", "--force", "--confirm", "prod"]).success();
     assert!(t.read("xdg/app/audit.log").contains("migrate-to-envs"));
     t.run(&["migrate-to-envs", "--from", "missing.db"]).failure().stderr_has("does not exist");
+}
+
+/// A prod database copied into dev's place: adopting it away from prod needs prod's confirmation.
+fn prod_copied_into_dev() -> Test {
+    let t = project();
+    t.run(&["migrate", "--prod"]).success();
+    std::fs::create_dir_all(t.path(".envdb/dev")).unwrap();
+    std::fs::copy(t.prod_db(), t.dev_db()).unwrap();
+    t
+}
+
+#[test]
+fn adopting_away_from_a_protected_environment_needs_its_confirmation() {
+    let t = prod_copied_into_dev();
+    let before = t.snapshot();
+    t.run(&["env", "--adopt"])
+        .failure()
+        .stderr_has("PROTECTED ENVIRONMENT: prod")
+        .stderr_has(&format!("database:  {}", t.dev_db().display()))
+        .stderr_has("no terminal to confirm at")
+        .stderr_has("--confirm prod");
+    // Confirming the new environment is not confirming the one the database belongs to.
+    t.run(&["env", "--adopt", "--confirm", "dev"])
+        .failure()
+        .stderr_has("--confirm dev does not match the environment `prod`");
+    assert_eq!(before, t.snapshot());
+    t.run(&["migrate"]).failure().stderr_has("belongs to the environment `prod`");
+
+    // The production file itself, relabelled by path: refused, so rollback stays refused too.
+    let prod = bytes(&t.prod_db());
+    let prod_path = t.prod_db().display().to_string();
+    t.run(&["env", "--adopt", "--database", &prod_path]).failure().stderr_has("--confirm prod");
+    assert_eq!(prod, bytes(&t.prod_db()));
+    t.run(&["rollback", "--database", &prod_path])
+        .failure()
+        .stderr_has("belongs to the environment `prod` but is being opened as `dev`");
+    assert_eq!(prod, bytes(&t.prod_db()));
+
+    t.run(&["env", "--adopt", "--confirm", "prod"]).success().stderr_has("as `dev` (it recorded `prod`)");
+    t.run(&["migrate"]).success();
+}
+
+#[test]
+fn adopting_away_from_a_protected_environment_is_in_its_audit_log() {
+    let t = prod_copied_into_dev();
+    let entries_before = t.read("xdg/app/audit.log").lines().count();
+    t.run(&["env", "--adopt"]).failure();
+    t.run(&["env", "--adopt", "--confirm", "prod"]).success();
+    let log = t.read("xdg/app/audit.log");
+    let entries: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(entries.len(), entries_before + 1, "one entry for the adoption, none for the refusal:\n{log}");
+    let e = entries.last().unwrap();
+    assert_eq!(e["environment"], "prod");
+    assert_eq!(e["outcome"], "ok");
+    assert_eq!(e["database"], t.dev_db().display().to_string());
+    assert!(e["command"].as_str().unwrap().contains("env --adopt --confirm prod"), "{e}");
+    assert_eq!((e["version_before"].as_u64(), e["version_after"].as_u64()), (Some(2), Some(2)));
+    assert!(!t.path(".envdb/dev/audit.log").exists(), "dev is not protected, so it has no audit log");
+}
+
+#[test]
+fn adopting_away_from_a_protected_environment_is_impossible_in_a_test_run() {
+    let t = prod_copied_into_dev();
+    let before = t.snapshot();
+    let log = t.read("xdg/app/audit.log");
+    for args in [
+        &["env", "--adopt"][..],
+        &["env", "--adopt", "--confirm", "prod"],
+        &["env", "--adopt", "--env", "test", "--database", ".envdb/dev/app.db"],
+    ] {
+        let r = Run::from(t.command(args).env("ENVDB_TEST", "1").output().unwrap());
+        r.failure().stderr_has("records the protected environment `prod`").stderr_has("test run");
+        assert_eq!(before, t.snapshot(), "{args:?}");
+    }
+    assert_eq!(log, t.read("xdg/app/audit.log"));
+}
+
+/// Every configuration here is refused when it loads, naming envdb.toml, before any file is made.
+#[track_caller]
+fn refused(t: &Test, toml: &str, needles: &[&str]) {
+    t.write("envdb.toml", format!("name = \"app\"\n{toml}"));
+    let before = t.snapshot();
+    for args in [&["migrate"][..], &["status", "--env", "staging"], &["env", "--all"]] {
+        let r = t.run(args);
+        r.failure().stderr_has("envdb.toml");
+        for needle in needles {
+            r.stderr_has(needle);
+        }
+    }
+    assert_eq!(before, t.snapshot(), "{toml}");
+}
+
+#[test]
+fn environments_sharing_a_database_through_a_symlink_or_dotdot_are_refused() {
+    let t = project();
+    t.run(&["migrate"]).success();
+    // A symlink to dev's data directory.
+    std::os::unix::fs::symlink(t.path(".envdb/dev"), t.path("shared")).unwrap();
+    refused(&t, "[env.staging]\ndata_dir = \"{workspace}/shared\"\n", &["`dev` and `staging` both use the database"]);
+    // `..` after a symlink: the file system goes up from where the link points, not from the link.
+    std::fs::create_dir_all(t.path(".envdb/dev/deeper")).unwrap();
+    std::os::unix::fs::symlink(t.path(".envdb/dev/deeper"), t.path("deep")).unwrap();
+    refused(&t, "[env.staging]\ndata_dir = \"{workspace}/deep/..\"\n", &["both use the database"]);
+    // A database file that is a symlink to another environment's.
+    std::fs::create_dir_all(t.path("stage")).unwrap();
+    std::os::unix::fs::symlink(t.dev_db(), t.path("stage/app.db")).unwrap();
+    refused(&t, "[env.staging]\ndata_dir = \"{workspace}/stage\"\n", &["`dev` and `staging` both use the database"]);
+    // Not yet existing directories are compared as they will be made.
+    refused(
+        &t,
+        "[env.staging]\ndata_dir = \"{workspace}/new/../.envdb/test\"\n",
+        &["`staging` and `test` both use the database"],
+    );
+}
+
+#[test]
+fn database_and_name_must_be_plain_file_names() {
+    let t = project();
+    for (toml, needle) in [
+        ("[env.staging]\ndatabase = \"../dev/app.db\"\n", "\"../dev/app.db\""),
+        ("[env.staging]\ndatabase = \"sub/s.db\"\n", "\"sub/s.db\""),
+        ("[env.staging]\ndatabase = \"\"\n", "\"\""),
+        ("[env.staging]\ndatabase = \"..\"\n", "\"..\""),
+        ("[env.staging]\ndatabase = \".\"\n", "\".\""),
+        ("database = \"/tmp/all.db\"\n[env.staging]\n", "\"/tmp/all.db\""),
+    ] {
+        refused(&t, toml, &["database", needle, "plain file name"]);
+    }
+    std::fs::remove_file(t.path("envdb.toml")).unwrap();
+    for name in ["../other", "a/b", "", ".."] {
+        t.write("envdb.toml", format!("name = {name:?}\n[env.staging]\n"));
+        let r = t.run(&["migrate"]);
+        r.failure().stderr_has("envdb.toml").stderr_has("name").stderr_has("plain file name");
+        assert!(!t.path(".envdb").exists() && !t.path("other.db").exists(), "{name}");
+    }
+}
+
+#[test]
+fn an_environment_and_its_alias_are_one_table() {
+    let t = project();
+    refused(
+        &t,
+        "[env.prod]\nprotected = true\n[env.production]\nprotected = false\n[env.staging]\n",
+        &["[env.prod]", "[env.production]", "the same environment"],
+    );
+    refused(&t, "[env.development]\nseed = \"a.sql\"\n[env.dev]\n[env.staging]\n", &["[env.dev]", "[env.development]"]);
+    // Either spelling alone is fine.
+    t.write("envdb.toml", "name = \"app\"\n[env.production]\nbackup_keep = 2\n");
+    t.run(&["env", "--prod"]).success().stdout_has("environment: prod").stdout_has("protected");
 }

@@ -11,7 +11,7 @@ pub mod protect;
 mod scaffold;
 pub mod target;
 
-use crate::project::Project;
+use crate::project::{Project, ProjectError};
 use anyhow::Context as _;
 use clap::{Args, Parser};
 use output::{ColorWhen, Format, Output};
@@ -62,9 +62,10 @@ pub struct GlobalArgs {
     /// Output format for commands that report
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Confirm a destructive command against a protected environment by naming it (for scripts)
-    #[arg(long, global = true, value_name = "NAME")]
-    pub confirm: Option<String>,
+    /// Confirm a destructive command against a protected environment by naming it (for scripts);
+    /// repeat it when two are involved (adopting one protected environment's database as another)
+    #[arg(long, global = true, value_name = "NAME", action = clap::ArgAction::Append)]
+    pub confirm: Vec<String>,
 }
 
 /// What every command gets: the global options and the output.
@@ -83,7 +84,16 @@ impl Ctx {
             }
             None => std::env::current_dir().context("cannot read the current directory")?,
         };
-        let project = Project::discover(&start)?;
+        let project = match Project::discover(&start) {
+            // An operator's server holds a migrations directory and no project: with
+            // --migrations given, the current directory is the root.
+            Err(ProjectError::NotFound(_))
+                if self.global.migrations.is_some() && self.global.manifest_path.is_none() =>
+            {
+                Project::at(&start)
+            }
+            found => found?,
+        };
         Ok(match &self.global.migrations {
             Some(dir) => project.with_migrations(dir),
             None => project,

@@ -15,10 +15,12 @@ pub fn confirm(ctx: &mut Ctx, env: &Environment, operation: &str) -> anyhow::Res
         "{BAD}┌ PROTECTED ENVIRONMENT: {name}{BAD:#}\n{BAD}│{BAD:#} database:  {}\n{BAD}│{BAD:#} operation: {operation}\n{BAD}└{BAD:#}",
         env.database().display()
     ));
-    if let Some(given) = &ctx.global.confirm {
+    let given = &ctx.global.confirm;
+    if !given.is_empty() {
         anyhow::ensure!(
-            given == name,
-            "--confirm {given} does not match the environment `{name}`; nothing was changed\n  help: pass --confirm {name} to {operation} it"
+            given.iter().any(|g| g == name),
+            "--confirm {} does not match the environment `{name}`; nothing was changed\n  help: pass --confirm {name} to {operation} it",
+            given.join(" --confirm ")
         );
         return Ok(());
     }

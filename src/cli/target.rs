@@ -61,13 +61,21 @@ pub struct DbArgs {
 /// Loads every environment of the project.
 pub fn environments(project: &Project) -> anyhow::Result<Environments> {
     Environments::load(&project.config, &project.root, &project.name(), &Dirs::os()).with_context(|| {
-        format!("in {}", project.config_path.as_deref().unwrap_or(&project.root.join("envdb.toml")).display())
+        match &project.config_path {
+            Some(path) => format!("in {}", project.show(path).display()),
+            None => {
+                format!("in the default configuration (no envdb.toml in {})", project.show(&project.root).display())
+            }
+        }
     })
 }
 
 /// Resolves the environment for these flags (the same order the runtime uses).
 pub fn resolve_env(project: &Project, args: &EnvArgs) -> anyhow::Result<Environment> {
-    let database = args.database.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
+    let database = args
+        .database
+        .as_ref()
+        .map(|p| crate::project::physical_dir(&std::path::absolute(p).unwrap_or_else(|_| p.clone())));
     Ok(environments(project)?.resolve(database.as_deref(), args.flag(), &|k| std::env::var(k).ok())?)
 }
 

@@ -3,8 +3,9 @@
 use crate::cli::Ctx;
 use crate::cli::target::{self, EnvArgs};
 use crate::db::{self, DbError, OpenOptions, history};
-use crate::environment::{ChosenBy, EnvSpec, Environment};
+use crate::environment::{ChosenBy, EnvSpec, Environment, Environments, canonical};
 use crate::migration_dir::MigrationDir;
+use crate::project::Project;
 use crate::{check, plan};
 use anyhow::Context as _;
 use serde::Serialize;
@@ -100,7 +101,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let show = |p: &std::path::Path| project.show(p).display().to_string();
     let resolved = target::resolve_env(&project, &args.env)?;
     if args.adopt {
-        return adopt(ctx, &resolved);
+        return adopt(ctx, &project, &envs, &resolved);
     }
     let blocks: Vec<Block> = if args.all {
         envs.specs
@@ -134,27 +135,39 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Records `env` in its database after a deliberate copy; protected environments confirm first.
-fn adopt(ctx: &mut Ctx, env: &Environment) -> anyhow::Result<ExitCode> {
-    crate::cli::protect::confirm(ctx, env, "adopt a database as")?;
+/// Records `env` in its database after a deliberate copy. The database is taken from the
+/// environment it records: when that one is protected, it confirms first (before `env` does), the
+/// adoption is in its audit log, and a test run cannot do it at all.
+fn adopt(ctx: &mut Ctx, project: &Project, envs: &Environments, env: &Environment) -> anyhow::Result<ExitCode> {
     let path = env.database();
     let conn = db::open(path, OpenOptions { create: false, ..OpenOptions::default() })?;
     let err = |e| DbError::sqlite(path, e, std::time::Duration::ZERO);
     let before = history::meta(&conn, "environment").map_err(err)?;
-    crate::cli::audit::audited(
-        env,
-        || history::latest(&conn).unwrap_or(0),
-        || {
-            history::ensure(&conn, None, None).map_err(err)?;
-            history::set_meta(&conn, "environment", env.name()).map_err(err).context("recording the environment")?;
-            Ok(())
-        },
-    )?;
+    let owner = match before.as_deref() {
+        Some(recorded) if canonical(recorded) != env.name() => {
+            Some(envs.owner_of(recorded, path, &|k| std::env::var(k).ok())?)
+        }
+        _ => None,
+    };
+    if let Some(owner) = &owner {
+        crate::cli::protect::confirm(ctx, owner, &format!("adopt as `{}` the database of", env.name()))?;
+    }
+    crate::cli::protect::confirm(ctx, env, "adopt a database as")?;
+    let version = || history::latest(&conn).unwrap_or(0);
+    let relabel = || {
+        history::ensure(&conn, None, None).map_err(err)?;
+        history::set_meta(&conn, "environment", env.name()).map_err(err).context("recording the environment")?;
+        Ok(())
+    };
+    crate::cli::audit::audited(env, version, || match &owner {
+        Some(owner) => crate::cli::audit::audited(owner, version, relabel),
+        None => relabel(),
+    })?;
     ctx.out.status(
         "Adopted",
         format!(
             "{} as `{}` (it recorded {})",
-            path.display(),
+            project.show(path).display(),
             env.name(),
             before.map_or("no environment".into(), |b| format!("`{b}`"))
         ),
