@@ -50,12 +50,26 @@ impl EnvArgs {
 pub struct DbArgs {
     #[command(flatten)]
     pub env: EnvArgs,
-    /// Seconds to wait for another envdb run on the same database
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub lock_timeout: f64,
-    /// Seconds a statement waits for another connection's write lock
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
-    pub busy_timeout: f64,
+    /// Seconds to wait for another envdb run on the same database (0 to 2147483)
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds, allow_negative_numbers = true)]
+    pub lock_timeout: Duration,
+    /// Seconds a statement waits for another connection's write lock (0 to 2147483)
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = seconds, allow_negative_numbers = true)]
+    pub busy_timeout: Duration,
+}
+
+/// The longest timeout accepted: SQLite counts its busy timeout in milliseconds in a C `int`.
+const MAX_TIMEOUT_SECS: f64 = i32::MAX as f64 / 1000.0;
+
+/// Parses a timeout flag: a finite number of seconds from 0 to [`MAX_TIMEOUT_SECS`] (about 24
+/// days). Anything else is a usage error naming the flag, never a panic.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let range = format!("a number of seconds from 0 to {} (about 24 days)", MAX_TIMEOUT_SECS.floor());
+    let secs: f64 = text.trim().parse().map_err(|_| format!("expected {range}"))?;
+    if !(0.0..=MAX_TIMEOUT_SECS).contains(&secs) {
+        return Err(format!("expected {range}"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("expected {range} ({e})"))
 }
 
 /// Loads every environment of the project.
@@ -94,12 +108,9 @@ impl Target {
         let project = ctx.project()?;
         let env = resolve_env(&project, &args.env)?;
         let dir = MigrationDir::read(&project.migrations, &project.show(&project.migrations))?;
-        let secs = |s: f64, what: &str| {
-            Duration::try_from_secs_f64(s).with_context(|| format!("--{what} must be a number of seconds, not {s}"))
-        };
         let target = Target {
-            busy: secs(args.busy_timeout, "busy-timeout")?,
-            lock_timeout: secs(args.lock_timeout, "lock-timeout")?,
+            busy: args.busy_timeout,
+            lock_timeout: args.lock_timeout,
             path: env.database().to_owned(),
             project,
             dir,

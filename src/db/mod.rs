@@ -109,7 +109,8 @@ pub fn open(path: &Path, opts: OpenOptions) -> Result<Connection, DbError> {
     };
     let err = |e| DbError::sqlite(path, e, opts.busy_timeout);
     let conn = Connection::open_with_flags(path, flags).map_err(err)?;
-    conn.busy_timeout(opts.busy_timeout).map_err(err)?;
+    // SQLite counts the busy timeout in milliseconds in a C `int`; longer waits are that long.
+    conn.busy_timeout(opts.busy_timeout.min(Duration::from_millis(i32::MAX as u64))).map_err(err)?;
     // Loading the schema is what reveals a file that is not a database.
     conn.table_exists(Some("main"), "sqlite_schema").map_err(err)?;
     Ok(conn)

@@ -2,10 +2,13 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::{DbError, apply, history};
+use crate::db::{DbError, apply, history, schema};
 use std::process::ExitCode;
 
 /// Record migrations 1..=N as applied without running them (adopting an existing database)
+///
+/// The database's schema must be the one migrations 1..=N produce (replayed in memory, as
+/// `validate` does); otherwise the differences are listed and nothing is recorded.
 ///
 /// Example: `cargo envdb baseline 3 --database legacy.db`
 #[derive(Debug, clap::Args)]
@@ -15,6 +18,9 @@ pub struct Args {
     /// The version the database's schema already matches
     #[arg(value_name = "N")]
     upto: u64,
+    /// Record the migrations even though the schema differs (the differences are still listed)
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
@@ -26,16 +32,33 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         "there is no migration {} to baseline at (migrations run 1 to {latest})",
         args.upto
     );
+    let expected = schema::of_migrations(&migrations, Some(args.upto))?;
     target.write(ctx, "baseline", true, |ctx| {
         let _lock = target.run_lock(ctx)?;
         let conn = target.open(false)?;
-        let applied = history::read(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?;
+        let err = |e| DbError::sqlite(&target.path, e, target.busy);
+        let applied = history::read(&conn).map_err(err)?;
         anyhow::ensure!(
             applied.is_empty(),
             "{} already has a migration history (version {}); baseline only adopts a database envdb has never migrated",
             target.show(),
             applied.last().map_or(0, |a| a.version)
         );
+        let diff = schema::diff(&schema::objects(&conn).map_err(err)?, &expected);
+        if !diff.is_empty() {
+            let list = diff.join("\n  ");
+            let what = format!(
+                "the schema of {} does not match the schema migrations 1 to {} produce:\n  {list}",
+                target.show(),
+                args.upto
+            );
+            anyhow::ensure!(
+                args.force,
+                "{what}\nnothing was recorded\n  help: baseline at the version the database matches, or pass --force to record 1 to {} anyway",
+                args.upto
+            );
+            ctx.out.warn(format!("{what}\nrecording anyway (--force)"));
+        }
         apply::baseline(&conn, &target.path, &migrations, args.upto, Some(target.env.name()), target.busy)?;
         Ok(())
     })?;

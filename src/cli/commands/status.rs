@@ -1,13 +1,18 @@
-//! `cargo envdb status`: where the database stands against the migrations on disk.
+//! `cargo envdb status`: where the database stands against the migrations on disk, and what is
+//! wrong with them.
 
+use crate::check::check;
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
 use crate::db::lock;
 use crate::plan;
+use crate::problem::Problem;
 use serde::Serialize;
 use std::process::ExitCode;
 
-/// Show the database's version, pending migrations and drift
+/// Show the database's version, pending migrations, drift, and what `check` finds
+///
+/// Migrations that fail `check` are listed with the database's state (exit 1), not refused.
 ///
 /// Example: `cargo envdb status --format json`
 #[derive(Debug, clap::Args)]
@@ -26,11 +31,16 @@ struct Status {
     pending: Vec<String>,
     drift: plan::Drift,
     app_running: bool,
+    /// The errors `check` finds in the migrations directory (empty when it passes).
+    problems: Vec<Problem>,
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
-    let migrations = target.migrations()?;
+    // The diagnostic command: migrations that fail `check` are reported, not refused; the
+    // state is computed from the files as they are.
+    let problems: Vec<Problem> = check(&target.dir, false).errors().cloned().collect();
+    let migrations = target.dir.migrations();
     let applied = target.applied()?;
     let version = applied.last().map_or(0, |a| a.version);
     let drift = plan::drift(&migrations, &applied);
@@ -43,6 +53,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         pending: migrations.iter().filter(|m| m.version > version).map(|m| m.name.to_owned()).collect(),
         drift,
         app_running: lock::app_running(&target.path),
+        problems,
     };
     if ctx.out.json() {
         ctx.out.print_json(&status);
@@ -68,6 +79,18 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             ));
         }
         out.line(format!("app:       {}", if status.app_running { "running (holds the lock)" } else { "not running" }));
+        if status.problems.is_empty() {
+            out.line("check:     ok");
+        } else {
+            out.line(format!(
+                "check:     {} error(s) in the migrations (`cargo envdb check` lists them too):",
+                status.problems.len()
+            ));
+            for p in &status.problems {
+                out.line(format!("  {p}"));
+            }
+        }
     }
-    Ok(if status.drift.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let sound = status.drift.is_empty() && status.problems.is_empty();
+    Ok(if sound { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
