@@ -23,7 +23,7 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success
   1  a check failed, or the command failed (the message says why)
-  2  bad usage (unknown option, missing argument)";
+  2  bad usage (unknown option, missing argument, --format json on a command that does not print JSON)";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -58,6 +58,10 @@ pub enum DbError {
         "{file} runs outside a transaction (`-- envdb: no-transaction`), which --single-transaction cannot honour; nothing was run"
     )]
     NoTransactionInSingle { file: String },
+    #[error(
+        "{file} runs outside a transaction (`-- envdb: no-transaction`), so migration {version} cannot be redone atomically; nothing was changed\n  help: run `cargo envdb rollback`, then `cargo envdb migrate`, checking the database in between"
+    )]
+    RedoOutsideTransaction { file: String, version: u64 },
 }
 
 impl DbError {
@@ -142,19 +146,40 @@ pub fn pragma_lines(conn: &Connection, pragma: &str) -> rusqlite::Result<Vec<Str
     conn.prepare(&format!("PRAGMA {pragma}"))?.query_map([], |r| r.get(0))?.collect()
 }
 
-/// `PRAGMA foreign_key_check`, described: at most `limit` violations.
+/// `PRAGMA foreign_key_check`, described: at most `limit` violations, each naming the table, the
+/// offending rowid and the key's columns, e.g.
+/// `child row 1 references a missing row in parent (child.parent_id → parent.id)`.
 pub fn foreign_key_violations(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
     let rows = stmt.query_map([], |r| {
-        let table: String = r.get(0)?;
-        let rowid: Option<i64> = r.get(1)?;
-        let parent: String = r.get(2)?;
-        Ok(match rowid {
-            Some(id) => format!("{table} row {id} references a missing row in {parent}"),
-            None => format!("a row of {table} references a missing row in {parent}"),
-        })
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
     })?;
-    rows.take(limit).collect()
+    let violations = rows.take(limit).collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut columns = conn.prepare(
+        "SELECT group_concat(\"from\", ', '), group_concat(\"to\", ', ') \
+         FROM (SELECT * FROM pragma_foreign_key_list(?1) WHERE id = ?2 ORDER BY seq)",
+    )?;
+    violations
+        .into_iter()
+        .map(|(table, rowid, parent, key)| {
+            let (from, to): (Option<String>, Option<String>) =
+                columns.query_row(rusqlite::params![table, key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let place = match rowid {
+                Some(id) => format!("{table} row {id}"),
+                None => format!("a row of {table}"),
+            };
+            Ok(match (from, to) {
+                (Some(from), Some(to)) => {
+                    format!("{place} references a missing row in {parent} ({table}.{from} → {parent}.{to})")
+                }
+                // No `to`: the key references the parent's primary key.
+                (Some(from), None) => {
+                    format!("{place} references a missing row in {parent} ({table}.{from} → {parent})")
+                }
+                _ => format!("{place} references a missing row in {parent}"),
+            })
+        })
+        .collect()
 }
 
 /// `PRAGMA quick_check`; `Err(Corrupt)` unless it says ok.
