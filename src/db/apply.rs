@@ -196,26 +196,46 @@ pub fn migrate(
     if let Some(env) = &opts.environment {
         super::check_environment(conn, path, env)?;
     }
+    // A run killed while it had switched to WAL for speed left the mode to return to.
+    let interrupted = history::meta(conn, history::JOURNAL_MODE_TO_RESTORE).map_err(|e| run.err(e))?;
+    let wanted_mode = opts.journal_mode.map(JournalMode::as_str);
     let applied = history::read(conn).map_err(|e| run.err(e))?;
     let before = applied.last().map_or(0, |a| a.version);
     let pending = plan::pending(migrations, &applied, opts.target)
         .map_err(|error| DbError::Plan { path: path.to_owned(), error })?;
     let mut report = MigrateReport { before, after: before, applied: Vec::new() };
     if pending.is_empty() {
+        if let (Some(mode), true) = (&interrupted, opts.fast_journal) {
+            leave_fast_journal(&run, wanted_mode.unwrap_or(mode), true)?;
+        }
         return Ok(report);
     }
     // Refuse before anything runs.
     let prepared = pending.iter().map(|m| prepare(m, opts.single_transaction)).collect::<Result<Vec<_>, _>>()?;
     super::quick_check(conn, path)?;
     progress(Progress::Planned(pending.len()));
-    history::ensure(conn, opts.environment.as_deref(), opts.project.as_deref()).map_err(|e| run.err(e))?;
 
-    let found_mode = run.journal_mode()?;
-    let wanted_mode = opts.journal_mode.map(JournalMode::as_str);
+    let found_mode = match interrupted.clone() {
+        Some(mode) => mode,
+        None => run.journal_mode()?,
+    };
     if let Some(mode) = wanted_mode {
         run.set_journal_mode(mode)?;
     }
+    let back = wanted_mode.unwrap_or(&found_mode).to_owned();
     let fast = opts.fast_journal && run.journal_mode()? != "memory";
+    // The mode to return to is recorded (durably, before the switch) so that a run killed in
+    // WAL is put back by the next one.
+    let record = fast && back != "wal" && interrupted.as_deref() != Some(back.as_str());
+    run.exec("BEGIN IMMEDIATE")?;
+    let setup = history::ensure(conn, opts.environment.as_deref(), opts.project.as_deref())
+        .and_then(|()| if record { history::set_meta(conn, history::JOURNAL_MODE_TO_RESTORE, &back) } else { Ok(()) })
+        .map_err(|e| run.err(e))
+        .and_then(|()| run.exec("COMMIT"));
+    if setup.is_err() {
+        run.rollback();
+    }
+    setup?;
     if fast && run.set_journal_mode("wal")? == "wal" {
         run.exec("PRAGMA synchronous = NORMAL")?;
     }
@@ -232,20 +252,24 @@ pub fn migrate(
     };
 
     // Put the connection back as it was, durably, whatever happened.
-    let restore = (|| {
-        run.exec(if fk_before { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })?;
-        if fast {
-            run.exec("PRAGMA synchronous = FULL; PRAGMA wal_checkpoint(TRUNCATE);")?;
-            let back = wanted_mode.unwrap_or(&found_mode);
-            if back != "wal" {
-                run.set_journal_mode(back)?;
-            }
-        }
-        Ok::<(), DbError>(())
-    })();
+    let restore = run
+        .exec(if fk_before { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })
+        .and_then(|()| if fast { leave_fast_journal(&run, &back, record || interrupted.is_some()) } else { Ok(()) });
     result?;
     restore?;
     Ok(report)
+}
+
+/// Leaves the fast journal: `synchronous=FULL`, a checkpoint that truncates the WAL, then the
+/// journal `mode` to keep. The record of the mode to return to (`recorded`) is removed only once
+/// the database is back in that mode, so a crash at any point leaves a state the next run repairs.
+fn leave_fast_journal(run: &Run<'_>, mode: &str, recorded: bool) -> Result<(), DbError> {
+    run.exec("PRAGMA synchronous = FULL; PRAGMA wal_checkpoint(TRUNCATE);")?;
+    let now = if mode == "wal" { String::from("wal") } else { run.set_journal_mode(mode)? };
+    if recorded && now == mode {
+        history::delete_meta(run.conn, history::JOURNAL_MODE_TO_RESTORE).map_err(|e| run.err(e))?;
+    }
+    Ok(())
 }
 
 fn run_statements(run: &Run<'_>, stmts: &[Statement<'_>]) -> Result<(), Failure> {
