@@ -132,13 +132,46 @@ pub fn check_environment(conn: &Connection, path: &Path, env: &str) -> Result<()
 /// The files SQLite keeps beside a database, by suffix.
 pub const COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
 
+/// `<path><suffix>`: a database's `-wal`, `-shm` or `-journal`.
+pub fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
 /// Removes a database file and its companions (best effort: what is not there is fine).
 pub fn remove_database(path: &Path) {
     for suffix in std::iter::once("").chain(COMPANIONS) {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = std::fs::remove_file(p);
+        let _ = std::fs::remove_file(companion(path, suffix));
     }
+}
+
+/// Puts the finished, closed database file `built` (in the same directory) at `database` with one
+/// rename, replacing the database there, whose content the caller has kept (`reset` backs it up).
+/// The replaced database is checkpointed and its `-wal`, `-shm` and `-journal` removed before the
+/// rename, so that no stale WAL or journal can ever be replayed onto the new file. The new file
+/// takes the permissions of the one it replaces.
+pub fn swap_in(built: &Path, database: &Path) -> std::io::Result<()> {
+    if let Some(left) = COMPANIONS.iter().map(|s| companion(built, s)).find(|p| p.exists()) {
+        let why = format!("{} is still beside the new database: it is not closed", left.display());
+        return Err(std::io::Error::other(why));
+    }
+    if let Ok(meta) = std::fs::metadata(database) {
+        std::fs::set_permissions(built, meta.permissions())?;
+        if companion(database, "-wal").exists() {
+            // Best effort: the content is kept elsewhere; this only keeps the old file whole.
+            let _ = Connection::open(database).and_then(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)"));
+        }
+        for suffix in COMPANIONS {
+            match std::fs::remove_file(companion(database, suffix)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    std::fs::rename(built, database)?;
+    backup::sync_dir(database.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")));
+    Ok(())
 }
 
 /// The one-column rows of a check pragma (`quick_check`, `integrity_check`).
