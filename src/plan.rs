@@ -15,6 +15,12 @@ pub struct Applied {
     pub tool_version: String,
 }
 
+/// The first 12 characters of a checksum, for display. A checksum read from a database may hold
+/// anything (edited by hand, written by another tool), so it is cut at a character boundary.
+pub fn short_checksum(checksum: &str) -> &str {
+    checksum.char_indices().nth(12).map_or(checksum, |(i, _)| &checksum[..i])
+}
+
 /// Why the history and the migrations cannot be reconciled. Each refusal leaves the database as it was.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
@@ -36,6 +42,10 @@ pub enum PlanError {
     Hole { missing: u64, after: u64 },
     #[error("there is no migration {0} to migrate to (latest is {1})")]
     NoSuchTarget(u64, u64),
+    #[error(
+        "cannot roll back to version {to}: the database is at version {current}, already below it\n  help: roll back to a version below {current} (--to), or migrate forward with `cargo envdb migrate --to {to}`"
+    )]
+    AboveCurrent { to: u64, current: u64 },
     #[error("migration {version} ({name}) has no down file, so it cannot be rolled back\n  help: write {down}")]
     NoDown { version: u64, name: String, down: String },
 }
@@ -132,6 +142,10 @@ pub fn rollback<'m, 'a>(
     to: u64,
 ) -> Result<Vec<&'m Migration<'a>>, PlanError> {
     verify(migrations, applied)?;
+    let current = applied.last().map_or(0, |a| a.version);
+    if to > current {
+        return Err(PlanError::AboveCurrent { to, current });
+    }
     let mut steps = Vec::new();
     for a in applied.iter().rev().take_while(|a| a.version > to) {
         let m = find(migrations, a.version).expect("verified");
@@ -211,10 +225,19 @@ mod tests {
     }
 
     #[test]
+    fn short_checksums_never_split_a_character() {
+        assert_eq!(short_checksum("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_checksum("xéééééééééééé"), "xééééééééééé");
+        assert_eq!(short_checksum("é"), "é");
+        assert_eq!(short_checksum(""), "");
+    }
+
+    #[test]
     fn rollback_needs_every_down_file() {
         let m = migrations(4);
         assert_eq!(versions(&rollback(&m, &applied(&[1, 2, 3, 4]), 3).unwrap()), [4]);
         assert!(matches!(rollback(&m, &applied(&[1, 2, 3, 4]), 2), Err(PlanError::NoDown { version: 3, .. })));
         assert!(rollback(&m, &applied(&[1, 2]), 2).unwrap().is_empty());
+        assert_eq!(rollback(&m, &applied(&[1, 2]), 3), Err(PlanError::AboveCurrent { to: 3, current: 2 }));
     }
 }

@@ -55,13 +55,23 @@ fn consistent(t: &Test) -> usize {
     versions.len()
 }
 
+/// How long one full run takes (on another database), to spread kills across a run.
+fn full_run(t: &Test) -> Duration {
+    let start = Instant::now();
+    t.run(&["migrate", "-q", "--database", "probe.db"]).success();
+    start.elapsed().max(Duration::from_millis(20))
+}
+
+fn remove_dev_db(t: &Test) {
+    for f in ["app.db", "app.db-wal", "app.db-shm", "app.db-journal"] {
+        let _ = std::fs::remove_file(t.path(&format!(".envdb/dev/{f}")));
+    }
+}
+
 #[test]
 fn sigkill_at_random_moments_never_half_applies() {
     let t = slow_project(200);
-    // Measure one full run to spread the kills across it.
-    let start = Instant::now();
-    t.run(&["migrate", "-q", "--database", "probe.db"]).success();
-    let full = start.elapsed().max(Duration::from_millis(20));
+    let full = full_run(&t);
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut progress = Vec::new();
     let runs = 100;
@@ -84,9 +94,7 @@ fn sigkill_at_random_moments_never_half_applies() {
         }
         if progress.last() == Some(&200) {
             // Finished before the kill: start over so that later kills still land mid-run.
-            for f in ["app.db", "app.db-wal", "app.db-shm", "app.db-journal"] {
-                let _ = std::fs::remove_file(t.path(&format!(".envdb/dev/{f}")));
-            }
+            remove_dev_db(&t);
         }
     }
     assert!(progress.iter().any(|&n| n > 0 && n < 200), "some kills landed mid-run: {progress:?}");
@@ -136,4 +144,64 @@ fn a_second_run_waits_for_the_run_lock_then_times_out() {
         .stderr_has("--lock-timeout");
     drop(lock);
     t.run(&["migrate"]).success();
+}
+
+fn journal_mode(t: &Test) -> String {
+    t.db().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn sigkill_mid_run_on_a_rollback_journal_database_then_the_next_run_restores_its_journal_mode() {
+    let t = slow_project(200);
+    let full = full_run(&t);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Kill runs until one dies mid-run, while the database is switched to WAL for speed.
+    let mut landed = None;
+    for attempt in 0u32.. {
+        assert!(Instant::now() < deadline, "no kill landed mid-run in {attempt} attempts");
+        remove_dev_db(&t);
+        // Somewhere in the middle half of a full run.
+        let delay = full / 4 + full * (attempt % 8) / 16;
+        let mut child = t.command(&["migrate", "-q"]).spawn().unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        if !t.dev_db().exists() {
+            continue;
+        }
+        let n = consistent(&t);
+        if n > 0 && n < 200 && journal_mode(&t) == "wal" {
+            landed = Some(n);
+            break;
+        }
+    }
+    let n = landed.unwrap();
+    // The next run, even one with nothing to apply, puts the database back in its own mode.
+    t.run(&["migrate", "-q", "--to", &n.to_string()]).success();
+    assert_eq!(journal_mode(&t), "delete");
+    assert_eq!(consistent(&t), n);
+    t.run(&["migrate", "-q"]).success();
+    assert_eq!(consistent(&t), 200);
+    assert_eq!(journal_mode(&t), "delete");
+    assert!(!t.path(".envdb/dev/app.db-wal").exists());
+    let record: i64 = t
+        .db()
+        .query_row("SELECT count(*) FROM envdb_meta WHERE key = 'journal_mode_to_restore'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(record, 0, "the record goes once the mode is restored");
+}
+
+#[test]
+fn a_killed_run_followed_by_a_full_run_restores_the_journal_mode() {
+    let t = slow_project(3);
+    t.run(&["migrate", "-q", "--to", "1"]).success();
+    // The state a run killed in WAL leaves: the mode to return to recorded, the database in WAL.
+    {
+        let db = t.db();
+        db.execute("INSERT INTO envdb_meta (key, value) VALUES ('journal_mode_to_restore', 'delete')", []).unwrap();
+        let _: String = db.query_row("PRAGMA journal_mode = wal", [], |r| r.get(0)).unwrap();
+    }
+    t.run(&["migrate", "-q"]).success();
+    assert_eq!(journal_mode(&t), "delete");
+    assert_eq!(consistent(&t), 3);
 }

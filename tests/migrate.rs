@@ -126,9 +126,9 @@ fn a_table_rebuild_that_breaks_a_foreign_key_is_rolled_back() {
     ]);
     t.run(&["migrate"])
         .failure()
-        .stderr_has("0002_rebuild.sql")
-        .stderr_has("foreign key violations")
-        .stderr_has("child row 1 references a missing row in parent");
+        .stderr_has("0002_rebuild.sql failed: foreign key violations after it ran")
+        .stderr_has("child row 1 references a missing row in parent (child.parent_id → parent.id)")
+        .stderr_lacks("line 0");
     let db = t.db();
     assert_eq!(versions(&db), [1]);
     let cols: i64 = db.query_row("SELECT count(*) FROM pragma_table_info('parent')", [], |r| r.get(0)).unwrap();
@@ -370,4 +370,163 @@ fn migrations_that_fail_check_are_not_applied() {
         .stderr_has("must pass `cargo envdb check`")
         .stderr_has("0003_m3.sql: content differs");
     assert!(!t.dev_db().exists());
+}
+
+#[test]
+fn redo_is_atomic_a_failing_up_step_changes_nothing() {
+    let t = Test::with(&[
+        ("0001_people.sql", "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT);\n"),
+        ("0002_names.sql", "CREATE TABLE names (name TEXT NOT NULL);\nINSERT INTO names SELECT name FROM people;\n"),
+        ("0002_names.down.sql", "DROP TABLE names;\n"),
+    ]);
+    t.run(&["migrate"]).success();
+    // Data the up step no longer accepts: redoing it fails after the down step ran.
+    t.db().execute_batch("INSERT INTO names VALUES ('kept'); INSERT INTO people (name) VALUES (NULL);").unwrap();
+    let before = t.snapshot();
+    let r = t.run(&["redo"]);
+    assert_eq!(before, t.snapshot(), "the down step was undone with the up step");
+    r.failure()
+        .stderr_has("redo changed nothing: .envdb/dev/app.db is still at version 2")
+        .stderr_has("0002_names.sql failed at line 2: NOT NULL constraint failed: names.name")
+        .stderr_has("the whole run was rolled back; the database is at version 2");
+    let db = t.db();
+    assert_eq!(versions(&db), [1, 2]);
+    let kept: String = db.query_row("SELECT name FROM names", [], |r| r.get(0)).unwrap();
+    assert_eq!(kept, "kept");
+    // A failing down step changes nothing either.
+    t.write("migrations/0002_names.down.sql", "DROP TABLE names;\nDROP TABLE nowhere;\n");
+    t.run(&["hash"]).success();
+    let before = t.snapshot();
+    t.run(&["redo"]).failure().stderr_has("0002_names.down.sql failed at line 2: no such table: nowhere");
+    assert_eq!(before, t.snapshot());
+}
+
+#[test]
+fn redo_refuses_a_migration_that_runs_outside_a_transaction() {
+    for (up, down) in [
+        ("-- envdb: no-transaction\nCREATE TABLE b (x);\n", "DROP TABLE b;\n"),
+        ("CREATE TABLE b (x);\n", "-- envdb: no-transaction\nDROP TABLE b;\n"),
+    ] {
+        let t = Test::with(&[("0001_a.sql", "CREATE TABLE a (x);\n"), ("0002_b.sql", up), ("0002_b.down.sql", down)]);
+        t.run(&["migrate"]).success();
+        let before = t.snapshot();
+        let file = if up.contains("no-transaction") { "0002_b.sql" } else { "0002_b.down.sql" };
+        t.run(&["redo"])
+            .failure()
+            .stderr_has(&format!("{file} runs outside a transaction"))
+            .stderr_has("migration 2 cannot be redone atomically; nothing was changed")
+            .stderr_has("cargo envdb rollback");
+        assert_eq!(before, t.snapshot());
+    }
+}
+
+#[test]
+fn rollback_above_the_current_version_is_an_error() {
+    let t = five(None);
+    t.run(&["migrate", "--to", "3"]).success();
+    let before = t.snapshot();
+    for args in [&["rollback", "--to", "4"][..], &["rollback", "--to", "9"], &["rollback", "--to", "4", "--dry-run"]] {
+        t.run(args).failure().stderr_has("cannot roll back to version").stderr_has("the database is at version 3");
+    }
+    t.run(&["rollback", "--steps", "4"]).failure().stderr_has("cannot roll back 4 migration(s)");
+    // As `migrate --to` does for the same mistake.
+    t.run(&["migrate", "--to", "9"]).failure().stderr_has("no migration 9");
+    assert_eq!(before, t.snapshot());
+    t.run(&["rollback", "--to", "3"]).success().stderr_has("3 → 3");
+    t.run(&["rollback", "--steps", "3"]).success().stderr_has("3 → 0");
+}
+
+#[test]
+fn json_output_is_parsed_or_refused_with_a_usage_error() {
+    let t = five(None);
+    let j = t.run(&["migrate", "--to", "2", "--format", "json"]).json();
+    assert_eq!((j["dry_run"].clone(), j["before"].clone(), j["after"].clone()), (false.into(), 0.into(), 2.into()));
+    let applied = j["applied"].as_array().unwrap();
+    assert_eq!(applied.len(), 2);
+    assert_eq!(applied[1]["version"], 2);
+    assert_eq!(applied[1]["name"], "0002_m2.sql");
+    assert_eq!(applied[1]["checksum"].as_str().unwrap().len(), 64);
+    assert!(applied[1]["execution_ms"].is_u64());
+    assert!(applied[1]["applied_at"].as_str().unwrap().ends_with('Z'));
+    let j = t.run(&["migrate", "--format", "json"]).json();
+    assert_eq!(
+        j["applied"].as_array().unwrap().iter().map(|a| a["version"].as_u64().unwrap()).collect::<Vec<_>>(),
+        [3, 4, 5]
+    );
+    assert_eq!(t.run(&["migrate", "--format", "json"]).json()["applied"], serde_json::json!([]));
+
+    let before = t.snapshot();
+    let j = t.run(&["rollback", "--steps", "2", "--dry-run", "--format", "json"]).json();
+    assert_eq!(
+        j,
+        serde_json::json!({"dry_run": true, "before": 5, "after": 3,
+            "reverted": [{"version": 5, "name": "0005_m5.sql"}, {"version": 4, "name": "0004_m4.sql"}]})
+    );
+    assert_eq!(before, t.snapshot());
+    let j = t.run(&["rollback", "--format", "json"]).json();
+    assert_eq!(
+        j,
+        serde_json::json!({"dry_run": false, "before": 5, "after": 4, "reverted": [{"version": 5, "name": "0005_m5.sql"}]})
+    );
+    let j = t.run(&["redo", "--format", "json"]).json();
+    assert_eq!((j["version"].clone(), j["name"].clone()), (4.into(), "0004_m4.sql".into()));
+
+    t.write("seeds/dev.sql", "INSERT INTO t1 VALUES (9);\n");
+    for args in [
+        &["seed"][..],
+        &["reset"],
+        &["repair"],
+        &["baseline", "1"],
+        &["restore", "latest"],
+        &["schema", "dump"],
+        &["new", "more"],
+        &["init"],
+        &["hook", "install"],
+        &["completions", "bash"],
+        &["run"],
+        &["test"],
+        &["migrate-to-envs", "--from", "legacy.db"],
+    ] {
+        let before = t.snapshot();
+        let r = t.run(&[args, &["--format", "json"]].concat());
+        r.code(2)
+            .stderr_has(&format!("`{}` does not print JSON; nothing was run", args[0]))
+            .stderr_has("--format json");
+        assert_eq!(r.stdout, "", "{args:?}");
+        assert_eq!(before, t.snapshot(), "{args:?} changed something");
+    }
+}
+
+#[test]
+fn a_non_ascii_checksum_in_the_history_never_panics() {
+    let t = five(None);
+    t.run(&["migrate"]).success();
+    // Odd byte offsets: cutting at byte 12 would split a character.
+    t.db().execute("UPDATE envdb_migrations SET checksum = 'xéééééééééééééé' WHERE version = 2", []).unwrap();
+    t.db().execute("UPDATE envdb_migrations SET checksum = 'a€' WHERE version = 3", []).unwrap();
+    for args in [
+        &["status"][..],
+        &["status", "--format", "json"],
+        &["history"],
+        &["history", "--format", "json"],
+        &["validate"],
+        &["migrate"],
+        &["migrate", "--format", "json"],
+        &["env"],
+        &["rollback", "--dry-run"],
+        &["upgrade", "--dry-run"],
+    ] {
+        let r = t.run(args);
+        assert_ne!(r.code, 101, "{args:?} panicked:\n{}", r.stderr);
+        r.stderr_lacks("panicked");
+    }
+    t.run(&["migrate"]).failure().stderr_has("migration 2 (0002_m2.sql) was applied with a different checksum");
+    t.run(&["repair"])
+        .success()
+        .stderr_has("Repaired migrations/0002_m2.sql xééééééééééé → ")
+        .stderr_has("Repaired migrations/0003_m3.sql a€ → ");
+    let audit: String =
+        t.db().query_row("SELECT value FROM envdb_meta WHERE key = 'last_repair'", [], |r| r.get(0)).unwrap();
+    assert!(audit.contains(" 2:xééééééééééé->") && audit.contains(",3:a€->"), "{audit}");
+    t.run(&["migrate"]).success();
 }

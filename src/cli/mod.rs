@@ -23,7 +23,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success
   1  a check failed, or the command failed (the message says why)
-  2  bad usage (unknown option, missing argument, a value out of range)";
+  2  bad usage (unknown option, missing argument, a value out of range,
+     --format json on a command that does not print JSON)";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -26,13 +26,12 @@ use std::time::{Duration, Instant};
 
 /// A migration that failed, with what had been applied before it.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "{file} failed at line {line}: {message}\n  {outcome}",
-    outcome = self.outcome()
-)]
+#[error("{failure}\n  {outcome}", failure = self.failure(), outcome = self.outcome())]
 pub struct MigrationFailed {
     pub file: String,
-    pub line: usize,
+    /// The line of the failing statement; `None` when no single statement failed (violations
+    /// found by the foreign-key check after the file ran, named by table and row instead).
+    pub line: Option<usize>,
     pub message: String,
     /// The database the run was against.
     pub database: PathBuf,
@@ -47,12 +46,23 @@ pub struct MigrationFailed {
 }
 
 impl MigrationFailed {
+    /// What failed, without what it left behind: `<file> failed at line N: <message>`.
+    pub fn failure(&self) -> String {
+        match self.line {
+            Some(line) => format!("{} failed at line {line}: {}", self.file, self.message),
+            None => format!("{} failed: {}", self.file, self.message),
+        }
+    }
+
     fn outcome(&self) -> String {
         let state = format!("the database is at version {}", self.version_now);
         if self.outside_transaction {
+            let took_effect = match self.line {
+                Some(line) => format!("statements before line {line} took effect"),
+                None => String::from("its statements took effect"),
+            };
             format!(
-                "it ran outside a transaction (`-- envdb: no-transaction`): statements before line {} took effect; {state}; inspect it before retrying",
-                self.line
+                "it ran outside a transaction (`-- envdb: no-transaction`): {took_effect}; {state}; inspect it before retrying"
             )
         } else if self.whole_run_rolled_back {
             format!("the whole run was rolled back; {state}")
@@ -155,17 +165,21 @@ fn prepare<'a>(m: &'a Migration<'a>, single: bool) -> Result<(Directives, Vec<St
     Ok((directives, stmts))
 }
 
+/// Where a file failed (a line, when one statement failed) and why.
+type Failure = (Option<usize>, String);
+
 /// A SQLite message, with the line refined to the failing token when SQLite reports an offset.
-fn describe(e: &rusqlite::Error, stmt: &Statement<'_>) -> (usize, String) {
+fn describe(e: &rusqlite::Error, stmt: &Statement<'_>) -> Failure {
     match e {
         rusqlite::Error::SqlInputError { msg, offset, .. } if *offset >= 0 => {
             let upto = (*offset as usize).min(stmt.sql.len());
             let lead = stmt.sql.len() - stmt.sql.trim_start().len();
-            let extra = stmt.sql[lead.min(upto)..upto].matches('\n').count();
-            (stmt.line + extra, msg.clone())
+            // `get`: an offset that is not a character boundary must not panic.
+            let extra = stmt.sql.get(lead.min(upto)..upto).map_or(0, |s| s.matches('\n').count());
+            (Some(stmt.line + extra), msg.clone())
         }
-        rusqlite::Error::SqliteFailure(_, Some(msg)) => (stmt.line, msg.clone()),
-        other => (stmt.line, other.to_string()),
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => (Some(stmt.line), msg.clone()),
+        other => (Some(stmt.line), other.to_string()),
     }
 }
 
@@ -182,26 +196,46 @@ pub fn migrate(
     if let Some(env) = &opts.environment {
         super::check_environment(conn, path, env)?;
     }
+    // A run killed while it had switched to WAL for speed left the mode to return to.
+    let interrupted = history::meta(conn, history::JOURNAL_MODE_TO_RESTORE).map_err(|e| run.err(e))?;
+    let wanted_mode = opts.journal_mode.map(JournalMode::as_str);
     let applied = history::read(conn).map_err(|e| run.err(e))?;
     let before = applied.last().map_or(0, |a| a.version);
     let pending = plan::pending(migrations, &applied, opts.target)
         .map_err(|error| DbError::Plan { path: path.to_owned(), error })?;
     let mut report = MigrateReport { before, after: before, applied: Vec::new() };
     if pending.is_empty() {
+        if let (Some(mode), true) = (&interrupted, opts.fast_journal) {
+            leave_fast_journal(&run, wanted_mode.unwrap_or(mode), true)?;
+        }
         return Ok(report);
     }
     // Refuse before anything runs.
     let prepared = pending.iter().map(|m| prepare(m, opts.single_transaction)).collect::<Result<Vec<_>, _>>()?;
     super::quick_check(conn, path)?;
     progress(Progress::Planned(pending.len()));
-    history::ensure(conn, opts.environment.as_deref(), opts.project.as_deref()).map_err(|e| run.err(e))?;
 
-    let found_mode = run.journal_mode()?;
-    let wanted_mode = opts.journal_mode.map(JournalMode::as_str);
+    let found_mode = match interrupted.clone() {
+        Some(mode) => mode,
+        None => run.journal_mode()?,
+    };
     if let Some(mode) = wanted_mode {
         run.set_journal_mode(mode)?;
     }
+    let back = wanted_mode.unwrap_or(&found_mode).to_owned();
     let fast = opts.fast_journal && run.journal_mode()? != "memory";
+    // The mode to return to is recorded (durably, before the switch) so that a run killed in
+    // WAL is put back by the next one.
+    let record = fast && back != "wal" && interrupted.as_deref() != Some(back.as_str());
+    run.exec("BEGIN IMMEDIATE")?;
+    let setup = history::ensure(conn, opts.environment.as_deref(), opts.project.as_deref())
+        .and_then(|()| if record { history::set_meta(conn, history::JOURNAL_MODE_TO_RESTORE, &back) } else { Ok(()) })
+        .map_err(|e| run.err(e))
+        .and_then(|()| run.exec("COMMIT"));
+    if setup.is_err() {
+        run.rollback();
+    }
+    setup?;
     if fast && run.set_journal_mode("wal")? == "wal" {
         run.exec("PRAGMA synchronous = NORMAL")?;
     }
@@ -218,23 +252,27 @@ pub fn migrate(
     };
 
     // Put the connection back as it was, durably, whatever happened.
-    let restore = (|| {
-        run.exec(if fk_before { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })?;
-        if fast {
-            run.exec("PRAGMA synchronous = FULL; PRAGMA wal_checkpoint(TRUNCATE);")?;
-            let back = wanted_mode.unwrap_or(&found_mode);
-            if back != "wal" {
-                run.set_journal_mode(back)?;
-            }
-        }
-        Ok::<(), DbError>(())
-    })();
+    let restore = run
+        .exec(if fk_before { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })
+        .and_then(|()| if fast { leave_fast_journal(&run, &back, record || interrupted.is_some()) } else { Ok(()) });
     result?;
     restore?;
     Ok(report)
 }
 
-fn run_statements(run: &Run<'_>, stmts: &[Statement<'_>]) -> Result<(), (usize, String)> {
+/// Leaves the fast journal: `synchronous=FULL`, a checkpoint that truncates the WAL, then the
+/// journal `mode` to keep. The record of the mode to return to (`recorded`) is removed only once
+/// the database is back in that mode, so a crash at any point leaves a state the next run repairs.
+fn leave_fast_journal(run: &Run<'_>, mode: &str, recorded: bool) -> Result<(), DbError> {
+    run.exec("PRAGMA synchronous = FULL; PRAGMA wal_checkpoint(TRUNCATE);")?;
+    let now = if mode == "wal" { String::from("wal") } else { run.set_journal_mode(mode)? };
+    if recorded && now == mode {
+        history::delete_meta(run.conn, history::JOURNAL_MODE_TO_RESTORE).map_err(|e| run.err(e))?;
+    }
+    Ok(())
+}
+
+fn run_statements(run: &Run<'_>, stmts: &[Statement<'_>]) -> Result<(), Failure> {
     for s in stmts {
         if let Err(e) = run.conn.execute_batch(s.sql) {
             return Err(describe(&e, s));
@@ -244,17 +282,17 @@ fn run_statements(run: &Run<'_>, stmts: &[Statement<'_>]) -> Result<(), (usize, 
 }
 
 /// The statements, then `PRAGMA foreign_key_check`: a failure of either is the file's failure.
-fn run_body(run: &Run<'_>, stmts: &[Statement<'_>]) -> Result<(), (usize, String)> {
+fn run_body(run: &Run<'_>, stmts: &[Statement<'_>]) -> Result<(), Failure> {
     run_statements(run, stmts)?;
     match run.fk_violations() {
         Ok(v) if v.is_empty() => Ok(()),
         Ok(v) => Err(fk_failure(v)),
-        Err(e) => Err((0, format!("checking foreign keys failed: {e}"))),
+        Err(e) => Err((None, format!("checking foreign keys after it ran failed: {e}"))),
     }
 }
 
 /// A failure of a `no-transaction` file: its earlier statements took effect.
-fn failed_outside(run: &Run<'_>, m: &Migration<'_>, report: &MigrateReport, detail: (usize, String)) -> DbError {
+fn failed_outside(run: &Run<'_>, m: &Migration<'_>, report: &MigrateReport, detail: Failure) -> DbError {
     let mut e = failed(run, m, report, detail);
     if let DbError::Migration(f) = &mut e {
         f.outside_transaction = true;
@@ -262,7 +300,7 @@ fn failed_outside(run: &Run<'_>, m: &Migration<'_>, report: &MigrateReport, deta
     e
 }
 
-fn failed(run: &Run<'_>, m: &Migration<'_>, report: &MigrateReport, (line, message): (usize, String)) -> DbError {
+fn failed(run: &Run<'_>, m: &Migration<'_>, report: &MigrateReport, (line, message): Failure) -> DbError {
     let version_now = history::latest(run.conn).unwrap_or(report.after);
     DbError::Migration(Box::new(MigrationFailed {
         file: m.name.to_owned(),
@@ -276,8 +314,11 @@ fn failed(run: &Run<'_>, m: &Migration<'_>, report: &MigrateReport, (line, messa
     }))
 }
 
-fn fk_failure(violations: Vec<String>) -> (usize, String) {
-    (0, format!("foreign key violations after the migration:\n    {}", violations.join("\n    ")))
+fn fk_failure(violations: Vec<String>) -> Failure {
+    (
+        None,
+        format!("foreign key violations after it ran (PRAGMA foreign_key_check):\n    {}", violations.join("\n    ")),
+    )
 }
 
 fn apply_one(
@@ -364,6 +405,19 @@ fn apply_all_in_one(
     Ok(())
 }
 
+/// A migration's down file as a migration of its own (its name, `NNNN_slug.down.sql`, is what
+/// errors show).
+fn down_file<'a>(m: &Migration<'a>, path: &Path) -> Result<(String, &'a str), DbError> {
+    let name = m.name.replace(".sql", ".down.sql");
+    match m.down {
+        Some(sql) => Ok((name, sql)),
+        None => Err(DbError::Plan {
+            path: path.to_owned(),
+            error: plan::PlanError::NoDown { version: m.version, name: m.name.to_owned(), down: name },
+        }),
+    }
+}
+
 /// Reverts `steps` (newest first) with their down files, each in its own transaction.
 pub fn rollback(conn: &Connection, path: &Path, steps: &[&Migration<'_>], busy: Duration) -> Result<Vec<u64>, DbError> {
     let run = Run { conn, path, busy };
@@ -371,8 +425,7 @@ pub fn rollback(conn: &Connection, path: &Path, steps: &[&Migration<'_>], busy: 
     run.exec("PRAGMA foreign_keys = OFF")?;
     let mut done = Vec::new();
     let result = steps.iter().try_for_each(|m| {
-        let down = m.down.expect("planned with a down file");
-        let down_name = m.name.replace(".sql", ".down.sql");
+        let (down_name, down) = down_file(m, path)?;
         let as_migration = Migration { name: &down_name, up: down, ..**m };
         let (directives, stmts) = prepare(&as_migration, false)?;
         let report = MigrateReport::default();
@@ -395,6 +448,48 @@ pub fn rollback(conn: &Connection, path: &Path, steps: &[&Migration<'_>], busy: 
     });
     run.exec(if fk_before { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })?;
     result.map(|()| done)
+}
+
+/// Reverts the latest migration `m` with its down file and applies it again, both in one
+/// transaction: when either fails, the database is exactly as it was. A migration that runs
+/// outside a transaction (its up or its down file says `no-transaction`) cannot be redone
+/// atomically and is refused before anything changes. Returns the up step's milliseconds.
+pub fn redo(conn: &Connection, path: &Path, m: &Migration<'_>, busy: Duration) -> Result<u64, DbError> {
+    let run = Run { conn, path, busy };
+    let (down_name, down_sql) = down_file(m, path)?;
+    let down = Migration { name: &down_name, up: down_sql, ..*m };
+    let (down_directives, down_stmts) = prepare(&down, false)?;
+    let (up_directives, up_stmts) = prepare(m, false)?;
+    for (directives, file) in [(&down_directives, down.name), (&up_directives, m.name)] {
+        if directives.no_transaction {
+            return Err(DbError::RedoOutsideTransaction { file: file.to_owned(), version: m.version });
+        }
+    }
+    let fk_before: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).map_err(|e| run.err(e))?;
+    run.exec("PRAGMA foreign_keys = OFF")?;
+    let report = MigrateReport { before: m.version, after: m.version, applied: Vec::new() };
+    let result = run.exec("BEGIN IMMEDIATE").and_then(|()| {
+        let done = (|| {
+            run_statements(&run, &down_stmts).map_err(|detail| failed(&run, &down, &report, detail))?;
+            history::unrecord(conn, m.version).map_err(|e| run.err(e))?;
+            let start = Instant::now();
+            run_body(&run, &up_stmts).map_err(|detail| failed(&run, m, &report, detail))?;
+            let ms = start.elapsed().as_millis() as u64;
+            history::record(conn, m.version, m.name, m.checksum, ms).map_err(|e| run.err(e))?;
+            run.exec("COMMIT")?;
+            Ok(ms)
+        })();
+        done.map_err(|mut e| {
+            run.rollback();
+            if let DbError::Migration(f) = &mut e {
+                f.whole_run_rolled_back = true;
+                f.version_now = history::latest(conn).unwrap_or(m.version);
+            }
+            e
+        })
+    });
+    run.exec(if fk_before { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })?;
+    result
 }
 
 /// Records versions `1..=n` as applied without running them (`baseline`).
@@ -436,7 +531,7 @@ pub fn repair(
             let audit = changes
                 .iter()
                 .map(|(a, m)| {
-                    format!("{}:{}->{}", a.version, &a.checksum[..12.min(a.checksum.len())], &m.checksum[..12])
+                    format!("{}:{}->{}", a.version, plan::short_checksum(&a.checksum), plan::short_checksum(m.checksum))
                 })
                 .collect::<Vec<_>>()
                 .join(",");

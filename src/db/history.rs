@@ -113,11 +113,21 @@ fn set_version(conn: &Connection, version: u64, name: Option<&str>) -> rusqlite:
     conn.pragma_update(None, "user_version", version as i64)
 }
 
+/// The `envdb_meta` key holding, while a run has switched a rollback-journal database to WAL for
+/// speed, the journal mode to return to: a run killed before switching back leaves it behind, and
+/// the next run restores that mode.
+pub const JOURNAL_MODE_TO_RESTORE: &str = "journal_mode_to_restore";
+
 pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO envdb_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )?
     .execute([key, value])?;
+    Ok(())
+}
+
+pub fn delete_meta(conn: &Connection, key: &str) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM envdb_meta WHERE key = ?1", [key])?;
     Ok(())
 }
 

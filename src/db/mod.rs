@@ -58,6 +58,10 @@ pub enum DbError {
         "{file} runs outside a transaction (`-- envdb: no-transaction`), which --single-transaction cannot honour; nothing was run"
     )]
     NoTransactionInSingle { file: String },
+    #[error(
+        "{file} runs outside a transaction (`-- envdb: no-transaction`), so migration {version} cannot be redone atomically; nothing was changed\n  help: run `cargo envdb rollback`, then `cargo envdb migrate`, checking the database in between"
+    )]
+    RedoOutsideTransaction { file: String, version: u64 },
 }
 
 impl DbError {
@@ -129,13 +133,46 @@ pub fn check_environment(conn: &Connection, path: &Path, env: &str) -> Result<()
 /// The files SQLite keeps beside a database, by suffix.
 pub const COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
 
+/// `<path><suffix>`: a database's `-wal`, `-shm` or `-journal`.
+pub fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
 /// Removes a database file and its companions (best effort: what is not there is fine).
 pub fn remove_database(path: &Path) {
     for suffix in std::iter::once("").chain(COMPANIONS) {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = std::fs::remove_file(p);
+        let _ = std::fs::remove_file(companion(path, suffix));
     }
+}
+
+/// Puts the finished, closed database file `built` (in the same directory) at `database` with one
+/// rename, replacing the database there, whose content the caller has kept (`reset` backs it up).
+/// The replaced database is checkpointed and its `-wal`, `-shm` and `-journal` removed before the
+/// rename, so that no stale WAL or journal can ever be replayed onto the new file. The new file
+/// takes the permissions of the one it replaces.
+pub fn swap_in(built: &Path, database: &Path) -> std::io::Result<()> {
+    if let Some(left) = COMPANIONS.iter().map(|s| companion(built, s)).find(|p| p.exists()) {
+        let why = format!("{} is still beside the new database: it is not closed", left.display());
+        return Err(std::io::Error::other(why));
+    }
+    if let Ok(meta) = std::fs::metadata(database) {
+        std::fs::set_permissions(built, meta.permissions())?;
+        if companion(database, "-wal").exists() {
+            // Best effort: the content is kept elsewhere; this only keeps the old file whole.
+            let _ = Connection::open(database).and_then(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)"));
+        }
+        for suffix in COMPANIONS {
+            match std::fs::remove_file(companion(database, suffix)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    std::fs::rename(built, database)?;
+    backup::sync_dir(database.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")));
+    Ok(())
 }
 
 /// The one-column rows of a check pragma (`quick_check`, `integrity_check`).
@@ -143,19 +180,40 @@ pub fn pragma_lines(conn: &Connection, pragma: &str) -> rusqlite::Result<Vec<Str
     conn.prepare(&format!("PRAGMA {pragma}"))?.query_map([], |r| r.get(0))?.collect()
 }
 
-/// `PRAGMA foreign_key_check`, described: at most `limit` violations.
+/// `PRAGMA foreign_key_check`, described: at most `limit` violations, each naming the table, the
+/// offending rowid and the key's columns, e.g.
+/// `child row 1 references a missing row in parent (child.parent_id → parent.id)`.
 pub fn foreign_key_violations(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
     let rows = stmt.query_map([], |r| {
-        let table: String = r.get(0)?;
-        let rowid: Option<i64> = r.get(1)?;
-        let parent: String = r.get(2)?;
-        Ok(match rowid {
-            Some(id) => format!("{table} row {id} references a missing row in {parent}"),
-            None => format!("a row of {table} references a missing row in {parent}"),
-        })
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
     })?;
-    rows.take(limit).collect()
+    let violations = rows.take(limit).collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut columns = conn.prepare(
+        "SELECT group_concat(\"from\", ', '), group_concat(\"to\", ', ') \
+         FROM (SELECT * FROM pragma_foreign_key_list(?1) WHERE id = ?2 ORDER BY seq)",
+    )?;
+    violations
+        .into_iter()
+        .map(|(table, rowid, parent, key)| {
+            let (from, to): (Option<String>, Option<String>) =
+                columns.query_row(rusqlite::params![table, key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let place = match rowid {
+                Some(id) => format!("{table} row {id}"),
+                None => format!("a row of {table}"),
+            };
+            Ok(match (from, to) {
+                (Some(from), Some(to)) => {
+                    format!("{place} references a missing row in {parent} ({table}.{from} → {parent}.{to})")
+                }
+                // No `to`: the key references the parent's primary key.
+                (Some(from), None) => {
+                    format!("{place} references a missing row in {parent} ({table}.{from} → {parent})")
+                }
+                _ => format!("{place} references a missing row in {parent}"),
+            })
+        })
+        .collect()
 }
 
 /// `PRAGMA quick_check`; `Err(Corrupt)` unless it says ok.

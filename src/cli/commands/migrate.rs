@@ -3,8 +3,10 @@
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
 use crate::db::apply::{self, MigrateOptions, MigrateReport, Progress};
-use crate::db::{DbError, history, lock};
-use crate::plan;
+use crate::db::{DbError, OpenOptions, history, lock};
+use crate::plan::{self, Applied};
+use serde::Serialize;
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Apply pending migrations, each in its own transaction
@@ -23,6 +25,16 @@ pub struct Args {
     /// Apply everything in one transaction: all or nothing
     #[arg(long)]
     single_transaction: bool,
+}
+
+/// `migrate --format json`: the versions before and after, and the history row of each migration
+/// this run applied.
+#[derive(Serialize)]
+struct Migrated {
+    dry_run: bool,
+    before: u64,
+    after: u64,
+    applied: Vec<Applied>,
 }
 
 /// The migrations `migrate` would apply, without changing anything.
@@ -53,9 +65,23 @@ pub fn apply_pending_locked(
     single: bool,
     apps_out: bool,
 ) -> anyhow::Result<MigrateReport> {
+    apply_at(ctx, target, &target.path, to, single, apps_out)
+}
+
+/// Applies the target's pending migrations to the database file at `path`: the target's own, or
+/// the new one `reset` builds beside it (which no application can have open: `apps_out`).
+pub fn apply_at(
+    ctx: &mut Ctx,
+    target: &Target,
+    path: &Path,
+    to: Option<u64>,
+    single: bool,
+    apps_out: bool,
+) -> anyhow::Result<MigrateReport> {
     let migrations = target.migrations()?;
-    let created = !target.path.exists();
-    let conn = target.open(true)?;
+    let created = !path.exists();
+    // The environment the file records is checked by the run itself.
+    let conn = crate::db::open(path, OpenOptions { create: true, read_only: false, busy_timeout: target.busy })?;
     let opts = MigrateOptions {
         target: to,
         single_transaction: single,
@@ -72,7 +98,7 @@ pub fn apply_pending_locked(
     let verbose = ctx.out.verbose > 0;
     let out = &mut ctx.out;
     let dir = &target.dir;
-    let result = apply::migrate(&conn, &target.path, &migrations, &opts, target.busy, &mut |p| match p {
+    let result = apply::migrate(&conn, path, &migrations, &opts, target.busy, &mut |p| match p {
         Progress::Planned(n) => planned = n,
         Progress::Applied(m, took) => {
             done += 1;
@@ -88,7 +114,7 @@ pub fn apply_pending_locked(
     // Removing a new file is only safe while no application can have opened it meanwhile.
     if result.is_err() && created && apps_out && history::latest(&conn).unwrap_or(1) == 0 {
         drop(conn);
-        crate::db::remove_database(&target.path);
+        crate::db::remove_database(path);
     }
     Ok(result?)
 }
@@ -113,7 +139,10 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let report =
         target.write(ctx, "migrate", false, |ctx| apply_pending(ctx, &target, args.to, args.single_transaction))?;
     if ctx.out.json() {
-        ctx.out.print_json(&report);
+        let applied = target.applied()?.into_iter().filter(|a| report.applied.iter().any(|r| r.0 == a.version));
+        let migrated =
+            Migrated { dry_run: false, before: report.before, after: report.after, applied: applied.collect() };
+        ctx.out.print_json(&migrated);
     } else if report.applied.is_empty() {
         ctx.out.status("Fresh", format!("{} is at version {}; nothing to apply", target.show(), report.after));
     } else {

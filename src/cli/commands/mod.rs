@@ -65,7 +65,59 @@ pub enum Command {
     Seed(seed::Args),
 }
 
+/// The commands that print their result as JSON with `--format json`; every other command
+/// refuses it with a usage error (exit 2) before it runs.
+pub const JSON_COMMANDS: &[&str] = &[
+    "audit", "backup", "backups", "check", "env", "fix", "hash", "history", "migrate", "prune", "redo", "rollback",
+    "status", "upgrade", "validate",
+];
+
+impl Command {
+    /// The command's name as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Init(_) => "init",
+            Command::New(_) => "new",
+            Command::Hash(_) => "hash",
+            Command::Check(_) => "check",
+            Command::Fix(_) => "fix",
+            Command::Hook(_) => "hook",
+            Command::Completions(_) => "completions",
+            Command::Migrate(_) => "migrate",
+            Command::Rollback(_) => "rollback",
+            Command::Redo(_) => "redo",
+            Command::Status(_) => "status",
+            Command::History(_) => "history",
+            Command::Baseline(_) => "baseline",
+            Command::Repair(_) => "repair",
+            Command::Validate(_) => "validate",
+            Command::Schema(_) => "schema",
+            Command::Env(_) => "env",
+            Command::Audit(_) => "audit",
+            Command::Backup(_) => "backup",
+            Command::Backups(_) => "backups",
+            Command::Prune(_) => "prune",
+            Command::Restore(_) => "restore",
+            Command::Upgrade(_) => "upgrade",
+            Command::MigrateToEnvs(_) => "migrate-to-envs",
+            Command::Run(_) => "run",
+            Command::Test(_) => "test",
+            Command::Reset(_) => "reset",
+            Command::Seed(_) => "seed",
+        }
+    }
+}
+
 pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    let name = command.name();
+    if ctx.out.json() && !JSON_COMMANDS.contains(&name) {
+        // A usage error, before anything runs: JSON is never silently replaced by text.
+        ctx.out.error_line(format_args!(
+            "`{name}` does not print JSON; nothing was run\n  help: run it without `--format json`; the commands that print JSON are {}",
+            JSON_COMMANDS.join(", ")
+        ));
+        return Ok(ExitCode::from(2));
+    }
     match command {
         Command::Init(args) => init::exec(args, ctx),
         Command::New(args) => new::exec(args, ctx),
@@ -103,4 +155,19 @@ pub fn read_migrations(ctx: &Ctx) -> anyhow::Result<(crate::project::Project, cr
     let project = ctx.project()?;
     let dir = crate::migration_dir::MigrationDir::read(&project.migrations, &project.show(&project.migrations))?;
     Ok((project, dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JSON_COMMANDS;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn every_json_command_exists() {
+        let cli = crate::cli::Cli::command();
+        let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+        for name in JSON_COMMANDS {
+            assert!(names.contains(name), "{name} is not a command: {names:?}");
+        }
+    }
 }

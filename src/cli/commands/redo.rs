@@ -1,10 +1,13 @@
-//! `cargo envdb redo`: roll back the latest migration and apply it again.
+//! `cargo envdb redo`: roll back the latest migration and apply it again, in one transaction.
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
+use crate::db::{DbError, apply, history};
+use crate::plan;
+use anyhow::Context as _;
 use std::process::ExitCode;
 
-/// Roll back the latest migration and apply it again (while writing it)
+/// Roll back the latest migration and apply it again, in one transaction (while writing it)
 ///
 /// Example: `cargo envdb redo`
 #[derive(Debug, clap::Args)]
@@ -15,15 +18,32 @@ pub struct Args {
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
-    target.write(ctx, "redo the latest migration of", true, |ctx| {
-        let before = {
-            let conn = target.open(false)?;
-            crate::db::history::latest(&conn).map_err(|e| crate::db::DbError::sqlite(&target.path, e, target.busy))?
+    let redone = target.write(ctx, "redo the latest migration of", true, |ctx| {
+        let migrations = target.migrations()?;
+        let _lock = target.run_lock(ctx)?;
+        let conn = target.open(false)?;
+        let err = |e| DbError::sqlite(&target.path, e, target.busy);
+        let applied = history::read(&conn).map_err(err)?;
+        let Some(latest) = applied.last().map(|a| a.version) else {
+            anyhow::bail!("{} has no applied migration to redo", target.show());
         };
-        anyhow::ensure!(before > 0, "{} has no applied migration to redo", target.show());
-        super::rollback::revert(ctx, &target, None, Some(1), false)?;
-        super::migrate::apply_pending(ctx, &target, Some(before), false)?;
-        Ok(())
+        let plan = plan::rollback(&migrations, &applied, latest - 1)
+            .map_err(|error| DbError::Plan { path: target.path.clone(), error })?;
+        let Some(m) = plan.first() else {
+            anyhow::bail!("{}: migration {latest} is not among the migrations on disk", target.show());
+        };
+        let ms = apply::redo(&conn, &target.path, m, target.busy).with_context(|| {
+            format!("redo changed nothing: {} is still at version {latest}, as it was", target.show())
+        })?;
+        ctx.out.status("Reverted", target.dir.show(m.name));
+        ctx.out.status("Applied", format!("{} ({ms} ms)", target.dir.show(m.name)));
+        let row = history::read(&conn).map_err(err)?.into_iter().find(|a| a.version == latest);
+        let row = row.with_context(|| format!("{}: migration {latest} is not recorded after redo", target.show()))?;
+        ctx.out.status("Redone", format!("{}: schema version {latest}", target.show()));
+        Ok(row)
     })?;
+    if ctx.out.json() {
+        ctx.out.print_json(&redone);
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -41,7 +41,12 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         for (a, m) in &changes {
             ctx.out.status(
                 "Repaired",
-                format!("{} {} → {}", target.dir.show(m.name), &a.checksum[..12.min(a.checksum.len())], &m.checksum[..12]),
+                format!(
+                    "{} {} → {}",
+                    target.dir.show(m.name),
+                    crate::plan::short_checksum(&a.checksum),
+                    crate::plan::short_checksum(m.checksum)
+                ),
             );
         }
         Ok(())

@@ -1,10 +1,15 @@
-//! `cargo envdb reset` (behind `dev-reset`): back up, recreate, migrate, seed.
+//! `cargo envdb reset` (behind `dev-reset`): build a new database beside the old one (create,
+//! migrate, seed), back the old one up, and swap the new one in with one rename. A failure at any
+//! step before the swap leaves the old database exactly as it was and removes the new one.
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
+use crate::db::{self, DbError, history, lock};
+use anyhow::Context as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Back up the database, remove it, recreate and migrate it, then run the seed file
+/// Rebuild the database: create, migrate and seed a new one, back up the old one, swap them
 ///
 /// Example: `cargo envdb reset --env dev`
 #[derive(Debug, clap::Args)]
@@ -16,24 +21,80 @@ pub struct Args {
     force: bool,
 }
 
+/// Where the new database is built: beside the old one (so that the swap is one rename), under a
+/// fixed name, so that the file a killed reset left behind is removed by the next one.
+fn building_path(database: &Path) -> PathBuf {
+    lock::lock_path(database, "reset.partial")
+}
+
+/// The error of a reset that stopped before the swap: what failed, and that nothing changed.
+fn unchanged(e: anyhow::Error, target: &Target, before: Option<u64>) -> anyhow::Error {
+    let state = match before {
+        Some(v) => format!("{} is as it was (version {v})", target.show()),
+        None => format!("{} was not created", target.show()),
+    };
+    let nothing = format!("reset changed nothing: {state}; the new database being built beside it was removed");
+    match e.downcast_ref::<DbError>() {
+        // A migration or the seed failed: its own words, without what it says of the removed file.
+        Some(DbError::Migration(f)) => {
+            anyhow::anyhow!("{}\n  {nothing}\n  help: fix {}, then reset again", f.failure(), f.file)
+        }
+        _ => e.context(nothing),
+    }
+}
+
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
-    // Refuse migrations that fail `check` before erasing anything.
+    // Refuse migrations that fail `check` before anything else.
     target.migrations()?;
     target.write(ctx, "reset (erase and recreate)", true, |ctx| {
-        let apps_out = target.hold_applications("reset", args.force)?;
+        let _apps_out = target.hold_applications("reset", args.force)?;
         let _lock = target.run_lock(ctx)?;
-        if target.path.exists() {
-            // Also refuses a database that belongs to another environment.
-            let backup = target.backup(ctx, None, false)?;
-            ctx.out.status("Backed up", target.project.show(&backup).display());
-            crate::db::remove_database(&target.path);
-            ctx.out.status("Removed", target.show());
-        }
-        let report = super::migrate::apply_pending_locked(ctx, &target, None, false, apps_out.is_some())?;
-        ctx.out.status("Migrated", format!("{}: schema version 0 → {}", target.show(), report.after));
-        if let Some(seed) = super::seed::seed_file(&target) {
-            super::seed::run(ctx, &target, &seed)?;
+        // Also refuses a database that belongs to another environment, before building anything.
+        let before = match target.open_existing_read_only()? {
+            Some(conn) => Some(history::latest(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?),
+            None => None,
+        };
+        let built = building_path(&target.path);
+        db::remove_database(&built);
+        ctx.out.status(
+            "Building",
+            format!(
+                "a new database beside {} ({}); it replaces the old one only once migrated and seeded",
+                target.show(),
+                target.project.show(&built).display()
+            ),
+        );
+        let outcome = (|| {
+            // No application can have the new file open, so the fast journal is safe.
+            let report = super::migrate::apply_at(ctx, &target, &built, None, false, true)?;
+            ctx.out.status("Migrated", format!("the new database: schema version 0 → {}", report.after));
+            if let Some(seed) = super::seed::seed_file(&target) {
+                super::seed::run(ctx, &target, &seed, Some(&built))?;
+            }
+            if before.is_some() {
+                let backup = target.backup(ctx, None, false)?;
+                ctx.out.status("Backed up", target.project.show(&backup).display());
+            }
+            db::swap_in(&built, &target.path).with_context(|| {
+                format!("cannot put the new database {} in place of {}", built.display(), target.show())
+            })?;
+            Ok(report)
+        })();
+        let report = outcome.map_err(|e| {
+            db::remove_database(&built);
+            unchanged(e, &target, before)
+        })?;
+        match before {
+            Some(v) => ctx.out.status(
+                "Removed",
+                format!(
+                    "the old database (version {v}); {} is the new one, at version {}",
+                    target.show(),
+                    report.after
+                ),
+            ),
+            None => ctx.out.status("Created", format!("{} at version {}", target.show(), report.after)),
         }
         Ok(())
     })?;

@@ -23,14 +23,22 @@ pub fn seed_file(target: &Target) -> Option<PathBuf> {
     })
 }
 
-/// Runs the seed file against the (existing) database.
-pub fn run(ctx: &mut Ctx, target: &Target, seed: &Path) -> anyhow::Result<()> {
+/// Runs the seed file against the target's (existing) database, or, for `reset`, against the
+/// database at `at` that is being built to replace it.
+pub fn run(ctx: &mut Ctx, target: &Target, seed: &Path, at: Option<&Path>) -> anyhow::Result<()> {
     let shown = target.project.show(seed).display().to_string();
     let bytes = std::fs::read(seed).with_context(|| format!("cannot read the seed file {shown}"))?;
     let sql = String::from_utf8(crate::checksum::normalize(&bytes).into_owned())
         .map_err(|_| anyhow::anyhow!("{shown} is not valid UTF-8"))?;
-    let conn = target.open(false)?;
-    crate::db::apply::run_script(&conn, &target.path, &shown, &sql, target.busy)?;
+    let path = at.unwrap_or(&target.path);
+    let conn = match at {
+        Some(path) => crate::db::open(
+            path,
+            crate::db::OpenOptions { create: false, read_only: false, busy_timeout: target.busy },
+        )?,
+        None => target.open(false)?,
+    };
+    crate::db::apply::run_script(&conn, path, &shown, &sql, target.busy)?;
     ctx.out.status("Seeded", format!("{} from {shown}", target.show()));
     Ok(())
 }
@@ -45,6 +53,6 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             target.env.name()
         )
     })?;
-    target.write(ctx, "seed", true, |ctx| run(ctx, &target, &seed))?;
+    target.write(ctx, "seed", true, |ctx| run(ctx, &target, &seed, None))?;
     Ok(ExitCode::SUCCESS)
 }
