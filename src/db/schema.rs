@@ -28,9 +28,10 @@ pub fn render(objects: &[Object]) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error(
-        "the replay of the migrations in memory failed at {file} line {line}: {message}\n  {REPLAY_NOTE}\n  help: make {file} run on an empty database (in the replay, a file it ATTACHes is an empty in-memory database)"
+        "the replay of the migrations in memory failed at {file}{at}: {message}\n  {REPLAY_NOTE}\n  help: make {file} run on an empty database (in the replay, a file it ATTACHes is an empty in-memory database)",
+        at = line.map(|l| format!(" line {l}")).unwrap_or_default()
     )]
-    Migration { file: String, line: usize, message: String },
+    Migration { file: String, line: Option<usize>, message: String },
     #[error("the replay of the migrations in memory failed: {0}\n  {REPLAY_NOTE}")]
     Other(super::DbError),
 }
