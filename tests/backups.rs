@@ -680,14 +680,19 @@ fn a_killed_restore_leaves_a_partial_that_is_listed_and_pruned() {
     // A restore still running (this process stands in for it) is listed but never pruned.
     let running = t.path(&format!(".envdb/dev/.app.db.restore.{}.partial", std::process::id()));
     std::fs::write(&running, "copying").unwrap();
+    // A backup killed between its checksum file and placing itself leaves the checksum alone.
+    let orphan = t.path(".envdb/dev/backups/app.dev.20200101T000000Z.v2.db.sha256");
+    t.write(".envdb/dev/backups/app.dev.20200101T000000Z.v2.db.sha256", format!("{}  x\n", "0".repeat(64)));
 
     t.run(&["backups"]).success().stdout_has("interrupted restore").stdout_has("restore in progress");
     assert_eq!(listed(&t, &[], &partial)["state"], "interrupted");
     assert_eq!(listed(&t, &[], &running)["state"], "in_progress");
+    assert_eq!(listed(&t, &[], &orphan)["kind"], "orphan_checksum");
     let dry = t.run(&["prune", "--keep", "5", "--dry-run", "--format", "json"]).json();
-    assert_eq!(dry["removed"].as_array().unwrap(), &[serde_json::json!(partial)]);
+    assert_eq!(dry["removed"].as_array().unwrap(), &[serde_json::json!(orphan), serde_json::json!(partial)]);
     t.run(&["prune", "--keep", "5"]).success();
     assert!(!partial.exists());
+    assert!(!orphan.exists());
     assert!(running.exists());
 }
 
