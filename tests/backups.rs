@@ -16,11 +16,16 @@ fn project() -> Test {
     ])
 }
 
+/// The files of the backups directory but checksum files, each of which must sit beside its backup.
 fn backups(t: &Test, env: &str) -> Vec<PathBuf> {
     let dir = if env == "prod" { t.path("xdg/app/backups") } else { t.path(&format!(".envdb/{env}/backups")) };
     let mut v: Vec<PathBuf> =
         std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     v.sort();
+    for sidecar in v.iter().filter(|p| p.extension().is_some_and(|e| e == "sha256")) {
+        assert!(v.contains(&sidecar.with_extension("")), "{} is left without its backup", sidecar.display());
+    }
+    v.retain(|p| p.extension().is_none_or(|e| e != "sha256"));
     v
 }
 
@@ -71,6 +76,26 @@ fn content(db: &Path) -> Vec<String> {
     out
 }
 
+/// Runs one of this binary's helper tests (`name`) in a child process, with `var` naming `db`.
+fn helper(name: &str, var: &str, db: &Path) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
+        .env(var, db)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Polls `done` until it holds, failing the test with `what` after 30 s.
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(30), "{what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn backup_is_verified_private_and_listed() {
     let t = project();
@@ -90,10 +115,13 @@ fn backup_is_verified_private_and_listed() {
     let ok: String =
         rusqlite::Connection::open(&files[0]).unwrap().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(ok, "ok");
-    t.run(&["backups"]).success().stdout_has("v2").stdout_has("verified");
+    t.run(&["backups"]).success().stdout_has("v2").stdout_has("checked");
+    t.run(&["backups", "--verify"]).success().stdout_has("verified (checksum re-read)");
     let json = t.run(&["backups", "--format", "json"]).json();
     assert_eq!(json[0]["version"], 2);
     assert_eq!(json[0]["complete"], true);
+    assert_eq!(json[0]["state"], "checked");
+    assert_eq!(json[0]["checksum"].as_str().unwrap().len(), 64);
 
     t.run(&["backup", "-o", "copies/manual.db", "--vacuum"]).success();
     assert_eq!(content(&t.path("copies/manual.db")), content(&t.dev_db()));
@@ -196,6 +224,8 @@ fn restore_refuses_bad_files_and_changes_nothing() {
     for f in ["bad.db", "text.db", "test-copy.db", "other.db", "newer.db"] {
         std::fs::remove_file(t.path(f)).unwrap();
     }
+    // `backup -o` records its checksum beside the copy.
+    std::fs::remove_file(t.path("test-copy.db.sha256")).unwrap();
     let after: Vec<_> = t.snapshot().into_iter().filter(|(p, _)| !p.starts_with(t.path(".envdb/test"))).collect();
     assert_eq!(before, after);
 }
@@ -363,13 +393,7 @@ fn backup_under_continuous_writes_is_a_committed_state() {
         let c = rusqlite::Connection::open(t.dev_db()).unwrap();
         let _: String = c.query_row("PRAGMA journal_mode = wal", [], |r| r.get(0)).unwrap();
     }
-    let mut writer = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "writer_helper", "--nocapture", "--test-threads", "1"])
-        .env("ENVDB_IT_WRITER", t.dev_db())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut writer = helper("writer_helper", "ENVDB_IT_WRITER", &t.dev_db());
     std::thread::sleep(Duration::from_millis(200));
     for _ in 0..3 {
         t.run(&["backup", "-q"]).success();
@@ -390,4 +414,323 @@ fn backup_under_continuous_writes_is_a_committed_state() {
     }
     assert!(counts.windows(2).all(|w| w[0] <= w[1]));
     assert!(counts.last().unwrap() > &20_000, "the writer really wrote during the backups: {counts:?}");
+}
+
+/// Rewrites a file's bytes in place (size and time kept), as a disk or a careless copy would.
+fn damage(path: &Path, at: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[at] ^= 0xff;
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn truncate(path: &Path) {
+    let len = std::fs::metadata(path).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(path).unwrap().set_len(len / 2).unwrap();
+}
+
+/// The `backups --format json` entry of `path`.
+fn listed(t: &Test, args: &[&str], path: &Path) -> serde_json::Value {
+    let mut all = vec!["backups", "--format", "json"];
+    all.extend_from_slice(args);
+    let json = t.run(&all).json();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["path"].as_str() == path.to_str())
+        .unwrap_or_else(|| panic!("{} is not listed: {json:#}", path.display()))
+        .clone()
+}
+
+/// A project with two backups of different content: the older one, its content, the newest.
+fn two_backups() -> (Test, PathBuf, Vec<String>, PathBuf) {
+    let t = project();
+    t.run(&["migrate"]).success();
+    fill(&t.dev_db(), 2_000);
+    t.run(&["backup", "-q"]).success();
+    let good_content = content(&t.dev_db());
+    fill(&t.dev_db(), 10);
+    t.run(&["backup", "-q"]).success();
+    let [good, newest] = <[PathBuf; 2]>::try_from(final_backups(&t, "dev")).unwrap();
+    (t, good, good_content, newest)
+}
+
+/// `restore FILE` fails saying `why` and that nothing changed, and nothing did.
+fn restore_is_refused(t: &Test, file: &Path, why: &str) {
+    let before = t.snapshot();
+    t.run(&["restore", file.to_str().unwrap()]).failure().stderr_has(why).stderr_has("nothing was changed");
+    assert_eq!(before, t.snapshot());
+}
+
+#[test]
+fn a_truncated_newest_backup_is_never_trusted() {
+    let (t, good, good_content, newest) = two_backups();
+    let good_bytes = std::fs::read(&good).unwrap();
+    truncate(&newest);
+
+    // Listed as damaged, with why; a listing that finds damage exits 1.
+    let r = t.run(&["backups"]);
+    r.failure().stdout_has("damaged").stdout_has("truncated");
+    assert_eq!(listed(&t, &[], &newest)["state"], "damaged");
+    assert!(listed(&t, &[], &newest)["problem"].as_str().unwrap().contains("truncated"));
+    assert_eq!(listed(&t, &[], &good)["state"], "checked");
+    assert_eq!(listed(&t, &["--verify"], &good)["state"], "verified");
+
+    // prune --keep 1 keeps the only good backup (and the damaged one, which it never counts).
+    t.run(&["prune", "--keep", "1"]).success().stderr_has("damaged");
+    assert_eq!(std::fs::read(&good).unwrap(), good_bytes);
+    assert!(newest.exists(), "a damaged backup is kept for a person to look at, not silently removed");
+
+    // restore latest skips the damaged one, saying so, and restores the good one.
+    fill(&t.dev_db(), 5);
+    t.run(&["restore", "latest"])
+        .success()
+        .stderr_has("skipped")
+        .stderr_has(newest.file_name().unwrap().to_str().unwrap());
+    assert_eq!(content(&t.dev_db()), good_content);
+
+    // Restoring the damaged file by name is refused, saying why, with nothing changed.
+    restore_is_refused(&t, &newest, "truncated");
+}
+
+#[test]
+fn a_damaged_checksum_is_caught_by_prune_restore_and_verify() {
+    let (t, good, good_content, newest) = two_backups();
+    // One flipped byte deep inside a row: the size and the header still agree, quick_check too.
+    let len = std::fs::metadata(&newest).unwrap().len() as usize;
+    damage(&newest, len - 100);
+    let sidecar = PathBuf::from(format!("{}.sha256", newest.display()));
+    // The checksum file is `sha256sum -c` format: the digest, two spaces, the file's name.
+    let recorded = std::fs::read_to_string(&sidecar).unwrap();
+    assert!(recorded.ends_with(&format!("  {}\n", newest.file_name().unwrap().to_str().unwrap())), "{recorded}");
+
+    // The cheap listing cannot see it; --verify re-reads every checksum and does.
+    assert_eq!(listed(&t, &[], &newest)["state"], "checked");
+    t.run(&["backups", "--verify"]).failure().stdout_has("damaged").stdout_has("checksum");
+    assert_eq!(listed(&t, &["--verify"], &newest)["state"], "damaged");
+
+    // prune --dry-run in JSON: what it would remove, parsed (nothing here: one verified, one damaged).
+    let json = t.run(&["prune", "--keep", "1", "--dry-run", "--format", "json"]).json();
+    assert_eq!(json["dry_run"], true);
+    assert_eq!(json["removed"].as_array().unwrap().len(), 0, "{json:#}");
+    assert_eq!(json["damaged"][0]["path"].as_str(), newest.to_str());
+    t.run(&["prune", "--keep", "1"]).success();
+    assert!(good.exists());
+
+    t.run(&["restore", "latest"]).success().stderr_has("skipped");
+    assert_eq!(content(&t.dev_db()), good_content);
+    // By name, the checksum is checked while the file is copied: refused, nothing changed.
+    restore_is_refused(&t, &newest, "checksum");
+}
+
+#[test]
+fn backups_without_a_checksum_are_listed_but_never_trusted() {
+    let t = project();
+    t.run(&["migrate"]).success();
+    t.run(&["backup", "-q"]).success();
+    let old = final_backups(&t, "dev").pop().unwrap();
+    std::fs::remove_file(format!("{}.sha256", old.display())).unwrap();
+    assert_eq!(listed(&t, &[], &old)["state"], "unverified");
+    t.run(&["backups"]).success().stdout_has("unverified (no checksum");
+    t.run(&["restore", "latest"])
+        .failure()
+        .stderr_has("no verified backup")
+        .stderr_has(old.file_name().unwrap().to_str().unwrap());
+    // Without a verified backup newer than it, prune keeps it whatever the rule.
+    t.run(&["prune", "--keep", "1"]).success();
+    t.run(&["prune", "--older-than", "0s"]).success();
+    assert!(old.exists());
+    // It can still be restored by name (its pages are verified while it is copied).
+    t.run(&["restore", old.to_str().unwrap()]).success();
+    // Once a verified backup exists, an unverified one older than the kept ones goes.
+    t.run(&["backup", "-q"]).success();
+    t.run(&["prune", "--keep", "1"]).success();
+    assert!(!old.exists());
+}
+
+#[test]
+fn backup_keep_after_an_upgrade_keeps_the_good_backup() {
+    let t = project();
+    t.write("envdb.toml", "name = \"app\"\n[env.dev]\nbackup_keep = 1\n");
+    t.run(&["migrate", "--to", "1"]).success();
+    t.run(&["backup", "-q"]).success();
+    t.run(&["backup", "-q"]).success();
+    let [good, newest] = <[PathBuf; 2]>::try_from(final_backups(&t, "dev")).unwrap();
+    truncate(&newest);
+    let json = t.run(&["upgrade", "--no-backup", "--format", "json"]).json();
+    assert_eq!(json["version_after"], 2);
+    assert!(good.exists(), "backup_keep removed the only good backup");
+    assert!(json["pruned"].as_array().unwrap().iter().all(|p| p.as_str() != good.to_str()), "{json:#}");
+}
+
+#[test]
+fn restore_refuses_an_empty_or_foreign_file_unless_forced() {
+    let t = project();
+    t.run(&["migrate"]).success();
+    fill(&t.dev_db(), 10);
+    let before = t.snapshot();
+    t.write("empty.db", "");
+    t.run(&["restore", "empty.db"])
+        .failure()
+        .stderr_has("empty.db")
+        .stderr_has("empty (0 bytes)")
+        .stderr_has("--force");
+    let foreign = t.path("foreign.db");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (x); INSERT INTO notes VALUES (1);")
+        .unwrap();
+    t.run(&["restore", "foreign.db"])
+        .failure()
+        .stderr_has("foreign.db has no envdb metadata")
+        .stderr_has("envdb_migrations")
+        .stderr_has("envdb_meta")
+        .stderr_has("--force");
+    std::fs::remove_file(t.path("empty.db")).unwrap();
+    let after_foreign: Vec<_> = t.snapshot().into_iter().filter(|(p, _)| *p != foreign).collect();
+    assert_eq!(before, after_foreign);
+    // Forced: restored, and the database it replaced is kept.
+    t.run(&["restore", "foreign.db", "--force"]).success().stderr_has("Kept");
+    let notes: i64 = t.db().query_row("SELECT count(*) FROM notes", [], |r| r.get(0)).unwrap();
+    assert_eq!(notes, 1);
+}
+
+#[test]
+fn restore_force_names_the_replaced_database_after_waiting_for_migrate() {
+    let t = Test::with(&[
+        ("0001_items.sql", "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\n"),
+        (
+            "0002_slow.sql",
+            "CREATE TABLE slow AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT x FROM c;\n",
+        ),
+    ]);
+    t.run(&["migrate", "--to", "1"]).success();
+    t.run(&["backup", "-q", "-o", "v1.db"]).success();
+    let mut migrate = t.command(&["migrate", "-q"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    // Wait until the migration run holds its lock.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(t.path(".envdb/dev/app.db.migrate.lock"))
+        .unwrap();
+    // Held by migrate once our try fails (a try that succeeds is undone at once).
+    wait_for("migrate never took its lock", || lock.try_lock().is_err() || lock.unlock().is_err());
+    let r = t.run(&["restore", "v1.db", "--force"]);
+    assert!(migrate.wait().unwrap().success());
+    r.success().stderr_has("Waiting").stderr_has(".v2.replaced.db").stderr_has("schema version 2 → 1");
+}
+
+/// Not a test on its own: when ENVDB_IT_HALF_WRITE names a rollback-journal database, changes
+/// every row of `items` in one transaction with a tiny page cache (so SQLite spills changed pages
+/// into the database file, with their originals in the hot journal), signals, and waits to be killed.
+#[test]
+fn half_writer_helper() {
+    let Ok(db) = std::env::var("ENVDB_IT_HALF_WRITE") else { return };
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("PRAGMA cache_size = 4; BEGIN; UPDATE items SET v = 'half ' || v; UPDATE total SET n = -1;")
+        .unwrap();
+    std::fs::write(format!("{db}.ready"), "").unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[cfg(unix)]
+#[test]
+fn restore_after_a_crashed_writer_keeps_the_database_as_sqlite_sees_it() {
+    let t = project();
+    t.run(&["migrate"]).success();
+    fill(&t.dev_db(), 3_000);
+    t.run(&["backup", "-q"]).success();
+    fill(&t.dev_db(), 7);
+    let committed = content(&t.dev_db());
+    let mut writer = helper("half_writer_helper", "ENVDB_IT_HALF_WRITE", &t.dev_db());
+    let ready = t.path(".envdb/dev/app.db.ready");
+    wait_for("the writer never got going", || ready.exists());
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    std::fs::remove_file(ready).unwrap();
+    // Really a hot journal, and really half a transaction in the database file.
+    assert!(std::fs::metadata(t.path(".envdb/dev/app.db-journal")).unwrap().len() > 0);
+    let alone = t.path("alone.db");
+    std::fs::copy(t.dev_db(), &alone).unwrap();
+    assert_ne!(content(&alone), committed, "the writer's changed pages never reached the file");
+    std::fs::remove_file(&alone).unwrap();
+
+    t.run(&["restore", "latest"]).success().stderr_has(".v2.replaced.db").stderr_has("schema version 2 → 2");
+    let kept = final_backups(&t, "dev").into_iter().find(|p| p.to_string_lossy().ends_with(".replaced.db")).unwrap();
+    assert!(kept.to_string_lossy().ends_with(".v2.replaced.db"), "{}", kept.display());
+    assert!(content(&kept) == committed, "the kept database holds half a transaction");
+    let ok: String =
+        rusqlite::Connection::open(&kept).unwrap().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_killed_restore_leaves_a_partial_that_is_listed_and_pruned() {
+    let t = project();
+    t.run(&["migrate"]).success();
+    fill(&t.dev_db(), 100_000); // about 25 MB: the copy and its check take a while
+    t.run(&["backup", "-q", "-o", "big.db"]).success();
+    let mut restore = t.command(&["restore", "big.db"]).spawn().unwrap();
+    let partial = t.path(&format!(".envdb/dev/.app.db.restore.{}.partial", restore.id()));
+    wait_for("the restore never started copying", || partial.exists());
+    restore.kill().unwrap();
+    restore.wait().unwrap();
+    assert!(partial.exists());
+    // A restore still running (this process stands in for it) is listed but never pruned.
+    let running = t.path(&format!(".envdb/dev/.app.db.restore.{}.partial", std::process::id()));
+    std::fs::write(&running, "copying").unwrap();
+    // A backup killed between its checksum file and placing itself leaves the checksum alone.
+    let orphan = t.path(".envdb/dev/backups/app.dev.20200101T000000Z.v2.db.sha256");
+    t.write(".envdb/dev/backups/app.dev.20200101T000000Z.v2.db.sha256", format!("{}  x\n", "0".repeat(64)));
+
+    t.run(&["backups"]).success().stdout_has("interrupted restore").stdout_has("restore in progress");
+    assert_eq!(listed(&t, &[], &partial)["state"], "interrupted");
+    assert_eq!(listed(&t, &[], &running)["state"], "in_progress");
+    assert_eq!(listed(&t, &[], &orphan)["kind"], "orphan_checksum");
+    let dry = t.run(&["prune", "--keep", "5", "--dry-run", "--format", "json"]).json();
+    assert_eq!(dry["removed"].as_array().unwrap(), &[serde_json::json!(orphan), serde_json::json!(partial)]);
+    t.run(&["prune", "--keep", "5"]).success();
+    assert!(!partial.exists());
+    assert!(!orphan.exists());
+    assert!(running.exists());
+}
+
+#[test]
+fn upgrade_dry_run_prints_json() {
+    let t = project();
+    t.run(&["migrate", "--to", "1"]).success();
+    let before = t.snapshot();
+    let json = t.run(&["upgrade", "--dry-run", "--format", "json"]).json();
+    assert_eq!(json["dry_run"], true);
+    assert_eq!(json["version_before"], 1);
+    assert_eq!(json["version_after"], 2);
+    assert_eq!(json["pending"][0]["file"], "0002_more.sql");
+    assert!(json["backup"].as_str().unwrap().contains("app.dev."), "{json:#}");
+    assert_eq!(before, t.snapshot());
+}
+
+#[test]
+fn restore_refuses_a_file_whose_wal_holds_part_of_it() {
+    let t = project();
+    t.run(&["migrate"]).success();
+    let before = t.snapshot();
+    // A copy of a live WAL database: the rows of the last transaction are only in its -wal.
+    let live = t.path("live.db");
+    std::fs::copy(t.dev_db(), &live).unwrap();
+    let conn = rusqlite::Connection::open(&live).unwrap();
+    let _: String = conn.query_row("PRAGMA journal_mode = wal", [], |r| r.get(0)).unwrap();
+    conn.execute_batch("PRAGMA wal_autocheckpoint = 0; INSERT INTO items (v) VALUES ('only in the wal');").unwrap();
+    let copy = t.path("copy.db");
+    std::fs::copy(&live, &copy).unwrap();
+    std::fs::copy(t.path("live.db-wal"), t.path("copy.db-wal")).unwrap();
+    drop(conn);
+    t.run(&["restore", "copy.db"]).failure().stderr_has("copy.db-wal").stderr_has("nothing was changed");
+    // The files this test wrote beside the project (live.db*, copy.db*) aside, nothing changed.
+    let mine = |p: &Path| {
+        let name = p.file_name().unwrap().to_string_lossy();
+        name.starts_with("live.db") || name.starts_with("copy.db")
+    };
+    let after: Vec<_> = t.snapshot().into_iter().filter(|(p, _)| !mine(p)).collect();
+    assert_eq!(before, after);
 }

@@ -187,7 +187,7 @@ impl Target {
             self.env.name(),
             &self.backups_dir(),
             dest.as_deref(),
-            db::backup::BackupOptions { vacuum },
+            db::backup::BackupOptions { vacuum, ..Default::default() },
             self.busy,
             &mut |done, total| progress.update(done, total),
         )?)

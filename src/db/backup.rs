@@ -1,36 +1,23 @@
 //! Backups: SQLite's online backup API (a consistent snapshot while the application writes,
 //! WAL included) into a hidden partial file, verified, synced, made private (0600), and only then
-//! renamed to `<data_dir>/backups/<db stem>.<env>.<UTC timestamp>.v<version>.db`.
-//! No file exists under a backup name unless it was verified.
+//! renamed to `<data_dir>/backups/<db stem>.<env>.<UTC timestamp>.v<version>.db`, its SHA-256
+//! recorded beside it first (`….db.sha256`). No file exists under a backup name unless it was
+//! verified; restore, prune and `backup_keep` trust a backup only after re-reading its checksum.
+
+mod catalog;
+mod integrity;
+
+pub use catalog::{BackupFile, Kind, State, list, prune_plan, verify_newest};
+pub use integrity::{check_header, checksum_path, recorded};
 
 use super::{DbError, history};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Pages copied per step of the backup API: 16 MiB at 4 KiB pages, so progress is visible.
 const PAGES_PER_STEP: i32 = 4096;
-
-/// One backup file and what its name says.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct BackupFile {
-    pub path: PathBuf,
-    pub environment: String,
-    /// `YYYYMMDDTHHMMSSZ`, UTC; sorts like time.
-    pub timestamp: String,
-    pub version: u64,
-    pub size: u64,
-    /// False for a partial file left by an interrupted backup (never under a backup name).
-    pub complete: bool,
-    /// The database a restore replaced, kept as it was (not verified).
-    pub replaced: bool,
-    /// A partial file whose writer still runs: not stale, never pruned.
-    pub in_progress: bool,
-    /// When the file was written (what `--older-than` measures).
-    #[serde(skip)]
-    pub modified: Option<SystemTime>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -45,6 +32,8 @@ pub enum BackupError {
     Verify { path: PathBuf, report: String },
     #[error("{} already exists; nothing was written\n  help: choose another path, or remove it first", .0.display())]
     Exists(PathBuf),
+    #[error("{} is damaged: {why}; nothing was changed", .path.display())]
+    Damaged { path: PathBuf, why: String },
     #[error("cannot create {}", .path.display())]
     Io {
         path: PathBuf,
@@ -59,7 +48,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
 
 /// `YYYYMMDDTHHMMSSZ` for now, UTC.
 pub fn timestamp() -> String {
-    let t = time::OffsetDateTime::now_utc();
+    stamp(time::OffsetDateTime::now_utc())
+}
+
+/// `YYYYMMDDTHHMMSSZ` of a moment, in UTC.
+fn stamp(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
     format!("{:04}{:02}{:02}T{:02}{:02}{:02}Z", t.year(), t.month() as u8, t.day(), t.hour(), t.minute(), t.second())
 }
 
@@ -87,7 +81,8 @@ fn free_path(dir: &Path, database: &Path, env: &str, version: u64, marker: &str)
     loop {
         let suffix = if n == 1 { String::new() } else { format!("-{n}") };
         let p = dir.join(format!("{stem}.{env}.{ts}{suffix}.v{version}{marker}.db"));
-        if !p.exists() {
+        // A checksum file left without its backup keeps its name taken too.
+        if !p.exists() && !checksum_path(&p).exists() {
             return p;
         }
         n += 1;
@@ -115,94 +110,6 @@ fn place(tmp: &Path, dest: &Path) -> Result<(), BackupError> {
     }
 }
 
-/// What a backup file's name says.
-struct Parsed {
-    stem: String,
-    env: String,
-    timestamp: String,
-    version: u64,
-    /// `None` for a finished file; the writer's process id for a partial one.
-    partial_pid: Option<Option<u32>>,
-    replaced: bool,
-}
-
-/// Parses a backup file name; `None` for anything else.
-fn parse(path: &Path) -> Option<Parsed> {
-    let name = path.file_name()?.to_str()?;
-    let (name, partial_pid) = match name.strip_prefix('.').and_then(|n| n.strip_suffix(".partial")) {
-        // `.<name>.<pid>.partial`
-        Some(inner) => match inner.rsplit_once('.').map(|(n, pid)| (n, pid.parse::<u32>())) {
-            Some((n, Ok(pid))) => (n, Some(Some(pid))),
-            _ => (inner, Some(None)),
-        },
-        None => (name, None),
-    };
-    let rest = name.strip_suffix(".db")?;
-    let (rest, replaced) = match rest.strip_suffix(".replaced") {
-        Some(r) => (r, true),
-        None => (rest, false),
-    };
-    let (rest, version) = rest.rsplit_once(".v")?;
-    let version = version.parse().ok()?;
-    let (rest, ts) = rest.rsplit_once('.')?;
-    let (stem, env) = rest.rsplit_once('.')?;
-    (ts.len() >= 16 && ts.ends_with(['Z', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])).then(|| Parsed {
-        stem: stem.to_owned(),
-        env: env.to_owned(),
-        timestamp: ts.to_owned(),
-        version,
-        partial_pid,
-        replaced,
-    })
-}
-
-/// Whether the process that is writing a partial file still runs (then it is not stale).
-fn writer_alive(pid: Option<u32>, modified: Option<SystemTime>) -> bool {
-    match pid {
-        Some(pid) if cfg!(target_os = "linux") => Path::new(&format!("/proc/{pid}")).exists(),
-        // Elsewhere: a partial file touched in the last hour may still be written.
-        Some(_) => modified.and_then(|m| m.elapsed().ok()).is_some_and(|age| age < Duration::from_secs(3600)),
-        None => false,
-    }
-}
-
-/// The backups of `database` in `env` found in `dir`, oldest first (partials included, marked
-/// incomplete). Other databases' backups in the same directory are left out.
-pub fn list(dir: &Path, database: &Path, env: &str) -> std::io::Result<Vec<BackupFile>> {
-    let stem = database.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let path = entry?.path();
-        if let Some(p) = parse(&path)
-            && p.env == env
-            && p.stem == stem
-        {
-            let meta = std::fs::metadata(&path).ok();
-            let size = meta.as_ref().map_or(0, |m| m.len());
-            let modified = meta.and_then(|m| m.modified().ok());
-            let in_progress = p.partial_pid.is_some_and(|pid| writer_alive(pid, modified));
-            out.push(BackupFile {
-                path,
-                environment: p.env,
-                timestamp: p.timestamp,
-                version: p.version,
-                size,
-                complete: p.partial_pid.is_none(),
-                replaced: p.replaced,
-                in_progress,
-                modified,
-            });
-        }
-    }
-    out.sort_by(|a, b| (&a.timestamp, &a.path).cmp(&(&b.timestamp, &b.path)));
-    Ok(out)
-}
-
 /// Verifies a database file: SQLite's `quick_check` (every page, every b-tree, every record's
 /// format), which proves a copy sound at a fraction of `integrity_check`'s cost, because it skips
 /// the cross-check of every index entry against its table row, which a page-for-page copy of a
@@ -221,15 +128,24 @@ pub fn verify(path: &Path) -> Result<(), BackupError> {
 }
 
 /// How to copy.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct BackupOptions {
     /// A compact copy with `VACUUM INTO` instead of a page-for-page copy.
     pub vacuum: bool,
+    /// Record the copy's SHA-256 beside it (`<dest>.sha256`): every backup does; a staging copy
+    /// that is renamed elsewhere does not.
+    pub checksum_file: bool,
 }
 
-/// Copies the database `src` (open on `src_path`) to `dest`: partial file, copy, then verify and
-/// fsync side by side, mode 0600, rename, directory fsync. `progress(done_pages, total_pages)` is
-/// called between steps.
+impl Default for BackupOptions {
+    fn default() -> Self {
+        BackupOptions { vacuum: false, checksum_file: true }
+    }
+}
+
+/// Copies the database `src` (open on `src_path`) to `dest`: partial file, copy, then verify,
+/// hash and fsync side by side, mode 0600, the checksum file, rename, directory fsync.
+/// `progress(done_pages, total_pages)` is called between steps.
 pub fn backup(
     src: &Connection,
     src_path: &Path,
@@ -243,8 +159,19 @@ pub fn backup(
         return Err(BackupError::Exists(dest.to_owned()));
     }
     let tmp = partial(dest);
-    let result =
-        copy(src, src_path, &tmp, opts, progress).and_then(|()| private(&tmp)).and_then(|()| place(&tmp, dest));
+    let result = (|| {
+        let digest = copy(src, src_path, &tmp, opts, progress)?;
+        private(&tmp)?;
+        // The checksum first, then the backup: a finished backup always has its checksum, and a
+        // crash in between leaves a checksum file alone, which `prune` removes.
+        if !opts.checksum_file {
+            return place(&tmp, dest);
+        }
+        integrity::record(dest, &digest)?;
+        place(&tmp, dest).inspect_err(|_| {
+            let _ = std::fs::remove_file(checksum_path(dest));
+        })
+    })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -256,17 +183,29 @@ fn write_error(tmp: &Path, e: impl std::fmt::Display) -> BackupError {
     BackupError::Write { path: tmp.to_owned(), message: e.to_string() }
 }
 
-/// `quick_check` of `checked` on one thread while `work` (copying, syncing) runs on this one:
-/// verification costs CPU over the page cache, copying and syncing cost disk time, so together
-/// they take about as long as the slower of the two.
-fn verify_beside(checked: &Path, work: impl FnOnce() -> Result<(), BackupError>) -> Result<(), BackupError> {
+/// `quick_check` of `checked` on one thread and the SHA-256 of `hashed` on another while `work`
+/// (copying, syncing) runs on this one: verifying and hashing cost CPU over the page cache,
+/// copying and syncing cost disk time, so together they take about as long as the slowest.
+/// Returns the digest of `hashed`.
+fn verify_beside(
+    checked: &Path,
+    hashed: Option<&Path>,
+    work: impl FnOnce() -> Result<(), BackupError>,
+) -> Result<Option<String>, BackupError> {
+    let panicked = |path: &Path| BackupError::Verify { path: path.to_owned(), report: "the check panicked".into() };
     std::thread::scope(|s| {
         let check = s.spawn(|| verify(checked));
-        let done = work();
-        let check = check.join().unwrap_or_else(|_| {
-            Err(BackupError::Verify { path: checked.to_owned(), report: "the check panicked".into() })
+        let hash = hashed.map(|path| {
+            (
+                path,
+                s.spawn(move || integrity::digest(path).map_err(|e| write_error(path, format!("cannot read it: {e}")))),
+            )
         });
-        done.and(check)
+        let done = work();
+        let check = check.join().unwrap_or_else(|_| Err(panicked(checked)));
+        let digest = hash.map(|(path, h)| h.join().unwrap_or_else(|_| Err(panicked(path))));
+        done.and(check)?;
+        digest.transpose()
     })
 }
 
@@ -284,13 +223,15 @@ fn private(path: &Path) -> Result<(), BackupError> {
     Ok(())
 }
 
+/// Copies and verifies; returns the copy's SHA-256.
 fn copy(
     src: &Connection,
     src_path: &Path,
     tmp: &Path,
     opts: BackupOptions,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<(), BackupError> {
+) -> Result<String, BackupError> {
+    let digest = |d: Option<String>| d.ok_or_else(|| write_error(tmp, "no checksum was computed"));
     let busy = Duration::from_secs(5);
     let sqlite = |e: rusqlite::Error| DbError::sqlite(src_path, e, busy);
     if opts.vacuum {
@@ -300,7 +241,7 @@ fn copy(
             ) => write_error(tmp, e),
             _ => sqlite(e).into(),
         })?;
-        return verify_beside(tmp, || sync(tmp));
+        return verify_beside(tmp, Some(tmp), || sync(tmp)).and_then(digest);
     }
     // A read transaction held across the whole copy keeps the snapshot fixed: writers (in WAL
     // mode) go on, and the copy never restarts however busy they are.
@@ -309,15 +250,16 @@ fn copy(
         let mode: String = src.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(sqlite)?;
         if mode == "wal" {
             copy_pages(src, src_path, tmp, progress)?;
-            verify_beside(tmp, || sync(tmp))
+            verify_beside(tmp, Some(tmp), || sync(tmp))
         } else {
             // Under the shared lock the file is the snapshot and the copy is that file byte for
-            // byte, so checking the snapshot checks the copy, and it can run while the copy is
-            // made. (Reading the copy back would only read the page cache it was just written
-            // from: no stronger proof.)
-            verify_beside(src_path, || copy_file(src_path, tmp, progress).and_then(|()| sync(tmp)))
+            // byte, so checking and hashing the snapshot checks and hashes the copy, while the
+            // copy is made. (Reading the copy back would only read the page cache it was just
+            // written from: no stronger proof.)
+            verify_beside(src_path, Some(src_path), || copy_file(src_path, tmp, progress).and_then(|()| sync(tmp)))
         }
-    })();
+    })()
+    .and_then(digest);
     let _ = src.execute_batch("COMMIT");
     result
 }
@@ -411,6 +353,9 @@ pub struct Identity {
     pub environment: Option<String>,
     pub project: Option<String>,
     pub history: Vec<crate::plan::Applied>,
+    /// The tables envdb keeps in every database it migrates that this file lacks (all of them
+    /// for an empty file or another application's database).
+    pub missing: Vec<&'static str>,
 }
 
 /// Reads a (verified) database file's environment, project and history.
@@ -418,42 +363,113 @@ pub fn identity(path: &Path) -> Result<Identity, BackupError> {
     let opts = super::OpenOptions { create: false, read_only: true, busy_timeout: Duration::from_secs(5) };
     let conn = super::open(path, opts)?;
     let err = |e| BackupError::Db(DbError::sqlite(path, e, Duration::ZERO));
+    let mut missing = Vec::new();
+    if !history::exists(&conn).map_err(err)? {
+        missing.push("envdb_migrations");
+    }
+    if !history::has_meta(&conn).map_err(err)? {
+        missing.push("envdb_meta");
+    }
     Ok(Identity {
         environment: history::meta(&conn, "environment").map_err(err)?,
         project: history::meta(&conn, "project").map_err(err)?,
         history: history::read(&conn).map_err(err)?,
+        missing,
     })
 }
 
-/// Replaces `database` with a copy of `file`, atomically, keeping the database it replaces at
-/// `keep_as`. The file is verified while it is copied beside the database and synced; the old
-/// database is checkpointed (so no stale `-wal` can ever be replayed onto the new file), hard-linked
-/// to `keep_as` (copied where links are impossible), its `-wal`, `-shm` and `-journal` removed;
-/// then the copy is renamed over it. At every moment the database path holds the old file or the
-/// new one, and the old one is never lost.
-pub fn replace(file: &Path, database: &Path, keep_as: &Path) -> Result<(), BackupError> {
+/// Makes a database file what SQLite shows of it, before it is kept or its version is read: a hot
+/// rollback journal (a writer killed mid-transaction left half of it in the file) is rolled
+/// back, a WAL is checkpointed. Returns the companions it could not fold in (a database too
+/// damaged for SQLite, perhaps the reason for a restore): they must stay with the file.
+fn settle(database: &Path) -> Vec<&'static str> {
+    let mut left = Vec::new();
+    if !database.is_file() {
+        return left;
+    }
+    let journal = companion(database, "-journal");
+    if journal_has_header(&journal) {
+        // SQLite rolls a hot journal back before the first read of a read-write connection.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let read = Connection::open_with_flags(database, flags).and_then(|c| {
+            c.busy_timeout(Duration::from_secs(5))?;
+            c.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))
+        });
+        if read.is_err() || journal_has_header(&journal) {
+            left.push("-journal");
+        }
+    }
+    let wal = companion(database, "-wal");
+    let checkpointed = !wal.exists()
+        || Connection::open(database)
+            // The first column is 1 when the checkpoint could not finish (a reader in the way).
+            .and_then(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)))
+            .is_ok_and(|busy| busy == 0);
+    if !checkpointed {
+        left.push("-wal");
+    }
+    left
+}
+
+/// The files beside a database that hold part of it (a WAL with frames, a rollback journal with
+/// a transaction): a copy of the database file alone is not the database SQLite shows.
+pub fn unfolded(path: &Path) -> Vec<PathBuf> {
+    let (journal, wal) = (companion(path, "-journal"), companion(path, "-wal"));
+    let wal_used = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+    [(journal_has_header(&journal), journal), (wal_used, wal)]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, p)| p)
+        .collect()
+}
+
+/// A rollback journal that still holds a transaction: a committed one leaves none, an empty
+/// one, or one whose header is zeroed.
+fn journal_has_header(journal: &Path) -> bool {
+    use std::io::Read as _;
+    let mut magic = [0u8; 8];
+    std::fs::File::open(journal).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic != [0; 8]
+}
+
+/// Replaces `database` with a copy of `file`, atomically, keeping the database it replaces where
+/// `keep_as` says (asked once the old database is settled, so it can name its version). The file
+/// is verified (and, given the checksum recorded for it, hashed) while it is copied beside the
+/// database and synced; only then is the old database touched: settled (a hot journal rolled
+/// back, a WAL checkpointed, so the kept file is the database as SQLite saw it and nothing stale
+/// can ever be replayed onto the new file), hard-linked to its kept name (copied where links are
+/// impossible), what could not be folded in moved beside it, the rest of its `-wal`, `-shm` and
+/// `-journal` removed; then the copy is renamed over it. At every moment the database path holds
+/// the old file or the new one, and the old one is never lost. Returns the kept name, if any.
+pub fn replace(
+    file: &Path,
+    database: &Path,
+    keep_as: impl FnOnce() -> PathBuf,
+    checksum: Option<&str>,
+) -> Result<Option<PathBuf>, BackupError> {
     let dir = database.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = database.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.restore.{}.partial", std::process::id()));
     let result = (|| {
-        verify_beside(file, || std::fs::copy(file, &tmp).map_err(|e| write_error(&tmp, e)).and_then(|_| sync(&tmp)))?;
+        let copied = || std::fs::copy(file, &tmp).map_err(|e| write_error(&tmp, e)).and_then(|_| sync(&tmp));
+        let digest = verify_beside(file, checksum.map(|_| file), copied)?;
+        if let (Some(recorded), Some(actual)) = (checksum, digest)
+            && let Some(why) = integrity::mismatch(recorded, &actual)
+        {
+            return Err(BackupError::Damaged { path: file.to_owned(), why });
+        }
+        let mut kept = None;
         if database.exists() {
             // The restored file keeps the permissions of the database it replaces (a backup is 0600).
             if let Ok(meta) = std::fs::metadata(database) {
                 std::fs::set_permissions(&tmp, meta.permissions()).map_err(|e| write_error(&tmp, e))?;
             }
-            let wal = companion(database, "-wal");
-            // Fold a WAL into the database before it is kept. A database too damaged to checkpoint
-            // (perhaps the reason for this restore) keeps its WAL beside its kept copy instead.
-            let checkpointed = !wal.exists()
-                || Connection::open(database)
-                    // The first column is 1 when the checkpoint could not finish (a reader in the way).
-                    .and_then(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)))
-                    .is_ok_and(|busy| busy == 0);
-            keep(database, keep_as)?;
-            if !checkpointed {
-                std::fs::rename(&wal, companion(keep_as, "-wal")).map_err(|e| write_error(&wal, e))?;
+            let left = settle(database);
+            let keep_as = keep_as();
+            keep(database, &keep_as)?;
+            for suffix in left {
+                let from = companion(database, suffix);
+                std::fs::rename(&from, companion(&keep_as, suffix)).map_err(|e| write_error(&from, e))?;
             }
             for suffix in super::COMPANIONS {
                 let p = companion(database, suffix);
@@ -462,10 +478,11 @@ pub fn replace(file: &Path, database: &Path, keep_as: &Path) -> Result<(), Backu
                     _ => {}
                 }
             }
+            kept = Some(keep_as);
         }
         std::fs::rename(&tmp, database).map_err(|e| write_error(database, e))?;
         sync_dir(dir);
-        Ok(())
+        Ok(kept)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -473,7 +490,7 @@ pub fn replace(file: &Path, database: &Path, keep_as: &Path) -> Result<(), Backu
     result
 }
 
-/// `<path><suffix>`: a database's `-wal`, `-shm` or `-journal`.
+/// `<path><suffix>`: a database's `-wal`, `-shm` or `-journal`, a backup's `.sha256`.
 fn companion(path: &Path, suffix: &str) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(suffix);
@@ -495,103 +512,4 @@ fn keep(database: &Path, keep_as: &Path) -> Result<(), BackupError> {
     private(keep_as)?;
     sync_dir(dir);
     Ok(())
-}
-
-/// Backups to delete: all verified backups but the newest `keep`, and/or those older than
-/// `older_than`; never the newest verified one. Databases a restore replaced go with the verified
-/// backups older than them; partial files (interrupted backups) always go.
-pub fn prune_plan(
-    list: &[BackupFile],
-    keep: Option<usize>,
-    older_than: Option<Duration>,
-    now: SystemTime,
-) -> Vec<PathBuf> {
-    let verified: Vec<&BackupFile> = list.iter().filter(|b| b.complete && !b.replaced).collect();
-    let newest = verified.last().map(|b| b.path.clone());
-    let cutoff = older_than.and_then(|d| now.checked_sub(d));
-    let too_old = |b: &BackupFile| cutoff.is_some_and(|c| b.modified.is_some_and(|m| m <= c));
-    let mut out: Vec<PathBuf> = list.iter().filter(|b| !b.complete && !b.in_progress).map(|b| b.path.clone()).collect();
-    let mut oldest_kept: Option<&str> = None;
-    for (i, b) in verified.iter().enumerate() {
-        let beyond_keep = keep.is_some_and(|k| verified.len() - i > k);
-        if (beyond_keep || too_old(b)) && Some(&b.path) != newest.as_ref() {
-            out.push(b.path.clone());
-        } else if oldest_kept.is_none() {
-            oldest_kept = Some(&b.timestamp);
-        }
-    }
-    for b in list.iter().filter(|b| b.complete && b.replaced) {
-        // With no verified backup at all, a replaced database may be the only copy: it stays.
-        let older_than_kept = keep.is_some() && oldest_kept.is_some_and(|o| b.timestamp.as_str() < o);
-        if older_than_kept || too_old(b) {
-            out.push(b.path.clone());
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(ts: &str, complete: bool) -> BackupFile {
-        let name = format!("app.dev.{ts}.v1.db");
-        let month: u64 = ts[4..6].parse().unwrap();
-        BackupFile {
-            path: PathBuf::from(if complete { name } else { format!(".{name}.partial") }),
-            environment: "dev".into(),
-            timestamp: ts.into(),
-            version: 1,
-            size: 0,
-            complete,
-            replaced: false,
-            in_progress: false,
-            modified: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600 + month * 2_600_000)),
-        }
-    }
-
-    #[test]
-    fn names_round_trip() {
-        let f =
-            |p: &str| parse(Path::new(p)).map(|p| (p.stem, p.env, p.timestamp, p.version, p.partial_pid, p.replaced));
-        assert_eq!(
-            f("/d/backups/my.app.prod.20261122T101112Z.v12.db"),
-            Some(("my.app".into(), "prod".into(), "20261122T101112Z".into(), 12, None, false))
-        );
-        assert_eq!(
-            f("/d/backups/.app.dev.20261122T101112Z-2.v3.db.4242.partial"),
-            Some(("app".into(), "dev".into(), "20261122T101112Z-2".into(), 3, Some(Some(4242)), false))
-        );
-        assert_eq!(
-            f("/d/backups/app.dev.20261122T101112Z.v3.replaced.db"),
-            Some(("app".into(), "dev".into(), "20261122T101112Z".into(), 3, None, true))
-        );
-        assert!(parse(Path::new("/d/backups/notes.txt")).is_none());
-        assert!(parse(Path::new("/d/backups/app.db")).is_none());
-    }
-
-    #[test]
-    fn prune_keeps_the_newest() {
-        let list = vec![
-            file("20260101T000000Z", true),
-            file("20260201T000000Z", true),
-            file("20260301T000000Z", false),
-            file("20260401T000000Z", true),
-        ];
-        let names = |v: Vec<PathBuf>| v.into_iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>();
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        assert_eq!(
-            names(prune_plan(&list, Some(1), None, now)),
-            [
-                ".app.dev.20260301T000000Z.v1.db.partial",
-                "app.dev.20260101T000000Z.v1.db",
-                "app.dev.20260201T000000Z.v1.db"
-            ]
-        );
-        // Older than a day: everything is, but the newest stays.
-        let all_old = prune_plan(&list, None, Some(Duration::from_secs(86_400)), now);
-        assert_eq!(all_old.len(), 3);
-        assert!(!names(all_old).contains(&"app.dev.20260401T000000Z.v1.db".to_owned()));
-        assert_eq!(prune_plan(&list, Some(0), None, now).len(), 3);
-    }
 }

@@ -37,7 +37,7 @@ pub fn ensure(conn: &Connection, environment: Option<&str>, project: Option<&str
 
 // Existence is looked up in SQLite's parsed schema (a hash lookup), not by scanning
 // `sqlite_schema`, which costs as much as the schema is large.
-fn has_meta(conn: &Connection) -> rusqlite::Result<bool> {
+pub(crate) fn has_meta(conn: &Connection) -> rusqlite::Result<bool> {
     conn.table_exists(Some("main"), "envdb_meta")
 }
 

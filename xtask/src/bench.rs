@@ -367,6 +367,7 @@ fn backups(bin: &Path, tmp: &Path, quick: bool, figures: &mut Vec<Figure>) -> an
     let clean = |out: Option<&Path>| -> anyhow::Result<()> {
         if let Some(out) = out {
             std::fs::remove_file(out)?;
+            let _ = std::fs::remove_file(format!("{}.sha256", out.display()));
         }
         for entry in std::fs::read_dir(&dir)?.flatten() {
             if entry.file_name().to_string_lossy().starts_with("cp") {

@@ -190,7 +190,20 @@ fn kill_backup(bin: &Path, tmp: &Path, runs: usize, mib: u64, rng: &mut Rng) -> 
                 std::fs::remove_file(entry.path())?;
                 continue;
             }
+            if let Some(backup) = name.strip_suffix(".sha256") {
+                // Left alone when the kill came between the checksum file and the backup.
+                if !entry.path().with_file_name(backup).exists() {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+                continue;
+            }
             finished += 1;
+            // A finished backup always has its checksum file (written before the backup is placed).
+            let sidecar = entry.path().with_file_name(format!("{name}.sha256"));
+            if !sidecar.exists() {
+                out.fail(run, format!("{name} has no checksum file"));
+            }
+            let _ = std::fs::remove_file(sidecar);
             match count(&entry.path()) {
                 Ok(n) if n == rows => {}
                 Ok(n) => out.fail(run, format!("{name} holds {n} of {rows} rows")),

@@ -93,7 +93,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             || version_of(dest),
             || {
                 let _ = std::fs::remove_file(&staging);
-                backup::backup(&source, &from, &staging, backup::BackupOptions::default(), &mut |_, _| {})?;
+                let staged = backup::BackupOptions { checksum_file: false, ..Default::default() };
+                backup::backup(&source, &from, &staging, staged, &mut |_, _| {})?;
                 let result = (|| {
                     let fail = |e: rusqlite::Error| anyhow::Error::new(DbError::sqlite(&staging, e, Duration::ZERO));
                     let conn = Connection::open(&staging).map_err(fail)?;
@@ -123,7 +124,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
                             env.name(),
                             version_of(dest),
                         );
-                        backup::replace(&staging, dest, &kept)?;
+                        backup::replace(&staging, dest, || kept.clone(), None)?;
                         ctx.out.status(
                             "Kept",
                             format!("the replaced {} database as {}", env.name(), project.show(&kept).display()),

@@ -1,11 +1,17 @@
-//! `cargo envdb prune`: remove old backups, never the newest.
+//! `cargo envdb prune`: remove old backups, never the newest one that verifies.
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
+use crate::db::backup::{self, BackupFile, State};
 use anyhow::Context as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Remove old backups (and interrupted partial ones); the newest is always kept
+/// Remove old backups (and interrupted partial files); the newest backup that verifies is always kept
+///
+/// Only backups whose checksum is re-read and matches count toward --keep: prune re-reads the
+/// newest ones until N verify. Damaged and unverified backups are never counted; they go only
+/// when a kept verified backup is newer than them.
 ///
 /// Example: `cargo envdb prune --env prod --keep 5`, `cargo envdb prune --older-than 30d`
 #[derive(Debug, clap::Args)]
@@ -13,7 +19,7 @@ use std::process::ExitCode;
 pub struct Args {
     #[command(flatten)]
     db: DbArgs,
-    /// Keep this many of the newest backups
+    /// Keep this many of the newest verified backups
     #[arg(long, value_name = "N")]
     keep: Option<usize>,
     /// Remove backups older than this (e.g. 12h, 7d, 4w)
@@ -24,37 +30,83 @@ pub struct Args {
     dry_run: bool,
 }
 
-/// Removes what the rule selects, printing each; shared with `upgrade` (`backup_keep`).
+/// What a prune removed (or would remove), and the damaged backups it kept.
+pub struct Pruned {
+    pub removed: Vec<PathBuf>,
+    pub damaged: Vec<BackupFile>,
+}
+
+impl Pruned {
+    pub fn to_json(&self) -> serde_json::Value {
+        let damaged: Vec<_> =
+            self.damaged.iter().map(|b| serde_json::json!({ "path": b.path, "problem": b.problem })).collect();
+        serde_json::json!({ "removed": self.removed, "damaged": damaged })
+    }
+}
+
+/// Removes a pruned file with what belongs to it: a backup's checksum file, the `-wal` or
+/// `-journal` a replaced database may have kept beside it.
+fn remove(path: &Path) -> anyhow::Result<()> {
+    std::fs::remove_file(path)
+        .with_context(|| format!("cannot remove {}; the files before it are removed", path.display()))?;
+    let sidecar = backup::checksum_path(path);
+    match std::fs::remove_file(&sidecar) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("cannot remove {}", sidecar.display()));
+        }
+        _ => {}
+    }
+    crate::db::remove_database(path);
+    Ok(())
+}
+
+/// Removes what the rule selects, printing each; shared with `upgrade` (`backup_keep`). The
+/// newest backups are re-read against their checksums until enough of them verify.
 pub fn prune(
     ctx: &mut Ctx,
     target: &Target,
     keep: Option<usize>,
     older_than: Option<std::time::Duration>,
     dry_run: bool,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Pruned> {
     let dir = target.backups_dir();
-    let list = crate::db::backup::list(&dir, &target.path, target.env.name())
+    let mut list = backup::list(&dir, &target.path, target.env.name())
         .with_context(|| format!("cannot read {}", dir.display()))?;
-    let doomed = crate::db::backup::prune_plan(&list, keep, older_than, std::time::SystemTime::now());
-    for path in &doomed {
+    backup::verify_newest(&mut list, keep.unwrap_or(1).max(1));
+    let removed = backup::prune_plan(&list, keep, older_than, std::time::SystemTime::now());
+    for path in &removed {
         if !dry_run {
-            std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
-            // A database a restore replaced may have kept its WAL beside it.
-            crate::db::remove_database(path);
+            remove(path)?;
         }
         ctx.out.status(if dry_run { "Would remove" } else { "Removed" }, target.project.show(path).display());
     }
-    Ok(doomed.len())
+    let damaged: Vec<BackupFile> =
+        list.into_iter().filter(|b| b.state == State::Damaged && !removed.contains(&b.path)).collect();
+    for b in &damaged {
+        ctx.out.warn(format!(
+            "{} is {}; kept and never counted: remove it yourself once you no longer need it",
+            target.project.show(&b.path).display(),
+            super::backups::describe(b)
+        ));
+    }
+    Ok(Pruned { removed, damaged })
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
-    let n = if args.dry_run {
+    let pruned = if args.dry_run {
         prune(ctx, &target, args.keep, args.older_than, true)?
     } else {
         target
             .write(ctx, "prune the backups of", false, |ctx| prune(ctx, &target, args.keep, args.older_than, false))?
     };
+    if ctx.out.json() {
+        let mut json = pruned.to_json();
+        json["environment"] = target.env.name().into();
+        json["dry_run"] = args.dry_run.into();
+        ctx.out.print_json(&json);
+    }
+    let n = pruned.removed.len();
     let verb = if args.dry_run { "Dry run" } else { "Pruned" };
     ctx.out.status(
         verb,

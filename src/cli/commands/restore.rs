@@ -1,14 +1,18 @@
-//! `cargo envdb restore`: put a backup back, verified, after backing up what it replaces.
+//! `cargo envdb restore`: put a backup back, verified, after keeping what it replaces.
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::backup;
+use crate::db::backup::{self, Kind, State};
 use crate::plan;
 use anyhow::Context as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Restore a backup (a file, or `latest`) over the environment's database
+///
+/// `latest` is the newest backup whose checksum is re-read and matches; damaged and unverified
+/// ones are skipped, each named. A named file is checked (header, checksum if recorded, pages)
+/// while it is copied; one without envdb's metadata is refused unless --force.
 ///
 /// Example: `cargo envdb restore latest --env prod --confirm prod`
 #[derive(Debug, clap::Args)]
@@ -18,31 +22,72 @@ pub struct Args {
     file: String,
     #[command(flatten)]
     db: DbArgs,
-    /// Restore even while an application holds the database
+    /// Restore even while an application holds the database, or a file without envdb's metadata
+    /// (an empty file, another application's database)
     #[arg(long)]
     force: bool,
 }
 
-pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
-    let target = Target::resolve(ctx, &args.db)?;
-    let file = if args.file == "latest" {
-        let dir = target.backups_dir();
-        backup::list(&dir, &target.path, target.env.name())
-            .with_context(|| format!("cannot read {}", dir.display()))?
-            .into_iter()
-            .rev()
-            .find(|b| b.complete && !b.replaced)
-            .map(|b| b.path)
-            .with_context(|| format!("there is no backup of `{}` in {}", target.env.name(), dir.display()))?
-    } else {
-        let p = PathBuf::from(&args.file);
-        anyhow::ensure!(p.is_file(), "{} is not a file", p.display());
-        std::path::absolute(&p).unwrap_or(p)
+/// The newest backup that verifies, naming each newer one it skips and why.
+fn latest(ctx: &mut Ctx, target: &Target) -> anyhow::Result<PathBuf> {
+    let dir = target.backups_dir();
+    let mut list = backup::list(&dir, &target.path, target.env.name())
+        .with_context(|| format!("cannot read {}", dir.display()))?;
+    backup::verify_newest(&mut list, 1);
+    let chosen = list.iter().rposition(|b| b.verified());
+    for b in list[chosen.map_or(0, |i| i + 1)..].iter().filter(|b| b.kind == Kind::Backup) {
+        let why = super::backups::describe(b);
+        ctx.out.warn(format!("skipped {}, newer but {why}", target.project.show(&b.path).display()));
+    }
+    if let Some(i) = chosen {
+        return Ok(list.swap_remove(i).path);
+    }
+    let help = match list.iter().rev().find(|b| b.kind == Kind::Backup && b.state == State::Unverified) {
+        Some(b) => format!(
+            "\n  help: {} has no checksum to verify; if you trust it, restore it by name: cargo envdb restore {} --env {}",
+            target.project.show(&b.path).display(),
+            b.path.display(),
+            target.env.name()
+        ),
+        None => String::new(),
     };
-    // Check what the file says about itself before anything changes; its pages are verified
-    // while it is copied, before it replaces anything.
-    let show = target.project.show(&file).display().to_string();
-    let id = backup::identity(&file).with_context(|| format!("{show} cannot be restored"))?;
+    anyhow::bail!(
+        "there is no verified backup of `{}` in {}; nothing was changed{help}",
+        target.env.name(),
+        target.project.show(&dir).display()
+    )
+}
+
+/// Refuses a file that is damaged, empty, not envdb's (unless `force`), of another environment or
+/// project, or newer than the migrations on disk.
+fn check(ctx: &mut Ctx, target: &Target, file: &Path, show: &str, force: bool) -> anyhow::Result<()> {
+    let beside = backup::unfolded(file);
+    if !beside.is_empty() {
+        let names: Vec<_> = beside.iter().map(|p| target.project.show(p).display().to_string()).collect();
+        anyhow::bail!(
+            "{show} cannot be restored alone: {} beside it holds part of it; nothing was changed\n  help: let SQLite fold it into the file (`sqlite3 {} 'PRAGMA quick_check'` does, as it closes), then restore again",
+            names.join(" and "),
+            file.display()
+        );
+    }
+    let empty = std::fs::metadata(file).with_context(|| format!("cannot read {show}"))?.len() == 0;
+    if !empty {
+        backup::check_header(file).map_err(|why| {
+            anyhow::anyhow!(
+                "{show} cannot be restored: {why}; nothing was changed\n  help: restore another backup (`cargo envdb backups --verify` lists them)"
+            )
+        })?;
+    }
+    let id = backup::identity(file).with_context(|| format!("{show} cannot be restored"))?;
+    if !id.missing.is_empty() {
+        let what = if empty { "is empty (0 bytes): it has no envdb metadata" } else { "has no envdb metadata" };
+        let tables = id.missing.iter().map(|t| format!("the {t} table")).collect::<Vec<_>>().join(" and ");
+        anyhow::ensure!(
+            force,
+            "{show} {what} (missing: {tables}): it is not a database envdb made or migrated; nothing was changed\n  help: check the file; pass --force to restore it anyway (the current database is kept in the backups directory)"
+        );
+        ctx.out.warn(format!("{show} {what} (missing: {tables}); restoring it anyway (--force)"));
+    }
     if let Some(env) = &id.environment {
         anyhow::ensure!(
             env == target.env.name(),
@@ -60,15 +105,48 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let migrations = target.migrations()?;
     plan::verify(&migrations, &id.history)
         .with_context(|| format!("{show} does not fit the migrations on disk; nothing was changed"))?;
+    Ok(())
+}
+
+pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    let target = Target::resolve(ctx, &args.db)?;
+    // `latest` was re-read against its checksum just now; a named file's recorded checksum is
+    // re-read while it is copied.
+    let (file, checksum) = if args.file == "latest" {
+        (latest(ctx, &target)?, None)
+    } else {
+        let p = PathBuf::from(&args.file);
+        anyhow::ensure!(p.is_file(), "{} is not a file", p.display());
+        let file = std::path::absolute(&p).unwrap_or(p);
+        let checksum = backup::recorded(&file).map_err(|why| {
+            anyhow::anyhow!("{} cannot be trusted: {why}; nothing was changed", target.project.show(&file).display())
+        })?;
+        (file, checksum)
+    };
+    // Check what the file says about itself before anything changes; its pages are verified
+    // while it is copied, before it replaces anything.
+    let show = target.project.show(&file).display().to_string();
+    check(ctx, &target, &file, &show, args.force)?;
 
     target.write(ctx, "restore a backup over", true, |ctx| {
         // Applications stay out from here to the end (taken after any confirmation prompt).
         let _apps_out = target.hold_applications("restore", args.force)?;
-        let before = target.version();
         let _lock = target.run_lock(ctx)?;
-        let kept = backup::replaced_path_for(&target.backups_dir(), &target.path, target.env.name(), before);
-        backup::replace(&file, &target.path, &kept).with_context(|| format!("{show} cannot be restored"))?;
-        if kept.exists() {
+        // The version of the database it replaces is read under the lock (a run this waited for
+        // may have moved it on), once the file has verified and the database is as SQLite sees it
+        // (a crashed writer's hot journal rolled back).
+        let mut before = 0;
+        let kept = backup::replace(
+            &file,
+            &target.path,
+            || {
+                before = target.version();
+                backup::replaced_path_for(&target.backups_dir(), &target.path, target.env.name(), before)
+            },
+            checksum.as_deref(),
+        )
+        .with_context(|| format!("{show} cannot be restored"))?;
+        if let Some(kept) = kept {
             ctx.out.status("Kept", format!("the replaced database as {}", target.project.show(&kept).display()));
         }
         ctx.out.status(

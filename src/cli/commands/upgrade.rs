@@ -29,24 +29,60 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let pending = super::migrate::pending(&target, &migrations, None)?;
     let before = target.version();
     let exists = target.path.exists();
+    let pending_json =
+        || -> Vec<_> { pending.iter().map(|m| serde_json::json!({ "version": m.version, "file": m.name })).collect() };
     if args.dry_run {
-        if !args.force && crate::db::lock::app_running(&target.path) {
+        let app_running = !args.force && crate::db::lock::app_running(&target.path);
+        if app_running {
             ctx.out.warn("an application holds the database: the upgrade itself would refuse until it stops");
+        }
+        let would_back_up = (!args.no_backup && exists && !pending.is_empty())
+            .then(|| crate::db::backup::path_for(&target.backups_dir(), &target.path, target.env.name(), before));
+        let after = migrations.last().map_or(0, |m| m.version);
+        if ctx.out.json() {
+            ctx.out.print_json(&serde_json::json!({
+                "environment": target.env.name(),
+                "database": target.path,
+                "dry_run": true,
+                "version_before": before,
+                "version_after": after,
+                "pending": pending_json(),
+                "backup": would_back_up,
+                "application_running": app_running,
+            }));
+            return Ok(ExitCode::SUCCESS);
         }
         for m in &pending {
             ctx.out.status("Would apply", target.dir.show(m.name));
         }
-        if !args.no_backup && exists && !pending.is_empty() {
-            let would = crate::db::backup::path_for(&target.backups_dir(), &target.path, target.env.name(), before);
-            ctx.out.status("Would back up", format!("to {}", target.project.show(&would).display()));
+        if let Some(would) = &would_back_up {
+            ctx.out.status("Would back up", format!("to {}", target.project.show(would).display()));
         }
-        ctx.out.status(
-            "Dry run",
-            format!("schema version {before} → {}; nothing changed", migrations.last().map_or(0, |m| m.version)),
-        );
+        ctx.out.status("Dry run", format!("schema version {before} → {after}; nothing changed"));
         return Ok(ExitCode::SUCCESS);
     }
+    let report_json = |report: &crate::db::apply::MigrateReport, backup: Option<&std::path::Path>, pruned| {
+        let applied: Vec<_> = report
+            .applied
+            .iter()
+            .map(|(version, file, ms)| serde_json::json!({ "version": version, "file": file, "ms": ms }))
+            .collect();
+        serde_json::json!({
+            "environment": target.env.name(),
+            "database": target.path,
+            "dry_run": false,
+            "version_before": report.before,
+            "version_after": report.after,
+            "applied": applied,
+            "backup": backup,
+            "pruned": pruned,
+        })
+    };
     if pending.is_empty() {
+        if ctx.out.json() {
+            let report = crate::db::apply::MigrateReport { before, after: before, applied: Vec::new() };
+            ctx.out.print_json(&report_json(&report, None, Vec::<std::path::PathBuf>::new()));
+        }
         ctx.out.status("Fresh", format!("{} is at version {before}; nothing to upgrade", target.show()));
         return Ok(ExitCode::SUCCESS);
     }
@@ -78,15 +114,20 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         Ok((report, backup))
     })?;
     let (report, backup) = outcome;
+    let pruned = match target.env.spec.backup_keep {
+        Some(keep) => super::prune::prune(ctx, &target, Some(keep as usize), None, false)?.removed,
+        None => Vec::new(),
+    };
+    if ctx.out.json() {
+        ctx.out.print_json(&report_json(&report, backup.as_deref(), pruned));
+        return Ok(ExitCode::SUCCESS);
+    }
     ctx.out.line(format!("Schema version: {} → {}", report.before, report.after));
     for (_, name, ms) in &report.applied {
         ctx.out.line(format!("  applied {name} ({ms} ms)"));
     }
     if let Some(b) = &backup {
         ctx.out.line(format!("Backup: {}", target.project.show(b).display()));
-    }
-    if let Some(keep) = target.env.spec.backup_keep {
-        super::prune::prune(ctx, &target, Some(keep as usize), None, false)?;
     }
     Ok(ExitCode::SUCCESS)
 }

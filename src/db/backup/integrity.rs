@@ -1,0 +1,159 @@
+//! What makes a backup trustworthy after it was made: its SQLite header agrees with its size (a
+//! cheap check, 100 bytes read), and its SHA-256 matches the checksum file written beside it when
+//! it was made (`<backup>.sha256`, in `sha256sum -c` format), which costs one read of the file.
+
+use super::{BackupError, companion, write_error};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+/// The checksum file of a backup: `<backup>.sha256`.
+pub fn checksum_path(backup: &Path) -> PathBuf {
+    companion(backup, ".sha256")
+}
+
+const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// The cheap check: a SQLite header whose page count × page size is the file's size.
+/// `Err(why)` says what is wrong, for a person.
+pub fn check_header(path: &Path) -> Result<(), String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let size = file.metadata().map_err(|e| format!("cannot be read: {e}"))?.len();
+    if size == 0 {
+        return Err("empty (0 bytes)".into());
+    }
+    let mut header = Vec::with_capacity(100);
+    file.take(100).read_to_end(&mut header).map_err(|e| format!("cannot be read: {e}"))?;
+    if header.len() < 100 {
+        return Err(format!("truncated: {size} bytes, shorter than a SQLite header (100 bytes)"));
+    }
+    if !header.starts_with(MAGIC) {
+        return Err("not a SQLite database (no SQLite header)".into());
+    }
+    let be32 = |at: usize| u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65536,
+        n => u64::from(n),
+    };
+    if !page_size.is_power_of_two() || !(512..=65536).contains(&page_size) {
+        return Err(format!("its header names an impossible page size ({page_size})"));
+    }
+    // The page count is only meaningful when the change counter and its "valid for" copy agree
+    // (files written by SQLite before 3.7.0 do not keep it).
+    let (pages, counter_valid) = (be32(28), be32(24) == be32(92));
+    if pages > 0 && counter_valid {
+        let expected = u64::from(pages) * page_size;
+        if size < expected {
+            return Err(format!(
+                "truncated: its header says {pages} pages of {page_size} bytes ({expected} bytes), the file has {size} bytes"
+            ));
+        }
+        if size > expected {
+            return Err(format!(
+                "{} bytes longer than its header says ({pages} pages of {page_size} bytes)",
+                size - expected
+            ));
+        }
+    } else if size % page_size != 0 {
+        return Err(format!("its size ({size} bytes) is not a whole number of {page_size}-byte pages"));
+    }
+    Ok(())
+}
+
+/// The checksum recorded beside a backup; `Ok(None)` when it has no checksum file.
+pub fn recorded(backup: &Path) -> Result<Option<String>, String> {
+    let sidecar = checksum_path(backup);
+    let text = match std::fs::read_to_string(&sidecar) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("its checksum file {} cannot be read: {e}", sidecar.display())),
+    };
+    match text.split_whitespace().next() {
+        Some(d) if d.len() == 64 && d.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
+            Ok(Some(d.to_owned()))
+        }
+        _ => Err(format!("its checksum file {} does not hold a SHA-256 checksum", sidecar.display())),
+    }
+}
+
+/// Writes `<backup>.sha256` for a backup about to be put at `backup`, never replacing a file.
+pub(super) fn record(backup: &Path, digest: &str) -> Result<(), BackupError> {
+    let sidecar = checksum_path(backup);
+    let name = backup.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    crate::fs_util::create_new(&sidecar, format!("{digest}  {name}\n").as_bytes()).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            BackupError::Exists(sidecar.clone())
+        } else {
+            write_error(&sidecar, e)
+        }
+    })
+}
+
+/// SHA-256 of a whole file, as lowercase hex.
+pub fn digest(path: &Path) -> std::io::Result<String> {
+    crate::checksum::sha256_stream(std::fs::File::open(path)?)
+}
+
+/// Why `actual` (just computed) is not the checksum `recorded` when the backup was made.
+pub(super) fn mismatch(recorded: &str, actual: &str) -> Option<String> {
+    (recorded != actual).then(|| {
+        format!(
+            "its SHA-256 checksum ({}…) differs from the one recorded in its .sha256 file when it was made ({}…): the file changed since",
+            &actual[..12.min(actual.len())],
+            &recorded[..12.min(recorded.len())]
+        )
+    })
+}
+
+/// Re-reads a backup and compares it with its recorded checksum; `Err(why)` when they differ.
+pub fn matches(path: &Path, recorded: &str) -> Result<(), String> {
+    let actual = digest(path).map_err(|e| format!("cannot be read: {e}"))?;
+    mismatch(recorded, &actual).map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database(dir: &Path) -> PathBuf {
+        let path = dir.join("a.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (randomblob(20000));").unwrap();
+        path
+    }
+
+    #[test]
+    fn the_header_must_agree_with_the_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(dir.path());
+        assert_eq!(check_header(&db), Ok(()));
+        let len = std::fs::metadata(&db).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+        f.set_len(len - 4096).unwrap();
+        assert!(check_header(&db).unwrap_err().starts_with("truncated: its header says"));
+        f.set_len(len + 10).unwrap();
+        assert!(check_header(&db).unwrap_err().contains("10 bytes longer"));
+        f.set_len(50).unwrap();
+        assert!(check_header(&db).unwrap_err().contains("shorter than a SQLite header"));
+        f.set_len(0).unwrap();
+        assert_eq!(check_header(&db), Err("empty (0 bytes)".into()));
+        std::fs::write(&db, "x".repeat(4096)).unwrap();
+        assert!(check_header(&db).unwrap_err().contains("no SQLite header"));
+    }
+
+    #[test]
+    fn a_checksum_file_is_written_once_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(dir.path());
+        assert_eq!(recorded(&db), Ok(None));
+        let sum = digest(&db).unwrap();
+        record(&db, &sum).unwrap();
+        assert!(matches!(record(&db, &sum), Err(BackupError::Exists(_))));
+        assert_eq!(std::fs::read_to_string(checksum_path(&db)).unwrap(), format!("{sum}  a.db\n"));
+        assert_eq!(recorded(&db), Ok(Some(sum.clone())));
+        assert_eq!(matches(&db, &sum), Ok(()));
+        std::fs::OpenOptions::new().append(true).open(&db).unwrap().set_len(4096).unwrap();
+        assert!(matches(&db, &sum).unwrap_err().contains("changed since"));
+        std::fs::write(checksum_path(&db), "not a checksum\n").unwrap();
+        assert!(recorded(&db).unwrap_err().contains("does not hold a SHA-256 checksum"));
+    }
+}
