@@ -97,10 +97,15 @@ fn reset_swaps_in_the_new_database_and_keeps_a_backup_of_the_old() {
     }
     let mode: String = t.db().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "delete");
-    // The backup holds the old content.
-    let backups: Vec<_> =
-        std::fs::read_dir(t.path(".envdb/dev/backups")).unwrap().flatten().map(|e| e.path()).collect();
+    // The backup holds the old content, with its checksum file beside it.
+    let backups: Vec<_> = std::fs::read_dir(t.path(".envdb/dev/backups"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "db"))
+        .collect();
     assert_eq!(backups.len(), 1, "{backups:?}");
+    assert!(backups[0].with_extension("db.sha256").is_file(), "{backups:?}");
     assert_eq!(titles(&rusqlite::Connection::open(&backups[0]).unwrap()), ["precious"]);
     t.run(&["migrate"]).success().stderr_has("nothing to apply");
     t.run(&["validate"]).success();
