@@ -81,3 +81,24 @@ impl Watched {
         Ended::Failed(format!("`{}` exited with {status} on its own: {}", self.what, stderr.trim()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Watched {
+        start(Path::new("/bin/sh"), Path::new("/"), &["-c", script]).unwrap()
+    }
+
+    #[test]
+    fn every_end_is_told_apart() {
+        assert_eq!(sh("exit 0").wait().unwrap(), Ended::Finished);
+        assert_eq!(sh("sleep 10").kill_after(Duration::from_millis(50)).unwrap(), Ended::Killed);
+        // A failure on its own is never "finished", killed or not.
+        let failed = sh("echo broken >&2; exit 3").kill_after(Duration::from_millis(300)).unwrap();
+        assert!(matches!(&failed, Ended::Failed(why) if why.contains("broken") && why.contains('3')), "{failed:?}");
+        let mut running = sh("sleep 10");
+        assert_eq!(running.ended().unwrap(), None);
+        assert_eq!(running.kill_after(Duration::ZERO).unwrap(), Ended::Killed);
+    }
+}

@@ -165,3 +165,55 @@ pub fn unlisted(bin: &Path, project: &Path, db: &Path) -> anyhow::Result<Vec<Pat
     found.sort();
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database with migrations `versions` recorded (each table `tN` with one row), then `sql`.
+    fn database(dir: &Path, versions: &[i64], sql: &str) -> PathBuf {
+        let db = dir.join(format!("db{}.db", versions.len()));
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE envdb_migrations (version INTEGER PRIMARY KEY);
+             CREATE TABLE envdb_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+        )
+        .unwrap();
+        for v in versions {
+            conn.execute_batch(&format!(
+                "CREATE TABLE t{v} (id INTEGER PRIMARY KEY); INSERT INTO t{v} DEFAULT VALUES;
+                 INSERT INTO envdb_migrations VALUES ({v});"
+            ))
+            .unwrap();
+        }
+        let n = versions.len();
+        conn.execute_batch(&format!(
+            "INSERT INTO envdb_meta VALUES ('schema_version', '{n}'); PRAGMA user_version = {n}; {sql}"
+        ))
+        .unwrap();
+        db
+    }
+
+    fn why(dir: &Path, versions: &[i64], sql: &str) -> String {
+        history_matches_schema(&database(dir, versions, sql), 1).unwrap_err().why
+    }
+
+    #[test]
+    fn the_history_check_holds_for_a_sound_database_and_catches_each_mismatch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = |name: &str| {
+            let d = tmp.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            d
+        };
+        assert_eq!(history_matches_schema(&database(&t("sound"), &[1, 2], ""), 1), Ok(2));
+        assert!(why(&t("hole"), &[1, 3], "").contains("without holes"));
+        assert!(why(&t("user"), &[1, 2], "PRAGMA user_version = 1;").contains("user_version is 1"));
+        assert!(
+            why(&t("meta"), &[1, 2], "UPDATE envdb_meta SET value = '1';").contains("schema_version is Some(\"1\")")
+        );
+        assert!(why(&t("extra"), &[1, 2], "CREATE TABLE t3 (id INTEGER);").contains("t3 exists"));
+        let gone = history_matches_schema(&database(&t("gone"), &[1, 2], "DROP TABLE t2;"), 1).unwrap_err();
+        assert!(gone.lost && gone.why.contains("t2 is missing"), "{gone:?}");
+    }
+}
