@@ -146,21 +146,39 @@ impl MigrationDir {
 
     /// The up files as migrations (with their down SQL), in version order. Only meaningful for a
     /// directory that passed `check` (no duplicates, valid UTF-8).
+    ///
+    /// One pass: `files` is sorted by version, then up before down, so a version's down file is
+    /// among the files that follow its up file with the same version.
     pub fn migrations(&self) -> Vec<crate::Migration<'_>> {
-        self.ups()
-            .map(|f| crate::Migration {
+        use crate::file_name::Direction;
+        let mut out = Vec::new();
+        for (i, f) in self.files.iter().enumerate() {
+            if f.name.direction != Direction::Up {
+                continue;
+            }
+            let down = self.files[i + 1..]
+                .iter()
+                .take_while(|d| d.name.version == f.name.version)
+                .find(|d| d.name.direction == Direction::Down);
+            out.push(crate::Migration {
                 version: f.name.version,
                 name: &f.file_name,
                 up: f.sql.as_deref().unwrap_or_default(),
-                down: self.down_of(f.name.version).and_then(|d| d.sql.as_deref()),
+                down: down.and_then(|d| d.sql.as_deref()),
                 checksum: &f.checksum,
-            })
-            .collect()
+            });
+        }
+        out
     }
 
-    /// The down file of a version, if there is one.
+    /// The down file of a version, if there is one (a binary search: `files` is sorted by version).
     pub fn down_of(&self, version: u64) -> Option<&MigrationFile> {
-        self.files.iter().find(|f| f.name.version == version && f.name.direction == crate::file_name::Direction::Down)
+        use crate::file_name::Direction;
+        let first = self.files.partition_point(|f| f.name.version < version);
+        self.files[first..]
+            .iter()
+            .take_while(|f| f.name.version == version)
+            .find(|f| f.name.direction == Direction::Down)
     }
 }
 

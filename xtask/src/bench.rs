@@ -1,21 +1,17 @@
-//! `cargo xtask bench`: every figure is measured next to a reference taken in the same run and
-//! printed as a ratio, then written one JSON object per line to `target/bench.json`.
+//! `cargo xtask bench [--quick]`: every figure is measured next to a reference taken in the same
+//! run, whose settings it names, and printed as a ratio, then saved with the commit to
+//! `target/bench.json`; `cargo xtask bench --markdown` prints the README's table from that file.
 
+mod apply;
+mod backup;
+mod figures;
+
+use crate::provenance::{Provenance, workspace_root};
 use anyhow::{Context as _, bail};
+use figures::{BenchRun, Figure};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Figure {
-    name: String,
-    value: f64,
-    unit: &'static str,
-    reference: String,
-    reference_value: f64,
-    target: String,
-    /// Whether the target is met (checked against the ratio or the value, as the target says).
-    ok: bool,
-}
 
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
@@ -102,38 +98,9 @@ pub fn write_project(
     Ok(files)
 }
 
-/// The reference applier: the same SQL through the same bundled SQLite, one transaction per
-/// migration (R1) or one for all (R2), each with a history insert, SQLite's default settings.
-fn reference_apply(path: &Path, n: usize, single: bool) -> anyhow::Result<Duration> {
-    let start = Instant::now();
-    let conn = rusqlite::Connection::open(path)?;
-    conn.execute_batch(
-        "CREATE TABLE history (version INTEGER PRIMARY KEY, name TEXT, checksum TEXT, applied_at TEXT, ms INTEGER)",
-    )?;
-    if single {
-        conn.execute_batch("BEGIN")?;
-    }
-    for i in 1..=n {
-        if !single {
-            conn.execute_batch("BEGIN")?;
-        }
-        conn.execute_batch(&migration_sql(i))?;
-        conn.execute("INSERT INTO history VALUES (?1, 'm', 'c', 'now', 0)", [i as i64])?;
-        if !single {
-            conn.execute_batch("COMMIT")?;
-        }
-    }
-    if single {
-        conn.execute_batch("COMMIT")?;
-    }
-    drop(conn);
-    Ok(start.elapsed())
-}
-
 /// The workspace root and the release binary, built first.
 pub fn release_binary() -> anyhow::Result<(PathBuf, PathBuf)> {
-    let root_dir = std::env::var("CARGO_MANIFEST_DIR").map(PathBuf::from)?;
-    let workspace = root_dir.parent().context("workspace")?.to_owned();
+    let workspace = workspace_root()?;
     eprintln!("building cargo-envdb (release)…");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     timed(
@@ -145,6 +112,24 @@ pub fn release_binary() -> anyhow::Result<(PathBuf, PathBuf)> {
     Ok((workspace, bin))
 }
 
+/// Adds about `mib` MiB of rows to the table `blobs` (created if missing), in one transaction.
+pub fn fill(conn: &rusqlite::Connection, mib: u64) -> rusqlite::Result<()> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL); BEGIN;")?;
+    let mut stmt = conn.prepare("INSERT INTO blobs (data) VALUES (randomblob(4000))")?;
+    for _ in 0..mib * 1024 * 1024 / 4096 {
+        stmt.execute([])?;
+    }
+    drop(stmt);
+    conn.execute_batch("COMMIT")
+}
+
+/// `sha256sum` over `files` (all in one directory), run in that directory so that 50,000 names
+/// fit on a command line.
+fn sha256sum(files: &[PathBuf]) -> anyhow::Result<Duration> {
+    let dir = files.first().and_then(|f| f.parent()).context("no files")?;
+    timed(Command::new("sha256sum").args(files.iter().filter_map(|f| f.file_name())).current_dir(dir))
+}
+
 pub fn run(quick: bool) -> anyhow::Result<()> {
     let (workspace, bin) = release_binary()?;
     let reps = if quick { 5 } else { 15 };
@@ -152,85 +137,30 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     let mut figures = Vec::new();
 
     // Start-up.
-    let spawn_floor = time_n(reps * 2, || timed(&mut Command::new("true")))?;
-    let version = time_n(reps * 2, || timed(Command::new(&bin).arg("--version")))?;
-    figures.push(Figure {
-        name: "cargo envdb --version, wall".into(),
-        value: ms(version),
-        unit: "ms",
-        reference: "spawning /bin/true".into(),
-        reference_value: ms(spawn_floor),
-        target: "< 5 ms".into(),
-        ok: ms(version) < 5.0,
-    });
+    let spawn = "spawning /bin/true";
+    let spawn_floor = ms(time_n(reps * 2, || timed(&mut Command::new("true")))?);
+    let version = ms(time_n(reps * 2, || timed(Command::new(&bin).arg("--version")))?);
+    figures.push(Figure::new("cargo envdb --version, wall", (version, "ms"), spawn, spawn_floor).below(5.0));
 
-    // check against sha256sum over the same files.
-    for n in [1000usize, 10_000] {
-        let dir = tmp.path().join(format!("check{n}"));
-        let files = project(&bin, &dir, n)?;
-        let ours = time_n(reps, || timed(Command::new(&bin).args(["check", "-q"]).current_dir(&dir)))?;
-        let sha = time_n(reps, || timed(Command::new("sha256sum").args(&files)))?;
-        figures.push(Figure {
-            name: format!("check, {n} migrations"),
-            value: ms(ours),
-            unit: "ms",
-            reference: format!("sha256sum over the same {n} files"),
-            reference_value: ms(sha),
-            target: "≤ 1.5× reference".into(),
-            ok: ms(ours) / ms(sha) <= 1.5,
-        });
-        if n == 1000 {
-            figures.push(Figure {
-                name: "check, 1000 migrations, wall".into(),
-                value: ms(ours),
-                unit: "ms",
-                reference: "spawning /bin/true".into(),
-                reference_value: ms(spawn_floor),
-                target: "< 15 ms".into(),
-                ok: ms(ours) < 15.0,
-            });
-        }
-    }
-
-    // Applying 1,000 migrations to a fresh file.
+    // check of 1,000 migrations against sha256sum over the same files.
     let n = 1000;
-    let dir = tmp.path().join("check1000");
-    let apply_reps = if quick { 1 } else { 3 };
+    let dir = tmp.path().join("apply");
+    let files = project(&bin, &dir, n)?;
+    let check = ms(time_n(reps, || timed(Command::new(&bin).args(["check", "-q"]).current_dir(&dir)))?);
+    let sha = ms(time_n(reps, || sha256sum(&files))?);
+    let sha_ref = |n: usize| format!("sha256sum over the same {n} files");
+    figures.push(
+        Figure::new(format!("check, {n} migrations"), (check, "ms"), sha_ref(n), sha).ratio_at_most(1.5, "reference"),
+    );
+    figures.push(Figure::new(format!("check, {n} migrations, wall"), (check, "ms"), spawn, spawn_floor).below(15.0));
+
+    // Applying 1,000 migrations to a fresh file, beside both references.
     let mut fresh = 0;
     let mut fresh_db = || {
         fresh += 1;
         tmp.path().join(format!("apply{fresh}.db"))
     };
-    let r1 = time_n(apply_reps, || reference_apply(&fresh_db(), n, false))?;
-    let r2 = time_n(apply_reps, || reference_apply(&fresh_db(), n, true))?;
-    let ours = time_n(apply_reps, || {
-        let db = fresh_db();
-        timed(Command::new(&bin).args(["migrate", "-q", "--database"]).arg(&db).current_dir(&dir))
-    })?;
-    let ours_single = time_n(apply_reps, || {
-        let db = fresh_db();
-        timed(
-            Command::new(&bin).args(["migrate", "-q", "--single-transaction", "--database"]).arg(&db).current_dir(&dir),
-        )
-    })?;
-    figures.push(Figure {
-        name: "migrate 1000 to a fresh file (each atomic, durable at exit)".into(),
-        value: ms(ours),
-        unit: "ms",
-        reference: "R1: same SQL, one transaction each + history insert".into(),
-        reference_value: ms(r1),
-        target: "≤ 0.35× R1".into(),
-        ok: ms(ours) / ms(r1) <= 0.35,
-    });
-    figures.push(Figure {
-        name: "migrate 1000 --single-transaction".into(),
-        value: ms(ours_single),
-        unit: "ms",
-        reference: "R2: same SQL, all in one transaction".into(),
-        reference_value: ms(r2),
-        target: "≤ 1.2× R2".into(),
-        ok: ms(ours_single) / ms(r2) <= 1.2,
-    });
+    figures.extend(apply::rows(&bin, &dir, n, if quick { 1 } else { 3 }, &mut fresh_db)?);
 
     // No-op commands at 1,000 applied.
     let applied_db = fresh_db();
@@ -239,15 +169,8 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         let t = time_n(reps, || {
             timed(Command::new(&bin).args([cmd, "-q", "--database"]).arg(&applied_db).current_dir(&dir))
         })?;
-        figures.push(Figure {
-            name: format!("{label}, 1000 applied, wall"),
-            value: ms(t),
-            unit: "ms",
-            reference: "spawning /bin/true".into(),
-            reference_value: ms(spawn_floor),
-            target: "≤ 10 ms".into(),
-            ok: ms(t) <= 10.0,
-        });
+        figures
+            .push(Figure::new(format!("{label}, {n} applied, wall"), (ms(t), "ms"), spawn, spawn_floor).at_most(10.0));
     }
 
     // The runtime's open-and-check when up to date.
@@ -261,225 +184,115 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         .collect();
     let migrations = envdb::Migrations::from_raw(Box::leak(raw.into_boxed_slice()));
     let open_reps = if quick { 50 } else { 200 };
-    let runtime = time_n(open_reps, || {
+    let runtime = ms(time_n(open_reps, || {
         let start = Instant::now();
         let db = envdb::Db::open(&applied_db, &migrations)?;
         let took = start.elapsed();
         drop(db);
         Ok(took)
-    })?;
-    let floor = time_n(open_reps, || {
+    })?);
+    let floor = ms(time_n(open_reps, || {
         let start = Instant::now();
         let conn = rusqlite::Connection::open(&applied_db)?;
         let _: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         Ok(start.elapsed())
-    })?;
+    })?);
     // SQLite parses the whole schema (here 1,000 tables) on a connection's first query: every
     // application pays it on its first query anyway. This row shows what envdb adds beyond it.
-    let schema_load = time_n(open_reps, || {
+    let schema_load = ms(time_n(open_reps, || {
         let start = Instant::now();
         let conn = rusqlite::Connection::open(&applied_db)?;
         let _: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
         Ok(start.elapsed())
-    })?;
-    figures.push(Figure {
-        name: "(context) runtime Db::open beside SQLite's own schema load".into(),
-        value: ms(runtime),
-        unit: "ms",
-        reference: "rusqlite open + first query (loads the 1,000-table schema)".into(),
-        reference_value: ms(schema_load),
-        target: "none".into(),
-        ok: true,
-    });
-    figures.push(Figure {
-        name: "runtime Db::open when up to date, 1000 migrations".into(),
-        value: ms(runtime),
-        unit: "ms",
-        reference: "rusqlite open + PRAGMA user_version".into(),
-        reference_value: ms(floor),
-        target: "≤ 1 ms".into(),
-        ok: ms(runtime) <= 1.0,
-    });
+    })?);
+    figures.push(Figure::new(
+        "(context) runtime Db::open beside SQLite's own schema load",
+        (runtime, "ms"),
+        "rusqlite open + first query (loads the 1,000-table schema)",
+        schema_load,
+    ));
+    figures.push(
+        Figure::new(
+            format!("runtime Db::open when up to date, {n} migrations"),
+            (runtime, "ms"),
+            "rusqlite open + PRAGMA user_version",
+            floor,
+        )
+        .at_most(1.0),
+    );
 
     // Peak memory applying 1,000.
     let mem = peak_mib(Command::new(&bin).args(["migrate", "-q", "--database"]).arg(fresh_db()).current_dir(&dir))?;
     let mem_ref = peak_mib(Command::new(&bin).arg("--version"))?;
-    figures.push(Figure {
-        name: "peak memory, migrate 1000".into(),
-        value: mem,
-        unit: "MiB",
-        reference: "peak memory of cargo envdb --version".into(),
-        reference_value: mem_ref,
-        target: "≤ 12 MiB".into(),
-        ok: mem <= 12.0,
-    });
+    figures.push(
+        Figure::new(format!("peak memory, migrate {n}"), (mem, "MiB"), "peak memory of cargo envdb --version", mem_ref)
+            .at_most(12.0),
+    );
 
-    backups(&bin, tmp.path(), quick, &mut figures)?;
-    report(&workspace, &figures)
-}
-
-/// A durable copy: `cp`, then fsync of the copy (the reference for backup and restore).
-fn durable_copy(from: &Path, to: &Path) -> anyhow::Result<Duration> {
-    let start = Instant::now();
-    std::fs::copy(from, to)?;
-    std::fs::File::open(to)?.sync_all()?;
-    Ok(start.elapsed())
-}
-
-/// Backup and restore of a large database against a durable copy of the same file.
-fn backups(bin: &Path, tmp: &Path, quick: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
-    let mib: u64 = if quick { 64 } else { 1024 };
-    let dir = tmp.join("backup");
-    let blobs = "CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL);\n";
-    write_project(bin, &dir, "bench", [("0001_blobs.sql".to_owned(), blobs.to_owned())])?;
-    let db = dir.join("big.db");
-    timed(Command::new(bin).args(["migrate", "-q", "--database"]).arg(&db).current_dir(&dir))?;
-    eprintln!("filling a {mib} MiB database…");
-    {
-        let conn = rusqlite::Connection::open(&db)?;
-        conn.execute_batch("BEGIN")?;
-        let mut stmt = conn.prepare("INSERT INTO blobs (data) VALUES (randomblob(4000))")?;
-        for _ in 0..(mib * 1024 * 1024 / 4096) {
-            stmt.execute([])?;
-        }
-        drop(stmt);
-        conn.execute_batch("COMMIT")?;
-    }
-    let size_mib = std::fs::metadata(&db)?.len() as f64 / 1048576.0;
-    let reps = if quick { 3 } else { 5 };
-    let mut n = 0;
-    let mut fresh = |tag: &str| {
-        n += 1;
-        dir.join(format!("{tag}{n}.db"))
-    };
-    // Disk timings drift during a run: the reference and ours alternate, and each takes its median.
-    // The build machine's disk is bursty: a gigabyte written just before slows the next one. So
-    // each measurement of ours is paired with a reference taken just before it, each starts after
-    // a sync and a pause, and every series takes its median.
-    let quiet = || {
-        // SAFETY: sync(2) has no preconditions.
-        unsafe { libc::sync() };
-        std::thread::sleep(Duration::from_millis(if quick { 100 } else { 1000 }));
-    };
-    let (mut backup_refs, mut ours, mut restore_refs, mut restores) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let source = fresh("restore-source");
-    timed(Command::new(bin).args(["backup", "-q", "--database"]).arg(&db).arg("-o").arg(&source).current_dir(&dir))?;
-    let clean = |out: Option<&Path>| -> anyhow::Result<()> {
-        if let Some(out) = out {
-            std::fs::remove_file(out)?;
-            let _ = std::fs::remove_file(format!("{}.sha256", out.display()));
-        }
-        for entry in std::fs::read_dir(&dir)?.flatten() {
-            if entry.file_name().to_string_lossy().starts_with("cp") {
-                std::fs::remove_file(entry.path())?;
-            }
-        }
-        let _ = std::fs::remove_dir_all(dir.join("backups"));
-        Ok(())
-    };
-    for _ in 0..reps {
-        quiet();
-        backup_refs.push(durable_copy(&db, &fresh("cp"))?);
-        clean(None)?;
-        quiet();
-        let out = fresh("backup");
-        ours.push(timed(
-            Command::new(bin).args(["backup", "-q", "--database"]).arg(&db).arg("-o").arg(&out).current_dir(&dir),
-        )?);
-        clean(Some(&out))?;
-        quiet();
-        restore_refs.push(durable_copy(&source, &fresh("cp"))?);
-        clean(None)?;
-        quiet();
-        restores.push(timed(
-            Command::new(bin).args(["restore", "-q"]).arg(&source).arg("--database").arg(&db).current_dir(&dir),
-        )?);
-        clean(None)?;
-    }
-    let (reference, ours) = (median(backup_refs), median(ours));
-    let (restore_reference, restore) = (median(restore_refs), median(restores));
-    figures.push(Figure {
-        name: format!("backup of a {size_mib:.0} MiB database, verified"),
-        value: ms(ours),
-        unit: "ms",
-        reference: "cp + fsync of the copy".into(),
-        reference_value: ms(reference),
-        target: "≤ 1.5× reference".into(),
-        ok: ms(ours) / ms(reference) <= 1.5,
-    });
-    if Command::new("sqlite3").arg("-version").output().is_ok_and(|o| o.status.success()) {
-        let cli = time_n(reps, || {
-            let out = fresh("cli");
-            let start = Instant::now();
-            timed(Command::new("sqlite3").arg(&db).arg(format!(".backup '{}'", out.display())))?;
-            std::fs::File::open(&out)?.sync_all()?;
-            let took = start.elapsed();
-            std::fs::remove_file(&out)?;
-            Ok(took)
-        })?;
-        figures.push(Figure {
-            name: format!("(comparison) sqlite3 .backup + fsync, {size_mib:.0} MiB, unverified"),
-            value: ms(cli),
-            unit: "ms",
-            reference: "cp + fsync of the copy".into(),
-            reference_value: ms(reference),
-            target: "none".into(),
-            ok: true,
-        });
-    }
-    figures.push(Figure {
-        name: format!("restore of a {size_mib:.0} MiB backup (verified, current kept)"),
-        value: ms(restore),
-        unit: "ms",
-        reference: "cp + fsync of the backup".into(),
-        reference_value: ms(restore_reference),
-        target: "≤ 1.5× reference".into(),
-        ok: ms(restore) / ms(restore_reference) <= 1.5,
-    });
-    let mem = peak_mib(
-        Command::new(bin).args(["backup", "-q", "--database"]).arg(&db).arg("-o").arg(fresh("mem")).current_dir(&dir),
-    )?;
-    let mem_ref = peak_mib(Command::new(bin).arg("--version"))?;
-    figures.push(Figure {
-        name: format!("peak memory, backup of {size_mib:.0} MiB"),
-        value: mem,
-        unit: "MiB",
-        reference: "peak memory of cargo envdb --version".into(),
-        reference_value: mem_ref,
-        target: "≤ 64 MiB".into(),
-        ok: mem <= 64.0,
-    });
+    figures.extend(many(&bin, tmp.path(), reps.min(5))?);
+    figures.extend(backup::rows(&bin, tmp.path(), quick)?);
+    let run = BenchRun { provenance: Provenance::now(&workspace)?, quick, figures };
+    run.print();
+    let path = run.save(&workspace)?;
+    println!("wrote {} (`cargo xtask bench --markdown` prints the README's table from it)", path.display());
     Ok(())
 }
 
-fn report(workspace: &Path, figures: &[Figure]) -> anyhow::Result<()> {
-    let mut json = String::new();
-    println!("{:<62} {:>10} {:>12} {:>8}  {:<12} met", "figure", "value", "reference", "ratio", "target");
-    for f in figures {
-        let ratio = f.value / f.reference_value;
-        println!(
-            "{:<62} {:>7.2} {:<3}{:>9.2} {:<3}{:>7.2}×  {:<12} {}",
-            f.name,
-            f.value,
-            f.unit,
-            f.reference_value,
-            f.unit,
-            ratio,
-            f.target,
-            if f.ok { "yes" } else { "NO" }
-        );
-        println!("{:<62} reference: {}", "", f.reference);
-        json.push_str(
-            &serde_json::json!({
-                "name": f.name, "value": f.value, "unit": f.unit, "reference": f.reference,
-                "reference_value": f.reference_value, "ratio": ratio, "target": f.target, "met": f.ok,
-            })
-            .to_string(),
-        );
-        json.push('\n');
+/// `check`, `status` and `migrate --dry-run` at 10,000 and 50,000 migrations, all applied,
+/// against `sha256sum` over the same files: each reads and hashes every file, so none may cost
+/// much more than hashing them.
+fn many(bin: &Path, tmp: &Path, reps: usize) -> anyhow::Result<Vec<Figure>> {
+    let mut out = Vec::new();
+    for n in [10_000usize, 50_000] {
+        let dir = tmp.join(format!("many{n}"));
+        // One table, one row per migration: the database stays small, so the figures measure
+        // the migrations and the history, not SQLite loading a schema of 50,000 tables.
+        let files = write_project(
+            bin,
+            &dir,
+            "bench",
+            (1..=n).map(|i| {
+                let sql = if i == 1 {
+                    "CREATE TABLE log (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\n".to_owned()
+                } else {
+                    format!("INSERT INTO log (v) VALUES ('row {i}');\n")
+                };
+                (format!("{i:04}_m{i}.sql"), sql)
+            }),
+        )?;
+        let db = dir.join("app.db");
+        eprintln!("applying {n} migrations…");
+        timed(Command::new(bin).args(["migrate", "-q", "--database"]).arg(&db).current_dir(&dir))?;
+        let sha = ms(time_n(reps, || sha256sum(&files))?);
+        for (label, args) in [
+            ("check", &["check", "-q"][..]),
+            ("status", &["status", "-q", "--database"]),
+            ("migrate --dry-run", &["migrate", "--dry-run", "-q", "--database"]),
+        ] {
+            let t = time_n(reps, || {
+                let mut cmd = Command::new(bin);
+                cmd.args(args).current_dir(&dir);
+                if args.ends_with(&["--database"]) {
+                    cmd.arg(&db);
+                }
+                timed(&mut cmd)
+            })?;
+            out.push(
+                Figure::new(
+                    format!("{label}, {n} migrations (all applied)"),
+                    (ms(t), "ms"),
+                    format!("sha256sum over the same {n} files"),
+                    sha,
+                )
+                .ratio_at_most(1.5, "reference"),
+            );
+        }
     }
-    let path = workspace.join("target/bench.json");
-    std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))?;
-    println!("wrote {}", path.display());
+    Ok(out)
+}
+
+/// `cargo xtask bench --markdown`: the README's table, from `target/bench.json`.
+pub fn markdown() -> anyhow::Result<()> {
+    print!("{}", BenchRun::load(&workspace_root()?)?.markdown());
     Ok(())
 }

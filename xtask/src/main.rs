@@ -4,11 +4,14 @@
 //! - `cargo xtask db <command>`: any cargo-envdb command, against this repository
 //! - `cargo xtask dev-start [ARGS]`: migrate the dev database, then run the demo with ARGS
 //! - `cargo xtask dev-reset`: back up, recreate, migrate and seed the dev database
-//! - `cargo xtask bench [--quick]`: benchmarks, each figure next to its reference
-//! - `cargo xtask stress [--quick] [--report]`: crash and concurrency runs, and the reliability table
+//! - `cargo xtask bench [--quick]`: benchmarks, each figure next to its reference, saved to
+//!   `target/bench.json`; `cargo xtask bench --markdown` prints the README's table from it
+//! - `cargo xtask stress [--quick] [--report [--markdown]]`: crash and concurrency runs, every check
+//!   per scenario, and the README's Reliability table (`--markdown`)
 //! - `cargo xtask ci`: the checks `.ci/run` runs after installing tools
 
 mod bench;
+mod provenance;
 mod stress;
 
 use std::process::{Command, ExitCode};
@@ -60,6 +63,13 @@ fn main() -> ExitCode {
             status(cargo().args(["run", "--quiet", "-p", "envdb-demo", "--"]).args(&rest))
         }
         Some("dev-reset") => db(&["reset", "--env", "dev"]),
+        Some("bench") if rest.contains(&"--markdown") => match bench::markdown() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Some("bench") => match bench::run(rest.contains(&"--quick")) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -67,16 +77,25 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some("stress") => match stress::run(rest.contains(&"--quick"), rest.contains(&"--report")) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
+        Some("stress") => {
+            match stress::run(rest.contains(&"--quick"), rest.contains(&"--report"), rest.contains(&"--markdown")) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some("__writer") => match rest.first().map(|db| stress::writer(db)) {
+            Some(Ok(())) => ExitCode::SUCCESS,
+            Some(Err(e)) => {
                 eprintln!("error: {e:#}");
                 ExitCode::FAILURE
             }
-        },
-        Some("__writer") => match rest.first().map(|db| stress::writer(db)) {
-            Some(Ok(())) => ExitCode::SUCCESS,
-            _ => ExitCode::FAILURE,
+            None => {
+                eprintln!("usage: cargo xtask __writer DB");
+                ExitCode::from(2)
+            }
         },
         Some("__peak") => match bench::peak_child(&rest) {
             Ok(()) => ExitCode::SUCCESS,
@@ -100,7 +119,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <db COMMAND… | dev-start [ARGS…] | dev-reset | bench [--quick] | stress [--quick] [--report] | ci>"
+                "usage: cargo xtask <db COMMAND… | dev-start [ARGS…] | dev-reset | bench [--quick | --markdown] | stress [--quick] [--report [--markdown]] | ci>"
             );
             ExitCode::from(2)
         }

@@ -1,35 +1,24 @@
-//! `cargo xtask stress [--quick] [--report]`: crash and concurrency runs at a larger scale than the
-//! tests: SIGKILL at random moments across runs of migrate, backup and restore; 16 concurrent
-//! migrators; backups under continuous writes. Each scenario counts runs, failures (a check that
-//! did not hold) and runs that lost data.
+//! `cargo xtask stress [--quick] [--report [--markdown]]`: crash and concurrency runs at a larger
+//! scale than the tests: SIGKILL at random moments across runs of migrate, and of backup and
+//! restore on rollback-journal and WAL databases; 16 concurrent migrators; backups under
+//! continuous writes. Every child's end is recorded (one that fails on its own fails the run),
+//! and after every run a list of checks (`Check`) must hold; a scenario counts its runs, the runs
+//! that failed a check, and the runs that lost committed data.
+
+mod child;
+mod outcome;
+mod state;
 
 use crate::bench::{release_binary, timed, write_project};
+use crate::provenance::Provenance;
 use anyhow::Context as _;
+use child::Ended;
+use outcome::{Check, Outcome, markdown_report, text};
 use rusqlite::Connection;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use state::{beside, count, history_matches_schema, journal_mode, remove_db};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Outcome {
-    scenario: &'static str,
-    runs: usize,
-    failures: usize,
-    lost: usize,
-    notes: Vec<String>,
-}
-
-impl Outcome {
-    fn new(scenario: &'static str) -> Outcome {
-        Outcome { scenario, runs: 0, failures: 0, lost: 0, notes: Vec::new() }
-    }
-
-    fn fail(&mut self, run: usize, why: impl Into<String>) {
-        self.failures += 1;
-        if self.notes.len() < 5 {
-            self.notes.push(format!("run {run}: {}", why.into()));
-        }
-    }
-}
 
 /// A small xorshift generator: reproducible kill times without a dependency.
 struct Rng(u64);
@@ -43,18 +32,10 @@ impl Rng {
     }
 }
 
-fn spawn(bin: &Path, dir: &Path, args: &[&str]) -> anyhow::Result<Child> {
-    Ok(Command::new(bin).args(args).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?)
-}
-
-fn kill_after(mut child: Child, delay: Duration) -> anyhow::Result<()> {
-    std::thread::sleep(delay);
-    let _ = child.kill();
-    child.wait()?;
-    Ok(())
-}
-
-fn project(dir: &Path, bin: &Path, migrations: usize, rows: usize) -> anyhow::Result<()> {
+/// A scenario's project in `tmp/name`: `migrations` migrations, each creating a table `tN` with
+/// `rows` rows; the database lives alone in its data directory `data/`.
+fn project(tmp: &Path, name: &str, bin: &Path, migrations: usize, rows: usize) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let dir = tmp.join(name);
     let files = (1..=migrations).map(|i| {
         let sql = format!(
             "CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT);\n\
@@ -62,242 +43,264 @@ fn project(dir: &Path, bin: &Path, migrations: usize, rows: usize) -> anyhow::Re
         );
         (format!("{i:04}_m{i}.sql"), sql)
     });
-    write_project(bin, dir, "stress", files).map(drop)
+    write_project(bin, &dir, "stress", files)?;
+    std::fs::create_dir_all(dir.join("data"))?;
+    std::fs::create_dir_all(dir.join("fixtures"))?;
+    let db = dir.join("data/app.db");
+    Ok((dir, db))
 }
 
-fn lines(conn: &Connection, pragma: &str) -> rusqlite::Result<Vec<String>> {
-    conn.prepare(&format!("PRAGMA {pragma}"))?.query_map([], |r| r.get(0))?.collect()
+fn envdb(bin: &Path, dir: &Path, args: &[&str], db: &Path) -> anyhow::Result<Duration> {
+    timed(Command::new(bin).args(args).arg("--database").arg(db).current_dir(dir))
 }
 
-/// History and schema agree exactly; returns the applied count, or why not (and whether data was lost).
-fn consistent(db: &Path, rows: i64) -> Result<usize, (String, bool)> {
-    let conn = Connection::open(db).map_err(|e| (e.to_string(), true))?;
-    let ok = lines(&conn, "integrity_check").map_err(|e| (e.to_string(), true))?;
-    if ok != ["ok"] {
-        return Err((format!("integrity_check: {}", ok.join("; ")), true));
-    }
-    let has_history: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'envdb_migrations'", [], |r| r.get(0))
-        .map_err(|e| (e.to_string(), true))?;
-    let versions: Vec<i64> = if has_history == 1 {
-        conn.prepare("SELECT version FROM envdb_migrations ORDER BY version")
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .map_err(|e| (e.to_string(), true))?
-    } else {
-        Vec::new()
-    };
-    for v in &versions {
-        let n: i64 = conn
-            .query_row(&format!("SELECT count(*) FROM t{v}"), [], |r| r.get(0))
-            .map_err(|_| (format!("migration {v} is recorded but its table is missing"), true))?;
-        if n != rows {
-            return Err((format!("migration {v} is recorded with {n} of {rows} rows"), true));
-        }
-    }
-    let tables: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name GLOB 't[0-9]*'", [], |r| r.get(0))
-        .map_err(|e| (e.to_string(), false))?;
-    if tables as usize != versions.len() {
-        return Err((format!("{tables} tables but {} recorded migrations (half applied)", versions.len()), false));
-    }
-    Ok(versions.len())
+fn arg(p: &Path) -> &str {
+    p.to_str().unwrap_or_default()
 }
 
-fn remove_db(db: &Path) {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
-}
+/// The journal mode SQLite gives a new database file.
+const NEW_DATABASE_MODE: &str = "delete";
 
 fn kill_migrate(bin: &Path, tmp: &Path, runs: usize, rng: &mut Rng) -> anyhow::Result<Outcome> {
-    let mut out = Outcome::new("SIGKILL during migrate (200 migrations)");
-    let dir = tmp.join("kill-migrate");
-    project(&dir, bin, 200, 200)?;
-    let db = dir.join("app.db");
-    let start = Instant::now();
-    timed(Command::new(bin).args(["migrate", "-q", "--database"]).arg(&db).current_dir(&dir))?;
-    let full = start.elapsed().as_micros() as u64;
+    let mut out = Outcome::new(
+        "SIGKILL during migrate (200 migrations)",
+        &[Check::Exit, Check::Done, Check::History, Check::Resumes, Check::Journal, Check::Leftovers],
+    );
+    let (dir, db) = project(tmp, "kill-migrate", bin, 200, 200)?;
+    let full = envdb(bin, &dir, &["migrate", "-q"], &db)?.as_micros() as u64;
     remove_db(&db);
     let mut midway = 0;
     for run in 1..=runs {
         out.runs += 1;
-        let child = spawn(bin, &dir, &["migrate", "-q", "--database", db.to_str().unwrap()])?;
-        kill_after(child, Duration::from_micros(rng.below(full)))?;
+        let child = child::start(bin, &dir, &["migrate", "-q", "--database", arg(&db)])?;
+        let ended = out.ended(run, child.kill_after(Duration::from_micros(rng.below(full)))?);
+        out.leftovers(run, bin, &dir, &db)?;
         if !db.exists() {
+            if ended == Ended::Finished {
+                out.fail(Check::Done, run, "migrate exited 0 but the database does not exist");
+            }
             continue;
         }
-        match consistent(&db, 200) {
-            Ok(200) => remove_db(&db),
-            Ok(n) => midway += usize::from(n > 0),
-            Err((why, lost)) => {
-                out.lost += usize::from(lost);
-                out.fail(run, why);
+        match history_matches_schema(&db, 200) {
+            Ok(n) => {
+                // A run that finished applied everything and left the journal mode a new
+                // database has.
+                if ended == Ended::Finished {
+                    if n != 200 {
+                        out.fail(Check::Done, run, format!("migrate exited 0 with {n} of 200 applied"));
+                    }
+                    out.journal(run, &db, NEW_DATABASE_MODE);
+                }
+                if n == 200 {
+                    remove_db(&db);
+                } else {
+                    midway += usize::from(n > 0);
+                }
+            }
+            Err(b) => {
+                out.broken(Check::History, run, b);
                 remove_db(&db);
             }
         }
     }
-    // Whatever state the last kill left, a new run finishes the job.
-    if let Err(e) = timed(Command::new(bin).args(["migrate", "-q", "--database"]).arg(&db).current_dir(&dir)) {
-        out.fail(runs, format!("the final migrate failed: {e}"));
-    } else if consistent(&db, 200) != Ok(200) {
-        out.fail(runs, "the final migrate did not finish the job");
+    // Whatever state the last kill left, a new run finishes the job, in the journal mode of a
+    // new database.
+    let last = child::start(bin, &dir, &["migrate", "-q", "--database", arg(&db)])?.wait()?;
+    if out.ended(runs, last) == Ended::Finished {
+        match history_matches_schema(&db, 200) {
+            Ok(200) => out.journal(runs, &db, NEW_DATABASE_MODE),
+            Ok(n) => out.fail(Check::Resumes, runs, format!("the final migrate stopped at {n} of 200")),
+            Err(b) => out.broken(Check::History, runs, b),
+        }
+    } else {
+        out.fail(Check::Resumes, runs, "the final migrate did not finish");
     }
-    out.notes.push(format!("{midway} kills landed between migrations"));
+    out.leftovers(runs, bin, &dir, &db)?;
+    out.facts.push(format!("{midway} kills landed between two migrations of a run"));
     Ok(out)
 }
 
+/// Adds about `mib` MiB to `blobs`; the connection does not checkpoint when it closes.
 fn fill(db: &Path, mib: u64) -> anyhow::Result<()> {
-    let conn = Connection::open(db)?;
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL); BEGIN;")?;
-    let mut stmt = conn.prepare("INSERT INTO blobs (data) VALUES (randomblob(4000))")?;
-    for _ in 0..mib * 256 {
-        stmt.execute([])?;
-    }
-    drop(stmt);
-    conn.execute_batch("COMMIT")?;
+    Ok(crate::bench::fill(&state::open(db)?, mib)?)
+}
+
+/// Switches `db` to WAL and commits one more MiB that stays in the WAL (no checkpoint when the
+/// connection closes), so a backup or restore must take the WAL into account.
+fn to_wal(db: &Path) -> anyhow::Result<()> {
+    let mode: String = Connection::open(db)?.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    anyhow::ensure!(mode == "wal", "{}: cannot switch to WAL ({mode})", db.display());
+    fill(db, 1)?;
+    anyhow::ensure!(std::fs::metadata(beside(db, "-wal"))?.len() > 0, "{}: the WAL is empty", db.display());
     Ok(())
 }
 
-fn count(db: &Path) -> Result<i64, String> {
-    let conn = Connection::open(db).map_err(|e| e.to_string())?;
-    let ok = lines(&conn, "quick_check").map_err(|e| e.to_string())?;
-    if ok != ["ok"] {
-        return Err(ok.join("; "));
+/// The database's rows and journal mode once set up, in either mode.
+fn big_database(bin: &Path, dir: &Path, db: &Path, mib: u64, wal: bool) -> anyhow::Result<(i64, String)> {
+    envdb(bin, dir, &["migrate", "-q"], db)?;
+    fill(db, mib)?;
+    if wal {
+        to_wal(db)?;
     }
-    conn.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0)).map_err(|e| e.to_string())
+    Ok((count(db).map_err(anyhow::Error::msg)?, journal_mode(db).map_err(anyhow::Error::msg)?))
 }
 
-fn kill_backup(bin: &Path, tmp: &Path, runs: usize, mib: u64, rng: &mut Rng) -> anyhow::Result<Outcome> {
-    let mut out = Outcome::new("SIGKILL during backup");
-    let dir = tmp.join("kill-backup");
-    project(&dir, bin, 1, 1)?;
-    let db = dir.join("app.db");
-    timed(Command::new(bin).args(["migrate", "-q", "--database"]).arg(&db).current_dir(&dir))?;
-    fill(&db, mib)?;
-    let rows = count(&db).map_err(anyhow::Error::msg)?;
-    let start = Instant::now();
-    timed(Command::new(bin).args(["backup", "-q", "--database"]).arg(&db).current_dir(&dir))?;
-    let full = start.elapsed().as_micros() as u64;
-    let (mut finished, mut partial) = (0, 0);
+fn mode_name(wal: bool) -> &'static str {
+    if wal { "WAL" } else { "rollback journal" }
+}
+
+fn kill_backup(bin: &Path, tmp: &Path, runs: usize, mib: u64, wal: bool, rng: &mut Rng) -> anyhow::Result<Outcome> {
+    let mut out = Outcome::new(
+        format!("SIGKILL during backup ({mib} MiB, {})", mode_name(wal)),
+        &[Check::Exit, Check::Done, Check::BackupNames, Check::Untouched, Check::Journal, Check::Leftovers],
+    );
+    let (dir, db) = project(tmp, if wal { "kill-backup-wal" } else { "kill-backup" }, bin, 1, 1)?;
+    let (rows, mode) = big_database(bin, &dir, &db, mib, wal)?;
+    let backups = db.with_file_name("backups");
+    let full = envdb(bin, &dir, &["backup", "-q"], &db)?.as_micros() as u64;
+    std::fs::remove_dir_all(&backups)?;
+    let (mut complete, mut partial) = (0, 0);
     for run in 1..=runs {
         out.runs += 1;
-        let child = spawn(bin, &dir, &["backup", "-q", "--database", db.to_str().unwrap()])?;
-        kill_after(child, Duration::from_micros(rng.below(full * 3 / 2)))?;
-        for entry in std::fs::read_dir(dir.join("backups"))?.flatten() {
+        let child = child::start(bin, &dir, &["backup", "-q", "--database", arg(&db)])?;
+        let ended = out.ended(run, child.kill_after(Duration::from_micros(rng.below(full * 3 / 2)))?);
+        out.leftovers(run, bin, &dir, &db)?;
+        let complete_before = complete;
+        for entry in std::fs::read_dir(&backups).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
                 partial += 1;
-                std::fs::remove_file(entry.path())?;
-                continue;
-            }
-            if let Some(backup) = name.strip_suffix(".sha256") {
-                // Left alone when the kill came between the checksum file and the backup.
-                if !entry.path().with_file_name(backup).exists() {
-                    let _ = std::fs::remove_file(entry.path());
+            } else if let Some(backup) = name.strip_suffix(".sha256") {
+                // A checksum file alone: the kill came between writing it and placing its backup.
+                if entry.path().with_file_name(backup).exists() {
+                    continue;
                 }
-                continue;
-            }
-            finished += 1;
-            // A finished backup always has its checksum file (written before the backup is placed).
-            let sidecar = entry.path().with_file_name(format!("{name}.sha256"));
-            if !sidecar.exists() {
-                out.fail(run, format!("{name} has no checksum file"));
-            }
-            let _ = std::fs::remove_file(sidecar);
-            match count(&entry.path()) {
-                Ok(n) if n == rows => {}
-                Ok(n) => out.fail(run, format!("{name} holds {n} of {rows} rows")),
-                Err(why) => out.fail(run, format!("{name} under a backup name fails verification: {why}")),
+            } else {
+                complete += 1;
+                // A placed backup always has its checksum file (written before the backup is placed).
+                let sidecar = entry.path().with_file_name(format!("{name}.sha256"));
+                if !sidecar.exists() {
+                    out.fail(Check::BackupNames, run, format!("{name} has no checksum file"));
+                }
+                let _ = std::fs::remove_file(sidecar);
+                match count(&entry.path()) {
+                    Ok(n) if n == rows => {}
+                    Ok(n) => out.fail(Check::BackupNames, run, format!("{name} holds {n} of {rows} rows")),
+                    Err(why) => out.fail(Check::BackupNames, run, format!("{name} fails verification: {why}")),
+                }
             }
             std::fs::remove_file(entry.path())?;
         }
-        if count(&db) != Ok(rows) {
-            out.lost += 1;
-            out.fail(run, "the database changed");
+        if ended == Ended::Finished && complete == complete_before {
+            out.fail(Check::Done, run, "backup exited 0 but wrote no backup");
         }
+        if count(&db) != Ok(rows) {
+            out.lose(Check::Untouched, run, "the database changed");
+        }
+        out.journal(run, &db, &mode);
     }
-    out.notes.push(format!("{finished} backups finished before the kill, {partial} were killed mid-copy"));
+    out.facts.push(format!("{complete} backups finished before the kill, {partial} were killed mid-copy (an interrupted backup, listed by `backups`)"));
     Ok(out)
 }
 
-fn kill_restore(bin: &Path, tmp: &Path, runs: usize, mib: u64, rng: &mut Rng) -> anyhow::Result<Outcome> {
-    let mut out = Outcome::new("SIGKILL during restore");
-    let dir = tmp.join("kill-restore");
-    project(&dir, bin, 1, 1)?;
-    let db = dir.join("app.db");
-    timed(Command::new(bin).args(["migrate", "-q", "--database"]).arg(&db).current_dir(&dir))?;
+/// Copies the database and its WAL (if any) from `from` to `to`, neither open.
+fn copy_db(from: &Path, to: &Path) -> anyhow::Result<()> {
+    remove_db(to);
+    std::fs::copy(from, to)?;
+    if beside(from, "-wal").exists() {
+        std::fs::copy(beside(from, "-wal"), beside(to, "-wal"))?;
+    }
+    Ok(())
+}
+
+fn kill_restore(bin: &Path, tmp: &Path, runs: usize, mib: u64, wal: bool, rng: &mut Rng) -> anyhow::Result<Outcome> {
+    let mut out = Outcome::new(
+        format!("SIGKILL during restore ({mib} MiB, {})", mode_name(wal)),
+        &[Check::Exit, Check::Done, Check::OldOrNew, Check::Journal, Check::Leftovers],
+    );
+    let (dir, db) = project(tmp, if wal { "kill-restore-wal" } else { "kill-restore" }, bin, 1, 1)?;
+    envdb(bin, &dir, &["migrate", "-q"], &db)?;
     fill(&db, mib)?;
-    let backup = dir.join("b.db");
+    let backup = dir.join("fixtures/b.db");
     timed(Command::new(bin).args(["backup", "-q", "--database"]).arg(&db).arg("-o").arg(&backup).current_dir(&dir))?;
     fill(&db, 1)?;
+    if wal {
+        to_wal(&db)?;
+    }
     let (old_rows, new_rows) = (count(&db).map_err(anyhow::Error::msg)?, count(&backup).map_err(anyhow::Error::msg)?);
-    let pristine = dir.join("pristine.db");
-    std::fs::copy(&db, &pristine)?;
-    let start = Instant::now();
-    timed(Command::new(bin).args(["restore", "-q"]).arg(&backup).arg("--database").arg(&db).current_dir(&dir))?;
-    let full = start.elapsed().as_micros() as u64;
+    let mode = journal_mode(&db).map_err(anyhow::Error::msg)?;
+    let pristine = dir.join("fixtures/pristine.db");
+    copy_db(&db, &pristine)?;
+    let backups = db.with_file_name("backups");
+    // A restore's time as in the runs: from the pristine copy just written, the longest of three.
+    let mut full = 0;
+    for _ in 0..3 {
+        copy_db(&pristine, &db)?;
+        full = full.max(envdb(bin, &dir, &["restore", "-q", arg(&backup)], &db)?.as_micros() as u64);
+        std::fs::remove_dir_all(&backups)?;
+    }
     let (mut restored, mut untouched) = (0, 0);
     for run in 1..=runs {
         out.runs += 1;
-        remove_db(&db);
-        let _ = std::fs::remove_dir_all(dir.join("backups"));
-        std::fs::copy(&pristine, &db)?;
-        let child = spawn(bin, &dir, &["restore", "-q", backup.to_str().unwrap(), "--database", db.to_str().unwrap()])?;
-        kill_after(child, Duration::from_micros(rng.below(full * 3 / 2)))?;
-        let kept_old = std::fs::read_dir(dir.join("backups"))
-            .map(|d| {
-                d.flatten().any(|e| {
-                    e.file_name().to_string_lossy().ends_with(".replaced.db") && count(&e.path()) == Ok(old_rows)
-                })
-            })
-            .unwrap_or(false);
+        let _ = std::fs::remove_dir_all(&backups);
+        copy_db(&pristine, &db)?;
+        let child = child::start(bin, &dir, &["restore", "-q", arg(&backup), "--database", arg(&db)])?;
+        let ended = out.ended(run, child.kill_after(Duration::from_micros(rng.below(full * 3 / 2)))?);
+        out.leftovers(run, bin, &dir, &db)?;
+        let kept_old = std::fs::read_dir(&backups)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".replaced.db") && count(&e.path()) == Ok(old_rows));
         match count(&db) {
+            Ok(n) if n == old_rows && ended == Ended::Finished => {
+                out.fail(Check::Done, run, "restore exited 0 but the old database is still in place")
+            }
             Ok(n) if n == old_rows => untouched += 1,
             Ok(n) if n == new_rows && kept_old => restored += 1,
-            Ok(n) if n == new_rows => {
-                out.lost += 1;
-                out.fail(run, "restored, but the replaced database is not kept");
-            }
+            Ok(n) if n == new_rows => out.lose(Check::OldOrNew, run, "restored, but the replaced database is not kept"),
             Ok(n) => out.fail(
+                Check::OldOrNew,
                 run,
                 format!("the database holds {n} rows: neither the old ({old_rows}) nor the new ({new_rows})"),
             ),
             Err(why) => {
-                out.lost += usize::from(!kept_old);
-                out.fail(run, format!("the database fails verification: {why}"));
+                if kept_old {
+                    out.fail(Check::OldOrNew, run, format!("the database fails verification: {why}"));
+                } else {
+                    out.lose(Check::OldOrNew, run, format!("the database fails verification: {why}"));
+                }
             }
         }
+        out.journal(run, &db, &mode);
     }
-    out.notes.push(format!("{restored} kills came after the swap, {untouched} before it"));
+    out.facts.push(format!("{restored} runs ended with the backup in place (killed after the swap, or finished), {untouched} with the old database"));
     Ok(out)
 }
 
 fn concurrent(bin: &Path, tmp: &Path, runs: usize) -> anyhow::Result<Outcome> {
-    let mut out = Outcome::new("16 concurrent migrators (40 migrations)");
-    let dir = tmp.join("concurrent");
-    project(&dir, bin, 40, 200)?;
-    let db = dir.join("app.db");
+    let mut out = Outcome::new(
+        "16 concurrent migrators (40 migrations)",
+        &[Check::Exit, Check::History, Check::Journal, Check::Leftovers],
+    );
+    let (dir, db) = project(tmp, "concurrent", bin, 40, 200)?;
     for run in 1..=runs {
         out.runs += 1;
         remove_db(&db);
-        let children: Vec<Child> = (0..16)
-            .map(|_| spawn(bin, &dir, &["migrate", "-q", "--database", db.to_str().unwrap()]))
-            .collect::<anyhow::Result<_>>()?;
-        let mut failed = 0;
-        for mut c in children {
-            failed += usize::from(!c.wait()?.success());
+        let children = (0..16)
+            .map(|_| child::start(bin, &dir, &["migrate", "-q", "--database", arg(&db)]))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for c in children {
+            let ended = c.wait()?;
+            out.ended(run, ended);
         }
-        if failed > 0 {
-            out.fail(run, format!("{failed} of 16 migrators failed"));
-        }
-        match consistent(&db, 200) {
+        match history_matches_schema(&db, 200) {
             Ok(40) => {}
-            Ok(n) => out.fail(run, format!("{n} of 40 applied")),
-            Err((why, lost)) => {
-                out.lost += usize::from(lost);
-                out.fail(run, why);
-            }
+            Ok(n) => out.fail(Check::History, run, format!("{n} of 40 applied")),
+            Err(b) => out.broken(Check::History, run, b),
         }
+        out.journal(run, &db, NEW_DATABASE_MODE);
+        out.leftovers(run, bin, &dir, &db)?;
     }
     Ok(out)
 }
@@ -316,59 +319,77 @@ pub fn writer(db: &str) -> anyhow::Result<()> {
 }
 
 fn backup_under_writes(bin: &Path, tmp: &Path, runs: usize) -> anyhow::Result<Outcome> {
-    let mut out = Outcome::new("backup under continuous writes (WAL)");
+    let mut out = Outcome::new(
+        "backup under continuous writes (WAL)",
+        &[Check::Exit, Check::Done, Check::Writer, Check::BackupContent, Check::Journal, Check::Leftovers],
+    );
     let dir = tmp.join("writes");
     let items = "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\nCREATE TABLE total (n INTEGER NOT NULL);\nINSERT INTO total VALUES (0);\n";
     write_project(bin, &dir, "stress", [("0001_items.sql".to_owned(), items.to_owned())])?;
-    let db = dir.join("app.db");
-    timed(Command::new(bin).args(["migrate", "-q", "--database"]).arg(&db).current_dir(&dir))?;
+    let db = dir.join("data/app.db");
+    envdb(bin, &dir, &["migrate", "-q"], &db)?;
     Connection::open(&db)?.query_row("PRAGMA journal_mode = wal", [], |_| Ok(()))?;
-    let mut writer = Command::new(std::env::current_exe()?)
-        .arg("__writer")
-        .arg(&db)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let backups = db.with_file_name("backups");
+    let me = std::env::current_exe()?;
+    let mut writer = child::start(&me, &dir, &["__writer", arg(&db)])?;
     std::thread::sleep(Duration::from_millis(200));
     let mut last = 0;
     for run in 1..=runs {
         out.runs += 1;
-        let copy = dir.join(format!("copy{run}.db"));
-        if let Err(e) = timed(
-            Command::new(bin).args(["backup", "-q", "--database"]).arg(&db).arg("-o").arg(&copy).current_dir(&dir),
-        ) {
-            out.fail(run, format!("backup failed: {e}"));
-            continue;
+        let backup = child::start(bin, &dir, &["backup", "-q", "--database", arg(&db)])?.wait()?;
+        let finished = out.ended(run, backup) == Ended::Finished;
+        if let Some(ended) = writer.ended()? {
+            out.fail(Check::Writer, run, format!("the writer is gone after the backup: {ended:?}"));
+            break;
         }
-        let check = || -> anyhow::Result<(i64, i64, Vec<String>)> {
-            let c = Connection::open(&copy)?;
-            let rows = c.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?;
-            let total = c.query_row("SELECT n FROM total", [], |r| r.get(0))?;
-            Ok((rows, total, lines(&c, "integrity_check")?))
-        };
-        match check() {
-            Ok((rows, total, ok)) if rows == total && ok == ["ok"] => {
-                if rows < last {
-                    out.fail(run, "a later backup holds fewer rows");
+        let mut written = 0;
+        for entry in std::fs::read_dir(&backups).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name.ends_with(".sha256") {
+                continue;
+            }
+            let _ = std::fs::remove_file(entry.path().with_file_name(format!("{name}.sha256")));
+            written += 1;
+            let check = || -> anyhow::Result<(i64, i64, Vec<String>)> {
+                let c = state::open(&entry.path())?;
+                let rows = c.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?;
+                let total = c.query_row("SELECT n FROM total", [], |r| r.get(0))?;
+                Ok((rows, total, state::lines(&c, "integrity_check")?))
+            };
+            match check() {
+                Ok((rows, total, ok)) if rows == total && ok == ["ok"] => {
+                    if rows <= last {
+                        out.fail(Check::Writer, run, format!("this backup holds {rows} rows, the one before {last}"));
+                    }
+                    last = rows;
                 }
-                last = rows;
+                Ok((rows, total, ok)) => out.lose(
+                    Check::BackupContent,
+                    run,
+                    format!("{rows} rows but total {total}; integrity: {}", ok.join("; ")),
+                ),
+                Err(e) => out.fail(Check::BackupContent, run, e.to_string()),
             }
-            Ok((rows, total, ok)) => {
-                out.lost += 1;
-                out.fail(run, format!("{rows} rows but total {total}; integrity: {}", ok.join("; ")));
-            }
-            Err(e) => out.fail(run, e.to_string()),
+            std::fs::remove_file(entry.path())?;
         }
-        std::fs::remove_file(&copy)?;
+        if finished && written != 1 {
+            out.fail(Check::Done, run, format!("backup exited 0 and {written} backups are there, not one"));
+        }
+        out.journal(run, &db, "wal");
+        out.leftovers(run, bin, &dir, &db)?;
     }
-    let _ = writer.kill();
-    writer.wait()?;
-    out.notes.push(format!("the writer committed {last} rows by the last backup"));
+    // The writer must still be running: only our kill may end it.
+    match writer.kill_after(Duration::ZERO)? {
+        Ended::Killed => {}
+        other => out.fail(Check::Writer, runs, format!("the writer ended on its own: {other:?}")),
+    }
+    out.facts.push(format!("the writer had committed {last} rows by the last backup"));
     Ok(out)
 }
 
-pub fn run(quick: bool, report: bool) -> anyhow::Result<()> {
-    let (_, bin) = release_binary()?;
+pub fn run(quick: bool, report: bool, markdown: bool) -> anyhow::Result<()> {
+    let (workspace, bin) = release_binary()?;
+    let provenance = Provenance::now(&workspace)?;
     let tmp = tempfile::tempdir()?;
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
     let (migrates, backups, restores, concurrents, writes, mib) =
@@ -378,32 +399,43 @@ pub fn run(quick: bool, report: bool) -> anyhow::Result<()> {
     type Scenario<'a> = Box<dyn FnOnce(&mut Rng) -> anyhow::Result<Outcome> + 'a>;
     let scenarios: Vec<Scenario<'_>> = vec![
         Box::new(|rng| kill_migrate(&bin, tmp.path(), migrates, rng)),
-        Box::new(|rng| kill_backup(&bin, tmp.path(), backups, mib, rng)),
-        Box::new(|rng| kill_restore(&bin, tmp.path(), restores, mib, rng)),
+        Box::new(|rng| kill_backup(&bin, tmp.path(), backups, mib, false, rng)),
+        Box::new(|rng| kill_backup(&bin, tmp.path(), backups, mib, true, rng)),
+        Box::new(|rng| kill_restore(&bin, tmp.path(), restores, mib, false, rng)),
+        Box::new(|rng| kill_restore(&bin, tmp.path(), restores, mib, true, rng)),
         Box::new(|_| concurrent(&bin, tmp.path(), concurrents)),
         Box::new(|_| backup_under_writes(&bin, tmp.path(), writes)),
     ];
     for scenario in scenarios {
         let o = scenario(&mut rng).context("the scenario could not run")?;
-        eprintln!("{}: {} runs, {} failures, {} with data lost", o.scenario, o.runs, o.failures, o.lost);
-        for n in &o.notes {
-            eprintln!("    {n}");
-        }
+        eprint!("{}", text(&o));
         outcomes.push(o);
     }
-    if report {
-        println!("| scenario | runs | failures | data lost |");
-        println!("|---|---:|---:|---:|");
+    let command = format!(
+        "cargo xtask stress{}{}",
+        if quick { " --quick" } else { "" },
+        if markdown {
+            " --report --markdown"
+        } else if report {
+            " --report"
+        } else {
+            ""
+        }
+    );
+    let took = started.elapsed();
+    if markdown {
+        print!("{}", markdown_report(&outcomes, &provenance.describe(&command), took));
+    } else if report {
         for o in &outcomes {
-            println!("| {} | {} | {} | {} |", o.scenario, o.runs, o.failures, o.lost);
+            print!("{}", text(o));
         }
         println!(
-            "\n{} runs in {:.0} s (`cargo xtask stress{} --report`)",
+            "{} runs in {:.0} s ({})",
             outcomes.iter().map(|o| o.runs).sum::<usize>(),
-            started.elapsed().as_secs_f64(),
-            if quick { " --quick" } else { "" }
+            took.as_secs_f64(),
+            provenance.describe(&command)
         );
     }
-    anyhow::ensure!(outcomes.iter().all(|o| o.failures == 0), "some runs failed (see above)");
+    anyhow::ensure!(outcomes.iter().all(|o| o.failed_runs.is_empty()), "some runs failed (see above)");
     Ok(())
 }
