@@ -213,7 +213,12 @@ fn init_refuses_an_invalid_cargo_config_and_writes_nothing() {
 fn init_dry_run_and_opt_outs() {
     let h = Host::new();
     let before = h.files();
-    h.run(&["init", "--dry-run"]).success().stderr_has("Would create envdb.toml").stderr_has("Would create justfile");
+    h.run(&["init", "--dry-run"])
+        .success()
+        .stderr_has("Would create envdb.toml")
+        .stderr_has("Would create justfile")
+        .stderr_has("Would create build.rs")
+        .stderr_has("Would update Cargo.toml");
     assert_eq!(before, h.files());
     h.run(&["init", "--no-justfile", "--no-aliases"]).success();
     assert!(!h.path("justfile").exists());
