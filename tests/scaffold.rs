@@ -365,8 +365,17 @@ fn ctrl_c_reaches_the_child() {
     let h = Host::new();
     h.run(&["init"]).success();
     h.run(&["run", "-q", "--", "exit=0"]).success(); // build first, outside the timing below
-    let mut child = h
-        .command(BIN, &["run", "-q", "--", "sleep"])
+    let mut command = h.command(BIN, &["run", "-q", "--", "sleep"]);
+    // At a terminal, the foreground job takes SIGINT's default action. A suite started as a
+    // shell's background job (`cargo xtask test &`, CI runners) inherits SIGINT ignored, and the
+    // application would inherit that too: start from the terminal's state.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        })
+    };
+    let mut child = command
         .process_group(0)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
