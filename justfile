@@ -24,9 +24,9 @@ db *ARGS:
 db-check:
     cargo xtask db check --strict
 
-# The whole test suite (the README's test command).
-test:
-    cargo test --workspace
+# The whole test suite (the README's test command): installs what the tests call when it is missing.
+test *ARGS:
+    cargo xtask test {{ARGS}}
 
 # Formatting and lints, as CI runs them.
 check:

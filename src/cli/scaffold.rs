@@ -1,6 +1,10 @@
 //! What `init` writes into a host project, as pure functions from the current content of a file
 //! to its new content (or a refusal): merging never clobbers what the user wrote.
 
+pub mod justfile;
+pub mod manifest;
+pub mod source;
+
 use toml_edit::{DocumentMut, Item, value};
 
 /// A change to one file: its new content and what was kept rather than overwritten.
@@ -96,57 +100,6 @@ pub fn merge_aliases(current: Option<&str>, aliases: &[(&str, &str)]) -> Result<
     Ok(merge)
 }
 
-/// The names of the recipes a justfile defines.
-fn recipes(justfile: &str) -> Vec<String> {
-    justfile
-        .lines()
-        .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '@' || c == '_'))
-        .filter_map(|l| {
-            let l = l.trim_start_matches('@');
-            let name_end = l.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))?;
-            let rest = l[name_end..].trim_start();
-            // A recipe header: `name args…:` but not an assignment `name := …`.
-            let colon = rest.find(':')?;
-            (!rest[colon..].starts_with(":=") && !rest[..colon].contains('=')).then(|| l[..name_end].to_owned())
-        })
-        .collect()
-}
-
-/// Appends the recipes the justfile does not define yet; a recipe of the same name is reported
-/// and kept.
-pub fn merge_justfile(current: Option<&str>, wanted: &[(&str, &str)]) -> Merge {
-    let text = current.unwrap_or_default();
-    let have = recipes(text);
-    let mut merge = Merge::default();
-    let mut out = text.to_owned();
-    let mut added = false;
-    for (name, recipe) in wanted {
-        if have.iter().any(|h| h == name) {
-            if !text.contains(recipe.trim()) {
-                merge.kept.push(format!("justfile recipe `{name}` already exists; kept as it is"));
-            }
-            continue;
-        }
-        if !added {
-            if !out.is_empty() {
-                if !out.ends_with('\n') {
-                    out.push('\n');
-                }
-                out.push('\n');
-            }
-            out.push_str("# Added by `cargo envdb init`.\n");
-            added = true;
-        } else {
-            out.push('\n');
-        }
-        out.push_str(recipe);
-    }
-    if added {
-        merge.content = Some(out);
-    }
-    merge
-}
-
 /// Adds `member` to the workspace members of a root Cargo.toml (creating `[workspace]` for a
 /// single package).
 pub fn add_workspace_member(cargo_toml: &str, member: &str) -> Result<Merge, String> {
@@ -179,20 +132,6 @@ mod tests {
         let again = merge_aliases(Some(&out), &[("dev", "envdb run"), ("dev-reset", "envdb reset")]).unwrap();
         assert_eq!(again.content, None);
         assert!(merge_aliases(Some("[alias\n"), &[]).is_err());
-    }
-
-    #[test]
-    fn justfile_recipes_are_appended_never_replaced() {
-        let current = "set shell := [\"bash\", \"-c\"]\nversion := \"1\"\n\n# start it\ndev-start *ARGS:\n    cargo run -- {{ARGS}}\n";
-        let m = merge_justfile(
-            Some(current),
-            &[("dev-start", "dev-start:\n    cargo envdb run\n"), ("db-check", "db-check:\n    cargo envdb check\n")],
-        );
-        let out = m.content.unwrap();
-        assert!(out.starts_with(current));
-        assert!(out.contains("db-check:\n    cargo envdb check\n"));
-        assert_eq!(m.kept, ["justfile recipe `dev-start` already exists; kept as it is"]);
-        assert_eq!(recipes(&out), ["dev-start", "db-check"]);
     }
 
     #[test]

@@ -200,6 +200,19 @@ pub fn git_try(dir: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Fails the calling test with what to do when `just` is not on PATH, instead of a bare panic
+/// on spawning it.
+#[track_caller]
+pub fn require_just() {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path).any(|d| d.join("just").is_file());
+    assert!(
+        found,
+        "`just` is not installed, and this test runs it: run the test suite with `cargo xtask test`, \
+         which installs what the tests call (or install it with `cargo install --locked just`)"
+    );
+}
+
 /// PATH with the binary's directory first, so that `cargo envdb` finds this build.
 pub fn path_with_bin() -> String {
     let dir = Path::new(BIN).parent().unwrap();

@@ -102,9 +102,8 @@ pub fn write_project(
 pub fn release_binary() -> anyhow::Result<(PathBuf, PathBuf)> {
     let workspace = workspace_root()?;
     eprintln!("building cargo-envdb (release)…");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     timed(
-        Command::new(&cargo)
+        crate::test::cargo()?
             .args(["build", "--release", "--quiet", "-p", "cargo-envdb", "--bin", "cargo-envdb"])
             .current_dir(&workspace),
     )?;

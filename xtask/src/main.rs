@@ -8,16 +8,23 @@
 //!   `target/bench.json`; `cargo xtask bench --markdown` prints the README's table from it
 //! - `cargo xtask stress [--quick] [--report [--markdown]]`: crash and concurrency runs, every check
 //!   per scenario, and the README's Reliability table (`--markdown`)
-//! - `cargo xtask ci`: the checks `.ci/run` runs after installing tools
+//! - `cargo xtask test [ARGS]`: installs what the tests call when it is missing, then
+//!   `$CARGO test --workspace ARGS` (the README's test command)
+//! - `cargo xtask ci`: `test`, then formatting and lints, as `.ci/run` does
 
 mod bench;
 mod provenance;
 mod stress;
+mod test;
 
 use std::process::{Command, ExitCode};
 
-fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+/// Prints an error the way every subcommand does, as a failure.
+fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::FAILURE
+    })
 }
 
 fn status(cmd: &mut Command) -> ExitCode {
@@ -42,6 +49,22 @@ fn db(args: &[&str]) -> ExitCode {
     envdb::cli::run_from(std::iter::once("cargo xtask db").chain(args.iter().copied()))
 }
 
+/// What `.ci/run` runs: the tests as `cargo xtask test` runs them, then formatting and lints.
+fn ci() -> anyhow::Result<ExitCode> {
+    let code = test::run(&[])?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    for step in [&["fmt", "--all", "--check"][..], &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]]
+    {
+        let code = status(test::cargo()?.args(step));
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
@@ -60,7 +83,7 @@ fn main() -> ExitCode {
                     return seeded;
                 }
             }
-            status(cargo().args(["run", "--quiet", "-p", "envdb-demo", "--"]).args(&rest))
+            report(test::cargo().map(|mut c| status(c.args(["run", "--quiet", "-p", "envdb-demo", "--"]).args(&rest))))
         }
         Some("dev-reset") => db(&["reset", "--env", "dev"]),
         Some("bench") if rest.contains(&"--markdown") => match bench::markdown() {
@@ -104,22 +127,11 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some("ci") => {
-            for step in [
-                &["test", "--workspace"][..],
-                &["fmt", "--all", "--check"],
-                &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
-            ] {
-                let code = status(cargo().args(step));
-                if code != ExitCode::SUCCESS {
-                    return code;
-                }
-            }
-            ExitCode::SUCCESS
-        }
+        Some("test") => report(test::run(&rest)),
+        Some("ci") => report(ci()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <db COMMAND… | dev-start [ARGS…] | dev-reset | bench [--quick | --markdown] | stress [--quick] [--report [--markdown]] | ci>"
+                "usage: cargo xtask <db COMMAND… | dev-start [ARGS…] | dev-reset | test [ARGS…] | bench [--quick | --markdown] | stress [--quick] [--report [--markdown]] | ci>"
             );
             ExitCode::from(2)
         }
