@@ -206,3 +206,24 @@ fn ten_thousand_migrations() {
     std::fs::remove_file(t.path("migrations/5000_m5000.sql")).unwrap();
     t.run(&["check"]).failure().stderr_has("version 5000 is missing").stderr_has("2 error(s), 1 warning(s)");
 }
+
+#[test]
+fn hash_prints_json() {
+    let t = Test::with(&[("0001_a.sql", "CREATE TABLE a (x);"), ("0002_b.sql", "CREATE TABLE b (x);")]);
+    t.write("migrations/0002_b.sql", "CREATE TABLE b (x, y);")
+        .write("migrations/0003_c.sql", "CREATE TABLE c (x);")
+        .write("migrations/3_bad.sql", "SELECT 1;");
+    std::fs::remove_file(t.path("migrations/0001_a.sql")).unwrap();
+    let r = t.run(&["hash", "--format", "json"]);
+    r.success();
+    let json = r.json();
+    assert_eq!(json["sum_file"], "migrations/envdb.sum");
+    assert_eq!(json["written"], true);
+    assert_eq!(json["files"], 2);
+    assert_eq!(json["added"], serde_json::json!(["migrations/0003_c.sql"]));
+    assert_eq!(json["rehashed"], serde_json::json!(["migrations/0002_b.sql"]));
+    assert_eq!(json["removed"], serde_json::json!(["migrations/0001_a.sql"]));
+    assert_eq!(json["skipped"][0]["file"], "migrations/3_bad.sql");
+    let again = t.run(&["hash", "--format", "json"]).json();
+    assert_eq!((again["written"].clone(), again["added"].clone()), (serde_json::json!(false), serde_json::json!([])));
+}

@@ -119,6 +119,34 @@ fn fix_never_renumbers_an_applied_migration() {
     assert_eq!(before, t.snapshot());
 }
 
+#[test]
+fn fix_prints_json() {
+    let t = two_branches(false);
+    let _ = git_try(t.root(), &["merge", "-q", "main"]);
+    let before = t.snapshot();
+    let dry = t.run(&["fix", "--dry-run", "--format", "json"]);
+    dry.success();
+    let json = dry.json();
+    assert_eq!(json["dry_run"], true);
+    assert_eq!(
+        json["renames"],
+        serde_json::json!([{"from": "migrations/0002_ours.sql", "to": "migrations/0003_ours.sql"}])
+    );
+    assert_eq!(json["sum_file_written"], false);
+    assert_eq!(before, t.snapshot(), "a dry run changes nothing");
+
+    let json = t.run(&["fix", "--format", "json"]).json();
+    assert_eq!(json["dry_run"], false);
+    assert_eq!(json["renames"][0]["to"], "migrations/0003_ours.sql");
+    assert_eq!(json["sum_file_written"], true);
+    assert!(t.path("migrations/0003_ours.sql").exists());
+    let json = t.run(&["fix", "--format", "json"]).json();
+    assert_eq!(
+        (json["renames"].clone(), json["sum_file_written"].clone()),
+        (serde_json::json!([]), serde_json::json!(false))
+    );
+}
+
 /// A directory name that breaks a hook that pastes it into shell text, and runs a command there.
 const HOSTILE: &str = "it's \"quoted\" $(touch pwned) `touch pwned2`";
 
