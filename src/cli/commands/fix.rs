@@ -21,6 +21,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     if let Some((name, reason)) = dir.invalid.first() {
         anyhow::bail!("{}: not a migration file name: {reason}; rename it before running fix", dir.show(name));
     }
+    dir.require_readable()?;
     let (origin, why) = git::fix_origin(&dir.path);
     ctx.out.note(format!("this branch's migrations are those missing from {why}"));
     let recorded = dir.sum_text.as_deref().map(SumFile::salvage).unwrap_or_default();
