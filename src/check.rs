@@ -112,7 +112,8 @@ pub fn check(dir: &MigrationDir, strict: bool) -> Report {
         if f.name.direction == Direction::Down {
             continue;
         }
-        if !sql_text::has_sql(sql) {
+        let words = sql_text::words_of(reading.tokens.iter().copied());
+        if !sql_text::has_sql_words(&words) {
             problems.push(Problem::warning(
                 K::Empty,
                 show(&f.file_name),
@@ -121,7 +122,7 @@ pub fn check(dir: &MigrationDir, strict: bool) -> Report {
             ));
         }
         if !directives.allow_destructive {
-            for d in sql_text::destructive(sql) {
+            for d in sql_text::destructive_words(&words) {
                 problems.push(Problem::warning(
                     K::Destructive,
                     show(&f.file_name),

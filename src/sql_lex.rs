@@ -111,7 +111,7 @@ impl<'a> Iterator for Tokens<'a> {
 
 /// The keywords-and-names of a word token as `sql_text::words` sees them: each run that starts
 /// with an ASCII letter or `_` and goes on with letters, digits, `_` or `$`.
-pub fn bare_words<'a>(token: &Token<'a>) -> impl Iterator<Item = &'a str> {
+pub fn bare_words<'a>(token: Token<'a>) -> impl Iterator<Item = &'a str> {
     let text = if token.kind == Kind::Word { token.text } else { "" };
     let b = text.as_bytes();
     let mut i = 0;
@@ -224,27 +224,39 @@ fn step(state: State, class: Class) -> State {
 /// comments. Nothing is cut after a NUL byte (SQLite stops reading there). One pass: linear in
 /// the length of the text.
 pub fn split(sql: &str) -> Vec<Statement<'_>> {
+    split_tokens(sql, tokens(sql)).into_iter().map(|(s, _)| s).collect()
+}
+
+/// [`split`] over `sql`'s tokens, with the range of token indices each statement covers.
+pub fn split_tokens<'a>(
+    sql: &'a str,
+    tokens: impl IntoIterator<Item = Token<'a>>,
+) -> Vec<(Statement<'a>, std::ops::Range<usize>)> {
     let nul = sql.find('\0').unwrap_or(sql.len());
     let mut out = Vec::new();
-    let (mut start, mut start_line, mut state) = (0, 1, State::Invalid);
+    let (mut start, mut start_line, mut state, mut first_token, mut count) = (0, 1, State::Invalid, 0, 0);
     // The line of the statement's first word or semicolon, and whether it has a word.
     let (mut first, mut has_word) = (None, false);
-    for t in tokens(sql) {
+    for (i, t) in tokens.into_iter().enumerate() {
+        count = i + 1;
         if t.kind == Kind::Semi {
             first = first.or(Some(t.line));
-        } else if bare_words(&t).next().is_some() {
+        } else if bare_words(t).next().is_some() {
             first = first.or(Some(t.line));
             has_word = true;
         }
         state = step(state, class(&t));
         if t.kind == Kind::Semi && state == State::Start && t.offset < nul {
             let end = t.offset + 1;
-            out.push(Statement { sql: &sql[start..end], line: first.unwrap_or(start_line), start_line });
-            (start, start_line, state, first, has_word) = (end, t.line, State::Invalid, None, false);
+            let statement = Statement { sql: &sql[start..end], line: first.unwrap_or(start_line), start_line };
+            out.push((statement, first_token..i + 1));
+            (start, start_line, state, first, has_word, first_token) =
+                (end, t.line, State::Invalid, None, false, i + 1);
         }
     }
     if has_word {
-        out.push(Statement { sql: &sql[start..], line: first.unwrap_or(start_line), start_line });
+        let statement = Statement { sql: &sql[start..], line: first.unwrap_or(start_line), start_line };
+        out.push((statement, first_token..count));
     }
     out
 }
@@ -268,7 +280,7 @@ mod tests {
     #[test]
     fn bare_words_are_those_of_the_old_lexer() {
         let t = tokens("1abc$d_e2é9f").next().unwrap();
-        assert_eq!(bare_words(&t).collect::<Vec<_>>(), ["abc$d_e2", "f"]);
+        assert_eq!(bare_words(t).collect::<Vec<_>>(), ["abc$d_e2", "f"]);
     }
 
     #[test]

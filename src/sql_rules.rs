@@ -106,11 +106,15 @@ pub struct Reading<'a> {
     pub statements: Vec<Statement<'a>>,
     /// In line order; empty when the file may run.
     pub refusals: Vec<Refusal>,
+    /// Every token of the file (for callers that read more, like `check`'s warnings).
+    pub tokens: Vec<Token<'a>>,
 }
 
 /// Reads `sql` and finds every reason to refuse it.
 pub fn read(sql: &str) -> Reading<'_> {
-    let (directives, issues) = Directives::parse(sql);
+    let mut tokens: Vec<Token<'_>> = Vec::with_capacity(sql.len() / 4);
+    tokens.extend(sql_lex::tokens(sql));
+    let (directives, issues) = Directives::parse_tokens(tokens.iter().copied());
     let mut refusals: Vec<Refusal> = issues
         .into_iter()
         .map(|(line, issue)| Refusal {
@@ -126,20 +130,23 @@ pub fn read(sql: &str) -> Reading<'_> {
         let line = 1 + sql[..at].bytes().filter(|&c| c == b'\n').count();
         refusals.push(Refusal { line, reason: Reason::NulByte { count: sql.bytes().filter(|&c| c == 0).count() } });
     }
-    let statements = sql_lex::split(sql);
-    transactions(&statements, directives.no_transaction, &mut refusals);
-    for s in &statements {
-        internal_writes(s, &mut refusals);
+    let split = sql_lex::split_tokens(sql, tokens.iter().copied());
+    transactions(
+        split.iter().map(|(s, range)| (s.line, &tokens[range.clone()])),
+        directives.no_transaction,
+        &mut refusals,
+    );
+    // Both names start so; most files never mention them, and skip the scan.
+    if sql.as_bytes().windows(7).any(|w| w.eq_ignore_ascii_case(b"envdb_m")) {
+        internal_writes(&tokens, &mut refusals);
     }
     refusals.sort_by_key(|r| r.line);
-    Reading { directives, statements, refusals }
+    Reading { directives, statements: split.into_iter().map(|(s, _)| s).collect(), refusals, tokens }
 }
 
 /// The first keyword of a statement, uppercased.
 pub fn keyword(sql: &str) -> Option<String> {
-    sql_lex::tokens(sql)
-        .find_map(|t| if t.kind == Kind::Semi { Some(";") } else { sql_lex::bare_words(&t).next() })
-        .map(str::to_ascii_uppercase)
+    sql_text::words_iter(sql_lex::tokens(sql)).next().map(|w| w.text.to_ascii_uppercase())
 }
 
 /// Whether a statement starts, ends or aborts a transaction.
@@ -149,17 +156,25 @@ pub fn is_transaction_control(sql: &str) -> bool {
 
 /// Transaction control: refused in a file that runs inside envdb's transaction; in a
 /// `no-transaction` file, every BEGIN must be closed and nothing closed that was not begun.
-fn transactions(statements: &[Statement<'_>], no_transaction: bool, out: &mut Vec<Refusal>) {
+/// `statements`: each one's line and tokens.
+fn transactions<'a>(
+    statements: impl Iterator<Item = (usize, &'a [Token<'a>])>,
+    no_transaction: bool,
+    out: &mut Vec<Refusal>,
+) {
     let mut open = None;
-    for s in statements.iter().filter(|s| is_transaction_control(s.sql)) {
-        let kw = keyword(s.sql).unwrap_or_default();
-        let words = sql_text::words(s.sql);
-        let savepoint = kw == "ROLLBACK" && words.iter().skip(1).take(2).any(|w| w.is("TO"));
+    for (line, tokens) in statements {
+        let mut words = sql_text::words_iter(tokens.iter().copied());
+        let kw = words.next().map(|w| w.text.to_ascii_uppercase()).unwrap_or_default();
+        if !matches!(kw.as_str(), "BEGIN" | "COMMIT" | "END" | "ROLLBACK") {
+            continue;
+        }
+        let savepoint = kw == "ROLLBACK" && words.take(2).any(|w| w.is("TO"));
         let reason = match (no_transaction, kw.as_str(), open) {
             (false, _, _) => Some(Reason::TransactionControl(kw)),
             (true, "BEGIN", Some(open)) => Some(Reason::NestedBegin { open }),
             (true, "BEGIN", None) => {
-                open = Some(s.line);
+                open = Some(line);
                 None
             }
             (true, _, _) if savepoint => None,
@@ -169,7 +184,7 @@ fn transactions(statements: &[Statement<'_>], no_transaction: bool, out: &mut Ve
                 None
             }
         };
-        out.extend(reason.map(|reason| Refusal { line: s.line, reason }));
+        out.extend(reason.map(|reason| Refusal { line, reason }));
     }
     if let Some(line) = open {
         out.push(Refusal { line, reason: Reason::UnclosedBegin });
@@ -200,10 +215,13 @@ fn name_at(sig: &[Token<'_>], i: usize) -> Option<(String, usize)> {
 
 /// Statements that write envdb's own tables: INSERT/REPLACE INTO, UPDATE, DELETE FROM, DROP,
 /// ALTER, CREATE TABLE/VIEW of that name, an index or trigger on it, a table renamed to it, and
-/// the same inside trigger bodies.
-fn internal_writes(s: &Statement<'_>, out: &mut Vec<Refusal>) {
-    let sig: Vec<Token<'_>> = sql_lex::tokens(s.sql)
+/// the same inside trigger bodies. Each shape is a few tokens long, so the whole file is scanned
+/// at once.
+fn internal_writes(tokens: &[Token<'_>], out: &mut Vec<Refusal>) {
+    let sig: Vec<Token<'_>> = tokens
+        .iter()
         .filter(|t| !matches!(t.kind, Kind::Space | Kind::LineComment | Kind::BlockComment))
+        .copied()
         .collect();
     let is = |i: usize, kw: &str| sig.get(i).is_some_and(|t| t.is(kw));
     let skip = |mut i: usize, words: &[&str]| {
@@ -230,7 +248,8 @@ fn internal_writes(s: &Statement<'_>, out: &mut Vec<Refusal>) {
             if is(k, "TABLE") || is(k, "VIEW") {
                 Some((skip(k + 1, &["IF", "NOT", "EXISTS"]), "creates"))
             } else if is(k, "INDEX") || is(k, "TRIGGER") {
-                sig[k..].iter().position(|t| t.is("ON")).map(|p| (k + p + 1, "adds an index or a trigger to"))
+                let on = sig[k..].iter().take_while(|t| t.kind != Kind::Semi).position(|t| t.is("ON"));
+                on.map(|p| (k + p + 1, "adds an index or a trigger to"))
             } else {
                 None
             }
@@ -241,7 +260,7 @@ fn internal_writes(s: &Statement<'_>, out: &mut Vec<Refusal>) {
         if let Some((name, line)) = name_at(&sig, at)
             && let Some(table) = INTERNAL_TABLES.iter().find(|t| t.eq_ignore_ascii_case(&name))
         {
-            out.push(Refusal { line: s.start_line + line - 1, reason: Reason::InternalTable { table, verb } });
+            out.push(Refusal { line, reason: Reason::InternalTable { table, verb } });
         }
     }
 }

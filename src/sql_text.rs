@@ -2,7 +2,7 @@
 //! at all, and the destructive statements that `check` warns about. Where statements end is
 //! `sql_lex::split`'s job; what refuses a file before it runs is `sql_rules`.
 
-use crate::sql_lex::{self, Kind};
+use crate::sql_lex::{self, Kind, Token};
 
 /// Options a migration file sets with `-- envdb: …` comment lines before its first statement.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,10 +27,15 @@ impl Directives {
     /// comment, or one after the first statement) is returned as an issue with its line, as is an
     /// unknown directive: a directive is honoured or refused, never silently ignored.
     pub fn parse(sql: &str) -> (Directives, Vec<(usize, DirectiveIssue)>) {
+        Directives::parse_tokens(sql_lex::tokens(sql))
+    }
+
+    /// [`Directives::parse`] over tokens already read.
+    pub fn parse_tokens<'a>(tokens: impl IntoIterator<Item = Token<'a>>) -> (Directives, Vec<(usize, DirectiveIssue)>) {
         let mut d = Directives::default();
         let mut issues = Vec::new();
         let mut leading = true;
-        for t in sql_lex::tokens(sql) {
+        for t in tokens {
             let body = match t.kind {
                 Kind::Space => continue,
                 Kind::LineComment => &t.text[2..],
@@ -80,19 +85,30 @@ impl Word<'_> {
 /// literals and quoted identifiers. Punctuation is returned as one-character words so that
 /// statement boundaries (`;`) stay visible to callers that only look at keyword sequences.
 pub fn words(sql: &str) -> Vec<Word<'_>> {
-    let mut out = Vec::new();
-    for t in sql_lex::tokens(sql) {
-        if t.kind == Kind::Semi {
-            out.push(Word { text: ";", line: t.line });
-        }
-        out.extend(sql_lex::bare_words(&t).map(|text| Word { text, line: t.line }));
-    }
-    out
+    words_of(sql_lex::tokens(sql))
+}
+
+/// [`words`] of tokens already read.
+pub fn words_of<'a>(tokens: impl IntoIterator<Item = Token<'a>>) -> Vec<Word<'a>> {
+    words_iter(tokens).collect()
+}
+
+/// [`words_of`], lazily.
+pub fn words_iter<'a>(tokens: impl IntoIterator<Item = Token<'a>>) -> impl Iterator<Item = Word<'a>> {
+    tokens.into_iter().flat_map(|t| {
+        let semi = (t.kind == Kind::Semi).then_some(";");
+        semi.into_iter().chain(sql_lex::bare_words(t)).map(move |text| Word { text, line: t.line })
+    })
 }
 
 /// Whether the text holds any keyword at all, besides comments, whitespace and semicolons.
 pub fn has_sql(sql: &str) -> bool {
-    words(sql).iter().any(|w| w.text != ";")
+    has_sql_words(&words(sql))
+}
+
+/// [`has_sql`] of words already read.
+pub fn has_sql_words(words: &[Word<'_>]) -> bool {
+    words.iter().any(|w| w.text != ";")
 }
 
 /// A statement that breaks readers of the old schema: what it is and the line it starts on.
@@ -104,7 +120,11 @@ pub struct Destructive {
 
 /// Finds `DROP TABLE`, `ALTER TABLE … DROP [COLUMN]` and `… RENAME …` statements.
 pub fn destructive(sql: &str) -> Vec<Destructive> {
-    let words = words(sql);
+    destructive_words(&words(sql))
+}
+
+/// [`destructive`] of words already read.
+pub fn destructive_words(words: &[Word<'_>]) -> Vec<Destructive> {
     let mut found = Vec::new();
     let mut statement_start = 0;
     for (i, w) in words.iter().enumerate() {
