@@ -3,8 +3,9 @@
 
 use crate::file_name::{Direction, FileName, slugify};
 use crate::fs_util;
-use crate::migration_dir::MigrationDir;
+use crate::migration_dir::{MigrationDir, ScanError};
 use crate::sum_file::{self, SumError, SumFile};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,13 @@ pub enum AuthoringError {
     NoSumFile(String),
     #[error("{file} cannot be trusted: {source}\n  help: {help}")]
     BadSumFile { file: String, source: SumError, help: &'static str },
+    #[error(
+        "{file} does not match the migrations, so `new` cannot extend it:\n  {}\n  help: run `cargo envdb check` to see why; once the files are right, `cargo envdb hash` records them, then run `new` again",
+        .stale.join("\n  ")
+    )]
+    StaleSumFile { file: String, stale: Vec<String> },
+    #[error(transparent)]
+    Unreadable(#[from] ScanError),
     #[error("cannot write {}", .path.display())]
     Write {
         path: PathBuf,
@@ -63,6 +71,29 @@ fn recorded_sum(dir: &MigrationDir) -> Result<SumFile, AuthoringError> {
     }
 }
 
+/// Every way the recorded sum file differs from the files on disk, one line each: `new` numbers
+/// after the files on disk and extends the recorded sum, so any difference would be kept or lost.
+fn stale_entries(dir: &MigrationDir, sum: &SumFile) -> Vec<String> {
+    let recorded: HashMap<&str, &str> = sum.entries.iter().map(|(f, s)| (f.as_str(), s.as_str())).collect();
+    let mut stale = Vec::new();
+    for f in &dir.files {
+        match recorded.get(f.file_name.as_str()) {
+            None => stale.push(format!("{}: not recorded in the sum file", dir.show(&f.file_name))),
+            Some(&s) if s != f.checksum => {
+                stale.push(format!("{}: edited since it was recorded", dir.show(&f.file_name)))
+            }
+            Some(_) => {}
+        }
+    }
+    let on_disk: HashSet<&str> = dir.files.iter().map(|f| f.file_name.as_str()).collect();
+    for (file, _) in &sum.entries {
+        if !on_disk.contains(file.as_str()) {
+            stale.push(format!("{}: recorded, but the file is gone", dir.show(file)));
+        }
+    }
+    stale
+}
+
 /// Creates the next migration (and its down file) and records it in the sum file.
 /// `created` is the UTC timestamp written into the header. On any failure nothing is left behind.
 pub fn new_migration<S: AsRef<str>>(
@@ -73,7 +104,12 @@ pub fn new_migration<S: AsRef<str>>(
 ) -> Result<NewMigration, AuthoringError> {
     let joined = words.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(" ");
     let slug = slugify(words).ok_or_else(|| AuthoringError::UnusableName(joined.clone()))?;
+    dir.require_readable()?;
     let mut sum = recorded_sum(dir)?;
+    let stale = stale_entries(dir, &sum);
+    if !stale.is_empty() {
+        return Err(AuthoringError::StaleSumFile { file: dir.show(sum_file::FILE_NAME), stale });
+    }
     let version = dir.files.iter().map(|f| f.name.version).max().unwrap_or(0) + 1;
 
     let mut directions = vec![Direction::Up];
@@ -119,6 +155,7 @@ pub fn sum_of(dir: &MigrationDir) -> SumFile {
 
 /// Rewrites the sum file from the files on disk and says what changed.
 pub fn rehash(dir: &MigrationDir) -> Result<HashChanges, AuthoringError> {
+    dir.require_readable()?;
     let new = sum_of(dir);
     let old = dir.sum_text.as_deref().map(SumFile::salvage).unwrap_or_default();
     let mut changes = HashChanges::default();

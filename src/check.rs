@@ -5,7 +5,7 @@
 use crate::file_name::Direction;
 use crate::migration_dir::MigrationDir;
 use crate::problem::{Problem, ProblemKind as K, Report};
-use crate::sql_text::{self, Directives};
+use crate::sql_text;
 use crate::sum_file::{self, SumFile};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -23,11 +23,27 @@ pub fn check(dir: &MigrationDir, strict: bool) -> Report {
         ));
     }
 
+    for (name, reason) in &dir.unreadable {
+        let version = crate::file_name::FileName::parse(name).ok().map(|n| n.version);
+        problems.push(Problem::error(
+            K::Unreadable,
+            show(name),
+            version,
+            format!("cannot be read: {reason}; replace it with a regular file or remove it"),
+        ));
+    }
+
     // Versions: duplicates, down files without up files, gaps.
     let mut ups: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
     for f in dir.ups() {
         ups.entry(f.name.version).or_default().push(&f.file_name);
     }
+    // An unreadable file is reported above; its version is not also a gap.
+    let unreadable: BTreeMap<u64, &str> = dir
+        .unreadable
+        .iter()
+        .filter_map(|(n, _)| crate::file_name::FileName::parse(n).ok().map(|p| (p.version, n.as_str())))
+        .collect();
     for (v, names) in &ups {
         if names.len() > 1 {
             for name in names {
@@ -58,7 +74,8 @@ pub fn check(dir: &MigrationDir, strict: bool) -> Report {
         }
     }
     let mut expected = 1;
-    for &v in ups.keys() {
+    let versions: std::collections::BTreeSet<u64> = ups.keys().chain(unreadable.keys()).copied().collect();
+    for v in versions {
         if v > expected {
             let missing = if v - 1 == expected {
                 format!("version {expected} is missing")
@@ -67,7 +84,7 @@ pub fn check(dir: &MigrationDir, strict: bool) -> Report {
             };
             problems.push(Problem::error(
                 K::Gap,
-                show(ups[&v][0]),
+                show(ups.get(&v).map_or_else(|| unreadable[&v], |names| names[0])),
                 Some(v),
                 format!("{missing} before this file; versions must run 1, 2, 3… without gaps"),
             ));
@@ -86,19 +103,17 @@ pub fn check(dir: &MigrationDir, strict: bool) -> Report {
             ));
             continue;
         };
-        let (directives, unknown) = Directives::parse(sql);
-        for (line, word) in unknown {
-            problems.push(Problem::error(
-                K::UnknownDirective,
-                show(&f.file_name),
-                Some(f.name.version),
-                format!("line {line}: unknown directive `{word}` (known: no-transaction, allow-destructive)"),
-            ));
+        // What the runner refuses before anything runs, by the same function.
+        let reading = crate::sql_rules::read(sql);
+        for r in &reading.refusals {
+            problems.push(Problem::error(r.kind(), show(&f.file_name), Some(f.name.version), r.to_string()));
         }
+        let directives = reading.directives;
         if f.name.direction == Direction::Down {
             continue;
         }
-        if !sql_text::has_sql(sql) {
+        let words = sql_text::words_of(reading.tokens.iter().copied());
+        if !sql_text::has_sql_words(&words) {
             problems.push(Problem::warning(
                 K::Empty,
                 show(&f.file_name),
@@ -107,7 +122,7 @@ pub fn check(dir: &MigrationDir, strict: bool) -> Report {
             ));
         }
         if !directives.allow_destructive {
-            for d in sql_text::destructive(sql) {
+            for d in sql_text::destructive_words(&words) {
                 problems.push(Problem::warning(
                     K::Destructive,
                     show(&f.file_name),
@@ -134,7 +149,11 @@ pub fn check(dir: &MigrationDir, strict: bool) -> Report {
 
 fn check_sum(dir: &MigrationDir, problems: &mut Vec<Problem>) {
     let sum_path = Some(dir.show(sum_file::FILE_NAME));
+    let unreadable: HashSet<&str> = dir.unreadable.iter().map(|(n, _)| n.as_str()).collect();
     let Some(text) = &dir.sum_text else {
+        if unreadable.contains(sum_file::FILE_NAME) {
+            return;
+        }
         problems.push(Problem::error(
             K::SumMissing,
             sum_path,
@@ -175,7 +194,7 @@ fn check_sum(dir: &MigrationDir, problems: &mut Vec<Problem>) {
         }
     }
     for (file, _) in &sum.entries {
-        if !on_disk.contains(file.as_str()) {
+        if !on_disk.contains(file.as_str()) && !unreadable.contains(file.as_str()) {
             let version = crate::file_name::FileName::parse(file).ok().map(|n| n.version);
             problems.push(Problem::error(
                 K::FileGone,

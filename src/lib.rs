@@ -20,6 +20,8 @@ pub mod migration_dir;
 pub mod plan;
 pub mod problem;
 pub mod project;
+pub mod sql_lex;
+pub mod sql_rules;
 pub mod sql_text;
 pub mod sum_file;
 

@@ -33,6 +33,9 @@ pub struct MigrationDir {
     pub invalid: Vec<(String, String)>,
     /// Entries that are not migrations and are skipped (mentioned with `-v`).
     pub ignored: Vec<String>,
+    /// Entries named like a migration or the sum file that cannot be read, with the reason: a
+    /// FIFO, a device, a directory behind a symlink, a dangling symlink, an I/O error.
+    pub unreadable: Vec<(String, String)>,
     /// The sum file's text; `None` when it does not exist.
     pub sum_text: Option<String>,
 }
@@ -47,6 +50,11 @@ pub enum ScanError {
     Missing(PathBuf),
     #[error("{} is not a directory", .0.display())]
     NotADirectory(PathBuf),
+    #[error(
+        "cannot read {}\n  help: replace them with regular files or remove them, then run the command again",
+        .0.join(", ")
+    )]
+    Unreadable(Vec<String>),
     #[error("cannot read {}", .path.display())]
     Io {
         path: PathBuf,
@@ -77,16 +85,24 @@ impl MigrationDir {
         for entry in std::fs::read_dir(path).map_err(io_err(path))? {
             let entry = entry.map_err(io_err(path))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.file_type().map_err(io_err(&entry.path()))?.is_dir() {
+            let file_type = entry.file_type().map_err(io_err(&entry.path()))?;
+            if file_type.is_dir() {
                 dir.ignored.push(name);
             } else if name == sum_file::FILE_NAME {
-                let p = entry.path();
-                dir.sum_text = Some(std::fs::read_to_string(&p).map_err(io_err(&p))?);
-            } else if let Some(parsed) = dir.classify(name) {
-                wanted.push(parsed);
+                match read_regular(&entry.path(), file_type.is_file()) {
+                    Ok((bytes, _)) => dir.sum_text = Some(String::from_utf8_lossy(&bytes).into_owned()),
+                    Err(reason) => dir.unreadable.push((name, reason)),
+                }
+            } else if let Some((parsed, name)) = dir.classify(name) {
+                wanted.push((parsed, name, file_type.is_file()));
             }
         }
-        dir.files = read_files(path, wanted)?;
+        for read in read_files(path, wanted) {
+            match read {
+                Ok(file) => dir.files.push(file),
+                Err(unreadable) => dir.unreadable.push(unreadable),
+            }
+        }
         dir.sort();
         Ok(dir)
     }
@@ -112,6 +128,7 @@ impl MigrationDir {
             files: Vec::new(),
             invalid: Vec::new(),
             ignored: Vec::new(),
+            unreadable: Vec::new(),
             sum_text: None,
         }
     }
@@ -132,6 +149,16 @@ impl MigrationDir {
         });
         self.invalid.sort();
         self.ignored.sort();
+        self.unreadable.sort();
+    }
+
+    /// Refuses a directory with unreadable entries: writing the sum file or numbering a new
+    /// migration without them would lose them.
+    pub fn require_readable(&self) -> Result<(), ScanError> {
+        if self.unreadable.is_empty() {
+            return Ok(());
+        }
+        Err(ScanError::Unreadable(self.unreadable.iter().map(|(n, why)| format!("{} ({why})", self.show(n))).collect()))
     }
 
     /// The path of a file in this directory as shown to the user.
@@ -182,13 +209,16 @@ impl MigrationDir {
     }
 }
 
+/// A file read, or its name and why it cannot be read.
+type Read = Result<MigrationFile, (String, String)>;
+
 /// Reads and hashes the files, on a few threads when there are many: hashing thousands of
 /// files is the whole cost of `check`.
-fn read_files(dir: &Path, wanted: Vec<(FileName, String)>) -> Result<Vec<MigrationFile>, ScanError> {
+fn read_files(dir: &Path, wanted: Vec<(FileName, String, bool)>) -> Vec<Read> {
     let threads =
         if wanted.len() < 256 { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get().min(8)) };
     if threads == 1 {
-        return wanted.into_iter().map(|(n, f)| read_one(dir, n, f)).collect();
+        return wanted.into_iter().map(|(n, f, regular)| read_one(dir, n, f, regular)).collect();
     }
     let chunk = wanted.len().div_ceil(threads);
     let mut wanted = wanted;
@@ -201,33 +231,86 @@ fn read_files(dir: &Path, wanted: Vec<(FileName, String)>) -> Result<Vec<Migrati
         let handles: Vec<_> = parts
             .into_iter()
             .map(|part| {
-                s.spawn(move || part.into_iter().map(|(n, f)| read_one(dir, n, f)).collect::<Result<Vec<_>, _>>())
+                s.spawn(move || {
+                    part.into_iter().map(|(n, f, regular)| read_one(dir, n, f, regular)).collect::<Vec<_>>()
+                })
             })
             .collect();
-        let mut out = Vec::new();
-        for h in handles {
-            out.extend(h.join().expect("reader thread panicked")?);
-        }
-        Ok(out)
+        handles.into_iter().flat_map(|h| h.join().expect("reader thread panicked")).collect()
     })
 }
 
-fn read_one(dir: &Path, name: FileName, file_name: String) -> Result<MigrationFile, ScanError> {
-    let path = dir.join(&file_name);
-    let mut file = std::fs::File::open(&path).map_err(io_err(&path))?;
-    let meta = file.metadata().map_err(io_err(&path))?;
+/// `regular`: the directory entry says it is a regular file (no symlink), so it can be opened
+/// without looking first.
+fn read_one(dir: &Path, name: FileName, file_name: String, regular: bool) -> Read {
+    match read_regular(&dir.join(&file_name), regular) {
+        Ok((bytes, modified)) => Ok(MigrationFile::new(name, file_name, bytes, modified)),
+        Err(reason) => Err((file_name, reason)),
+    }
+}
+
+/// What a path is, for a message.
+fn describe(ft: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if ft.is_fifo() {
+            return "a FIFO (named pipe)";
+        } else if ft.is_char_device() {
+            return "a character device";
+        } else if ft.is_block_device() {
+            return "a block device";
+        } else if ft.is_socket() {
+            return "a socket";
+        }
+    }
+    if ft.is_dir() { "a directory" } else { "not a regular file" }
+}
+
+/// Reads a regular file (through symlinks) and its modification time, refusing anything else
+/// without opening it: opening a FIFO blocks and a device never ends. The error is a reason for
+/// a message. `regular`: the directory entry already says it is a plain regular file.
+fn read_regular(path: &Path, regular: bool) -> Result<(Vec<u8>, Option<std::time::SystemTime>), String> {
+    if !regular {
+        look_before_opening(path)?;
+    }
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    // Replaced by something else since it was listed: refuse rather than read it.
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(describe(&meta.file_type()).to_owned());
+    }
     // One read of size + 1 bytes sees the whole file and its end: a quarter of the system
     // calls of `fs::read`, which is most of what `check` costs on thousands of small files.
     let expected = meta.len() as usize;
     let mut bytes = vec![0; expected + 1];
-    let n = io::Read::read(&mut file, &mut bytes).map_err(io_err(&path))?;
+    let n = io::Read::read(&mut file, &mut bytes).map_err(|e| e.to_string())?;
     bytes.truncate(n);
     if n != expected {
         // Short read or a file that grew meanwhile: read the rest the ordinary way.
-        io::Read::read_to_end(&mut file, &mut bytes).map_err(io_err(&path))?;
+        io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| e.to_string())?;
     }
-    let modified = meta.modified().ok();
-    Ok(MigrationFile::new(name, file_name, bytes, modified))
+    Ok((bytes, meta.modified().ok()))
+}
+
+/// Refuses anything but a regular file (through symlinks), saying what it is.
+fn look_before_opening(path: &Path) -> Result<(), String> {
+    let link = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    let via = if link.file_type().is_symlink() {
+        let target = std::fs::read_link(path).map_or_else(|_| "?".into(), |t| t.display().to_string());
+        format!("a symbolic link to {target}, which is ")
+    } else {
+        String::new()
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(format!("{via}missing (a dangling link)")),
+        Err(e) => return Err(format!("{via}unreadable: {e}")),
+    };
+    if !meta.is_file() {
+        return Err(format!("{via}{}", describe(&meta.file_type())));
+    }
+    Ok(())
 }
 
 impl MigrationFile {

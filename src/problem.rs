@@ -26,6 +26,11 @@ pub enum ProblemKind {
     NotInSum,
     NotUtf8,
     UnknownDirective,
+    MisplacedDirective,
+    NulByte,
+    TransactionControl,
+    InternalTable,
+    Unreadable,
     Empty,
     Destructive,
 }

@@ -1,8 +1,10 @@
-//! A light reading of SQL text that never decides where statements end: directives in the
-//! leading comment block, whether a file holds any SQL at all, and the destructive statements
-//! that `check` warns about. Splitting into statements is SQLite's job (see `statements`).
+//! A light reading of SQL text over `sql_lex`'s tokens: directives, whether a file holds any SQL
+//! at all, and the destructive statements that `check` warns about. Where statements end is
+//! `sql_lex::split`'s job; what refuses a file before it runs is `sql_rules`.
 
-/// Options a migration file sets in its leading comment block with `-- envdb: …` lines.
+use crate::sql_lex::{self, Kind, Token};
+
+/// Options a migration file sets with `-- envdb: …` comment lines before its first statement.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Directives {
     /// Run the file outside a transaction (`-- envdb: no-transaction`).
@@ -11,32 +13,57 @@ pub struct Directives {
     pub allow_destructive: bool,
 }
 
+/// A directive that is not honoured, and why; `sql_rules` turns each into a refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectiveIssue {
+    Unknown(String),
+    InBlockComment,
+    AfterFirstStatement,
+}
+
 impl Directives {
-    /// Reads the `-- envdb:` lines that come before the first statement. Several directives may
-    /// share a line, separated by commas. Unknown ones are returned as errors with their line.
-    pub fn parse(sql: &str) -> (Directives, Vec<(usize, String)>) {
+    /// Reads the directives: `-- envdb:` comments (any case) before the first statement, several
+    /// per line separated by commas. Every other comment that starts with `envdb:` (a block
+    /// comment, or one after the first statement) is returned as an issue with its line, as is an
+    /// unknown directive: a directive is honoured or refused, never silently ignored.
+    pub fn parse(sql: &str) -> (Directives, Vec<(usize, DirectiveIssue)>) {
+        Directives::parse_tokens(sql_lex::tokens(sql))
+    }
+
+    /// [`Directives::parse`] over tokens already read.
+    pub fn parse_tokens<'a>(tokens: impl IntoIterator<Item = Token<'a>>) -> (Directives, Vec<(usize, DirectiveIssue)>) {
         let mut d = Directives::default();
-        let mut unknown = Vec::new();
-        for (i, line) in sql.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            let Some(comment) = line.strip_prefix("--") else {
-                break;
+        let mut issues = Vec::new();
+        let mut leading = true;
+        for t in tokens {
+            let body = match t.kind {
+                Kind::Space => continue,
+                Kind::LineComment => &t.text[2..],
+                Kind::BlockComment => &t.text[2..t.text.len() - 2],
+                _ => {
+                    leading = false;
+                    continue;
+                }
             };
-            let Some(list) = comment.trim_start().strip_prefix("envdb:") else {
+            let body = body.trim_start();
+            let Some(list) = body.get(..6).filter(|p| p.eq_ignore_ascii_case("envdb:")).map(|_| &body[6..]) else {
                 continue;
             };
-            for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-                match word {
-                    "no-transaction" => d.no_transaction = true,
-                    "allow-destructive" => d.allow_destructive = true,
-                    other => unknown.push((i + 1, other.to_owned())),
+            if t.kind == Kind::BlockComment {
+                issues.push((t.line, DirectiveIssue::InBlockComment));
+            } else if !leading {
+                issues.push((t.line, DirectiveIssue::AfterFirstStatement));
+            } else {
+                for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+                    match word.to_ascii_lowercase().as_str() {
+                        "no-transaction" => d.no_transaction = true,
+                        "allow-destructive" => d.allow_destructive = true,
+                        _ => issues.push((t.line, DirectiveIssue::Unknown(word.to_owned()))),
+                    }
                 }
             }
         }
-        (d, unknown)
+        (d, issues)
     }
 }
 
@@ -58,65 +85,30 @@ impl Word<'_> {
 /// literals and quoted identifiers. Punctuation is returned as one-character words so that
 /// statement boundaries (`;`) stay visible to callers that only look at keyword sequences.
 pub fn words(sql: &str) -> Vec<Word<'_>> {
-    let b = sql.as_bytes();
-    let mut out = Vec::new();
-    let (mut i, mut line) = (0, 1);
-    let skip_to = |i: &mut usize, line: &mut usize, end: usize| {
-        *line += b[*i..end].iter().filter(|&&c| c == b'\n').count();
-        *i = end;
-    };
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b'\n' => {
-                line += 1;
-                i += 1;
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                let end = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| i + p);
-                skip_to(&mut i, &mut line, end);
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                let end = sql[i + 2..].find("*/").map_or(b.len(), |p| i + 2 + p + 2);
-                skip_to(&mut i, &mut line, end);
-            }
-            b'\'' | b'"' | b'`' | b'[' => {
-                let close = if c == b'[' { b']' } else { c };
-                let mut j = i + 1;
-                while j < b.len() {
-                    if b[j] == close {
-                        // A doubled quote inside a literal is an escaped quote.
-                        if close != b']' && b.get(j + 1) == Some(&close) {
-                            j += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    j += 1;
-                }
-                skip_to(&mut i, &mut line, (j + 1).min(b.len()));
-            }
-            c if c.is_ascii_alphabetic() || c == b'_' => {
-                let end = b[i..]
-                    .iter()
-                    .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_' || c == b'$'))
-                    .map_or(b.len(), |p| i + p);
-                out.push(Word { text: &sql[i..end], line });
-                i = end;
-            }
-            b';' => {
-                out.push(Word { text: ";", line });
-                i += 1;
-            }
-            _ => i += 1,
-        }
-    }
-    out
+    words_of(sql_lex::tokens(sql))
+}
+
+/// [`words`] of tokens already read.
+pub fn words_of<'a>(tokens: impl IntoIterator<Item = Token<'a>>) -> Vec<Word<'a>> {
+    words_iter(tokens).collect()
+}
+
+/// [`words_of`], lazily.
+pub fn words_iter<'a>(tokens: impl IntoIterator<Item = Token<'a>>) -> impl Iterator<Item = Word<'a>> {
+    tokens.into_iter().flat_map(|t| {
+        let semi = (t.kind == Kind::Semi).then_some(";");
+        semi.into_iter().chain(sql_lex::bare_words(t)).map(move |text| Word { text, line: t.line })
+    })
 }
 
 /// Whether the text holds any keyword at all, besides comments, whitespace and semicolons.
 pub fn has_sql(sql: &str) -> bool {
-    words(sql).iter().any(|w| w.text != ";")
+    has_sql_words(&words(sql))
+}
+
+/// [`has_sql`] of words already read.
+pub fn has_sql_words(words: &[Word<'_>]) -> bool {
+    words.iter().any(|w| w.text != ";")
 }
 
 /// A statement that breaks readers of the old schema: what it is and the line it starts on.
@@ -128,7 +120,11 @@ pub struct Destructive {
 
 /// Finds `DROP TABLE`, `ALTER TABLE … DROP [COLUMN]` and `… RENAME …` statements.
 pub fn destructive(sql: &str) -> Vec<Destructive> {
-    let words = words(sql);
+    destructive_words(&words(sql))
+}
+
+/// [`destructive`] of words already read.
+pub fn destructive_words(words: &[Word<'_>]) -> Vec<Destructive> {
     let mut found = Vec::new();
     let mut statement_start = 0;
     for (i, w) in words.iter().enumerate() {
@@ -159,14 +155,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn directives_in_leading_comments_only() {
+    fn directives_are_honoured_or_refused() {
         let (d, bad) = Directives::parse("-- created 2026\n-- envdb: no-transaction, allow-destructive\nSELECT 1;\n");
         assert_eq!(d, Directives { no_transaction: true, allow_destructive: true });
         assert!(bad.is_empty());
-        let (d, _) = Directives::parse("SELECT 1;\n-- envdb: no-transaction\n");
+        // After a leading block comment, and in capitals: honoured.
+        let (d, bad) = Directives::parse("/* header */\n--ENVDB: No-Transaction\nSELECT 1;\n");
+        assert!(d.no_transaction && bad.is_empty(), "{bad:?}");
+        let (d, bad) = Directives::parse("SELECT 1;\n-- envdb: no-transaction\n");
         assert!(!d.no_transaction);
-        let (_, bad) = Directives::parse("-- envdb: no-transactoin\n");
-        assert_eq!(bad, [(1, "no-transactoin".to_owned())]);
+        assert_eq!(bad, [(2, DirectiveIssue::AfterFirstStatement)]);
+        let (d, bad) = Directives::parse("/* envdb: no-transaction */\nSELECT 1; /* Envdb: x */");
+        assert!(!d.no_transaction);
+        assert_eq!(bad, [(1, DirectiveIssue::InBlockComment), (2, DirectiveIssue::InBlockComment)]);
+        let (_, bad) = Directives::parse("-- envdb: no-transactoin\n-- not envdb: a directive\n");
+        assert_eq!(bad, [(1, DirectiveIssue::Unknown("no-transactoin".to_owned()))]);
     }
 
     #[test]

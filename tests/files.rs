@@ -206,3 +206,146 @@ fn ten_thousand_migrations() {
     std::fs::remove_file(t.path("migrations/5000_m5000.sql")).unwrap();
     t.run(&["check"]).failure().stderr_has("version 5000 is missing").stderr_has("2 error(s), 1 warning(s)");
 }
+
+/// Runs the binary, killing it if it has not finished after `secs`: a regression that hangs
+/// fails the test instead of hanging the suite.
+fn run_bounded(t: &Test, args: &[&str], secs: u64) -> Run {
+    use std::process::Stdio;
+    let mut child = t.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "`{}` still running after {secs} s; killed\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Run::from(child.wait_with_output().unwrap())
+}
+
+/// Like `Test::snapshot`, without reading anything but regular files (a FIFO would block it,
+/// a link to /dev/zero never end): other entries are listed by name.
+fn regular_snapshot(t: &Test) -> Vec<(std::path::PathBuf, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![t.root().to_owned()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let (p, kind) = (e.path(), e.file_type().unwrap());
+            if kind.is_dir() {
+                stack.push(p);
+            } else if !p.to_string_lossy().ends_with(".lock") {
+                let bytes = kind.is_file().then(|| std::fs::read(&p).unwrap());
+                out.push((p, bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_a_link_to_a_device_is_reported_without_hanging() {
+    let t = Test::with(&[("0001_a.sql", "CREATE TABLE a (x);")]);
+    let made = std::process::Command::new("mkfifo").arg(t.path("migrations/0002_x.sql")).status().unwrap();
+    assert!(made.success());
+    std::os::unix::fs::symlink("/dev/zero", t.path("migrations/0003_y.sql")).unwrap();
+    run_bounded(&t, &["check"], 10)
+        .failure()
+        .stderr_has("migrations/0002_x.sql: cannot be read: a FIFO (named pipe)")
+        .stderr_has("migrations/0003_y.sql: cannot be read: a symbolic link to /dev/zero, which is a character device")
+        .stderr_has("2 error(s)")
+        .stderr_lacks("is missing before this file");
+    let json = run_bounded(&t, &["check", "--format", "json"], 10).json();
+    assert_eq!(json.as_array().unwrap().iter().filter(|p| p["kind"] == "unreadable").count(), 2, "{json}");
+
+    // Nothing that writes numbers or the sum file goes on without them; nothing is changed.
+    let before = regular_snapshot(&t);
+    run_bounded(&t, &["hash"], 10).failure().stderr_has("cannot read migrations/0002_x.sql (a FIFO");
+    run_bounded(&t, &["new", "next"], 10).failure().stderr_has("migrations/0003_y.sql");
+    run_bounded(&t, &["migrate"], 10).failure().stderr_has("must pass `cargo envdb check`").stderr_has("0002_x.sql");
+    assert_eq!(before, regular_snapshot(&t));
+    assert!(!t.dev_db().exists());
+
+    // The same for the sum file itself.
+    std::fs::remove_file(t.path("migrations/0002_x.sql")).unwrap();
+    std::fs::remove_file(t.path("migrations/0003_y.sql")).unwrap();
+    std::fs::remove_file(t.path("migrations/envdb.sum")).unwrap();
+    std::process::Command::new("mkfifo").arg(t.path("migrations/envdb.sum")).status().unwrap();
+    run_bounded(&t, &["check"], 10)
+        .failure()
+        .stderr_has("migrations/envdb.sum: cannot be read: a FIFO")
+        .stderr_lacks("sum file is missing");
+}
+
+#[cfg(unix)]
+#[test]
+fn dangling_links_are_reported_with_the_other_problems() {
+    let t = Test::with(&[("0001_a.sql", "CREATE TABLE a (x);")]);
+    std::os::unix::fs::symlink("nowhere.sql", t.path("migrations/0002_z.sql")).unwrap();
+    std::os::unix::fs::symlink("/", t.path("migrations/0003_dir.sql")).unwrap();
+    t.write("migrations/0005_gap.sql", "CREATE TABLE b (x);");
+    run_bounded(&t, &["check"], 10)
+        .failure()
+        .stderr_has("migrations/0002_z.sql: cannot be read: a symbolic link to nowhere.sql, which is missing")
+        .stderr_has("migrations/0003_dir.sql: cannot be read: a symbolic link to /, which is a directory")
+        .stderr_has("migrations/0005_gap.sql: version 4 is missing")
+        .stderr_has("migrations/0005_gap.sql: not recorded in the sum file")
+        .stderr_has("4 error(s)");
+    let before = regular_snapshot(&t);
+    run_bounded(&t, &["hash"], 10).failure().stderr_has("0002_z.sql").stderr_has("0003_dir.sql");
+    assert_eq!(before, regular_snapshot(&t));
+}
+
+#[test]
+fn new_refuses_a_stale_sum_file() {
+    let t = Test::with(&[("0001_a.sql", "CREATE TABLE a (x);"), ("0002_b.sql", "CREATE TABLE b (x);")]);
+    t.write("migrations/0003_unrecorded.sql", "CREATE TABLE c (x);");
+    let before = t.snapshot();
+    t.run(&["new", "next"])
+        .failure()
+        .stderr_has("migrations/envdb.sum does not match the migrations")
+        .stderr_has("migrations/0003_unrecorded.sql: not recorded in the sum file")
+        .stderr_has("cargo envdb hash");
+    assert_eq!(before, t.snapshot());
+
+    std::fs::remove_file(t.path("migrations/0003_unrecorded.sql")).unwrap();
+    t.write("migrations/0001_a.sql", "CREATE TABLE a (x, y);");
+    std::fs::remove_file(t.path("migrations/0002_b.sql")).unwrap();
+    let before = t.snapshot();
+    t.run(&["new", "next"])
+        .failure()
+        .stderr_has("migrations/0001_a.sql: edited since it was recorded")
+        .stderr_has("migrations/0002_b.sql: recorded, but the file is gone");
+    assert_eq!(before, t.snapshot());
+
+    t.run(&["hash"]).success();
+    t.run(&["new", "next"]).success().stderr_has("0002_next.sql");
+    t.run(&["check"]).success();
+}
+
+#[test]
+fn hash_prints_json() {
+    let t = Test::with(&[("0001_a.sql", "CREATE TABLE a (x);"), ("0002_b.sql", "CREATE TABLE b (x);")]);
+    t.write("migrations/0002_b.sql", "CREATE TABLE b (x, y);")
+        .write("migrations/0003_c.sql", "CREATE TABLE c (x);")
+        .write("migrations/3_bad.sql", "SELECT 1;");
+    std::fs::remove_file(t.path("migrations/0001_a.sql")).unwrap();
+    let r = t.run(&["hash", "--format", "json"]);
+    r.success();
+    let json = r.json();
+    assert_eq!(json["sum_file"], "migrations/envdb.sum");
+    assert_eq!(json["written"], true);
+    assert_eq!(json["files"], 2);
+    assert_eq!(json["added"], serde_json::json!(["migrations/0003_c.sql"]));
+    assert_eq!(json["rehashed"], serde_json::json!(["migrations/0002_b.sql"]));
+    assert_eq!(json["removed"], serde_json::json!(["migrations/0001_a.sql"]));
+    assert_eq!(json["skipped"][0]["file"], "migrations/3_bad.sql");
+    let again = t.run(&["hash", "--format", "json"]).json();
+    assert_eq!((again["written"].clone(), again["added"].clone()), (serde_json::json!(false), serde_json::json!([])));
+}

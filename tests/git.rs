@@ -118,3 +118,79 @@ fn fix_never_renumbers_an_applied_migration() {
         .stderr_has(".envdb/dev/app.db");
     assert_eq!(before, t.snapshot());
 }
+
+#[test]
+fn fix_prints_json() {
+    let t = two_branches(false);
+    let _ = git_try(t.root(), &["merge", "-q", "main"]);
+    let before = t.snapshot();
+    let dry = t.run(&["fix", "--dry-run", "--format", "json"]);
+    dry.success();
+    let json = dry.json();
+    assert_eq!(json["dry_run"], true);
+    assert_eq!(
+        json["renames"],
+        serde_json::json!([{"from": "migrations/0002_ours.sql", "to": "migrations/0003_ours.sql"}])
+    );
+    assert_eq!(json["sum_file_written"], false);
+    assert_eq!(before, t.snapshot(), "a dry run changes nothing");
+
+    let json = t.run(&["fix", "--format", "json"]).json();
+    assert_eq!(json["dry_run"], false);
+    assert_eq!(json["renames"][0]["to"], "migrations/0003_ours.sql");
+    assert_eq!(json["sum_file_written"], true);
+    assert!(t.path("migrations/0003_ours.sql").exists());
+    let json = t.run(&["fix", "--format", "json"]).json();
+    assert_eq!(
+        (json["renames"].clone(), json["sum_file_written"].clone()),
+        (serde_json::json!([]), serde_json::json!(false))
+    );
+}
+
+/// A directory name that breaks a hook that pastes it into shell text, and runs a command there.
+const HOSTILE: &str = "it's \"quoted\" $(touch pwned) `touch pwned2`";
+
+#[cfg(unix)]
+#[test]
+fn the_hook_quotes_a_hostile_project_path() {
+    // The repository's top level and the project below it both have hostile names.
+    let outer = tempfile::Builder::new().prefix("envdb-it-").tempdir().unwrap();
+    let top = outer.path().join(format!("repo {HOSTILE}"));
+    let project = top.join(format!("app {HOSTILE}"));
+    std::fs::create_dir_all(project.join("migrations")).unwrap();
+    std::fs::write(project.join("envdb.toml"), "name = \"app\"\n").unwrap();
+    std::fs::write(project.join("migrations/0001_a.sql"), "CREATE TABLE a (x);\n").unwrap();
+    let envdb = |args: &[&str]| {
+        let out =
+            std::process::Command::new(BIN).args(args).current_dir(&project).env("NO_COLOR", "1").output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    envdb(&["hash"]);
+    git(&top, &["init", "-q", "-b", "main"]);
+    git(&top, &["config", "commit.gpgsign", "false"]);
+    envdb(&["hook", "install"]);
+    let commit = |msg: &str| {
+        git_try(&top, &["add", "-A"]);
+        git_try(&top, &["commit", "-q", "-m", msg])
+    };
+    let out = commit("first");
+    assert!(out.status.success(), "the hook must run in the project: {}", String::from_utf8_lossy(&out.stderr));
+
+    // The hook really checks the project: an edit without `hash` is blocked.
+    std::fs::write(project.join("migrations/0001_a.sql"), "CREATE TABLE a (x, y);\n").unwrap();
+    let out = commit("edit");
+    assert!(!out.status.success(), "an unrecorded edit must be blocked");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0001_a.sql: content differs"));
+
+    // And nothing in the names ran as a command.
+    let mut stack = vec![outer.path().to_owned()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(!name.starts_with("pwned"), "the hook ran a command from the path: {}", e.path().display());
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+}

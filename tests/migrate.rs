@@ -148,7 +148,7 @@ fn a_table_rebuild_that_breaks_a_foreign_key_is_rolled_back() {
 fn own_transaction_control_is_refused_before_anything_runs() {
     let t =
         Test::with(&[("0001_a.sql", "CREATE TABLE a (x);"), ("0002_tx.sql", "BEGIN;\nCREATE TABLE b (x);\nCOMMIT;\n")]);
-    t.run(&["migrate"]).failure().stderr_has("0002_tx.sql line 1").stderr_has("-- envdb: no-transaction");
+    t.run(&["migrate"]).failure().stderr_has("0002_tx.sql: line 1").stderr_has("-- envdb: no-transaction");
     assert!(!t.dev_db().exists(), "not even migration 1 ran, and the new file is gone again");
     t.write("migrations/0002_tx.sql", "-- envdb: no-transaction\nBEGIN;\nCREATE TABLE b (x);\nCOMMIT;\n");
     t.run(&["hash"]).success();

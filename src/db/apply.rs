@@ -14,7 +14,7 @@
 //! sync and returns to the original journal mode before reporting success: every migration is
 //! still atomic, and everything is durable when the run returns.
 
-use super::statements::{self, Statement};
+use super::statements::Statement;
 use super::{DbError, history};
 use crate::config::JournalMode;
 use crate::embedded::Migration;
@@ -146,23 +146,17 @@ impl Run<'_> {
     }
 }
 
-/// The SQL of a migration split into statements, refusing transaction control it does not declare.
+/// The SQL of a migration split into statements, refusing it for the reasons `check` reports
+/// (`sql_rules`: one function for both).
 fn prepare<'a>(m: &'a Migration<'a>, single: bool) -> Result<(Directives, Vec<Statement<'a>>), DbError> {
-    let (directives, _) = Directives::parse(m.up);
-    let stmts = statements::split(m.up);
-    if single && directives.no_transaction {
+    let reading = crate::sql_rules::read(m.up);
+    if !reading.refusals.is_empty() {
+        return Err(DbError::Refused { file: m.name.to_owned(), refusals: reading.refusals });
+    }
+    if single && reading.directives.no_transaction {
         return Err(DbError::NoTransactionInSingle { file: m.name.to_owned() });
     }
-    if !directives.no_transaction
-        && let Some(s) = stmts.iter().find(|s| statements::is_transaction_control(s.sql))
-    {
-        return Err(DbError::TransactionControl {
-            file: m.name.to_owned(),
-            line: s.line,
-            keyword: statements::keyword(s.sql).unwrap_or_default(),
-        });
-    }
-    Ok((directives, stmts))
+    Ok((reading.directives, reading.statements))
 }
 
 /// Where a file failed (a line, when one statement failed) and why.
@@ -172,11 +166,7 @@ type Failure = (Option<usize>, String);
 fn describe(e: &rusqlite::Error, stmt: &Statement<'_>) -> Failure {
     match e {
         rusqlite::Error::SqlInputError { msg, offset, .. } if *offset >= 0 => {
-            let upto = (*offset as usize).min(stmt.sql.len());
-            let lead = stmt.sql.len() - stmt.sql.trim_start().len();
-            // `get`: an offset that is not a character boundary must not panic.
-            let extra = stmt.sql.get(lead.min(upto)..upto).map_or(0, |s| s.matches('\n').count());
-            (Some(stmt.line + extra), msg.clone())
+            (Some(stmt.line_at(*offset as usize)), msg.clone())
         }
         rusqlite::Error::SqliteFailure(_, Some(msg)) => (Some(stmt.line), msg.clone()),
         other => (Some(stmt.line), other.to_string()),
@@ -291,6 +281,23 @@ fn run_body(run: &Run<'_>, stmts: &[Statement<'_>]) -> Result<(), Failure> {
     }
 }
 
+/// The body of a `no-transaction` file, which must leave no transaction open: one left open (a
+/// SAVEPOINT never released) is rolled back and is the file's failure, naming it.
+fn run_outside(run: &Run<'_>, stmts: &[Statement<'_>]) -> Result<(), Failure> {
+    run_body(run, stmts)?;
+    if run.conn.is_autocommit() {
+        return Ok(());
+    }
+    run.rollback();
+    let opened =
+        |s: &&Statement<'_>| matches!(super::statements::keyword(s.sql).as_deref(), Some("BEGIN" | "SAVEPOINT"));
+    let line = stmts.iter().rev().find(opened).map(|s| s.line);
+    Err((
+        line,
+        "the file left a transaction open (a BEGIN or SAVEPOINT that nothing commits or releases); what ran inside it was rolled back".into(),
+    ))
+}
+
 /// A failure of a `no-transaction` file: its earlier statements took effect.
 fn failed_outside(run: &Run<'_>, m: &Migration<'_>, report: &MigrateReport, detail: Failure) -> DbError {
     let mut e = failed(run, m, report, detail);
@@ -335,7 +342,7 @@ fn apply_one(
         if history::is_applied(run.conn, m.version).map_err(|e| run.err(e))? {
             return Ok(());
         }
-        if let Err(detail) = run_body(run, stmts) {
+        if let Err(detail) = run_outside(run, stmts) {
             return Err(failed_outside(run, m, report, detail));
         }
         run.exec("BEGIN IMMEDIATE")?;
@@ -430,7 +437,7 @@ pub fn rollback(conn: &Connection, path: &Path, steps: &[&Migration<'_>], busy: 
         let (directives, stmts) = prepare(&as_migration, false)?;
         let report = MigrateReport::default();
         if directives.no_transaction {
-            run_body(&run, &stmts).map_err(|detail| failed_outside(&run, &as_migration, &report, detail))?;
+            run_outside(&run, &stmts).map_err(|detail| failed_outside(&run, &as_migration, &report, detail))?;
             run.exec("BEGIN IMMEDIATE")?;
         } else {
             run.exec("BEGIN IMMEDIATE")?;

@@ -45,10 +45,12 @@ pub enum DbError {
     Plan { path: PathBuf, error: PlanError },
     #[error(transparent)]
     Migration(#[from] Box<apply::MigrationFailed>),
+    /// The file cannot run (`sql_rules`: the same reasons `check` reports).
     #[error(
-        "{file} line {line}: the file controls its own transaction ({keyword}); nothing was run\n  help: add `-- envdb: no-transaction` as its first line to run it outside envdb's transaction, or remove the {keyword}"
+        "{file} cannot run; nothing was run:\n  {}",
+        .refusals.iter().map(|r| format!("{file} {r}")).collect::<Vec<_>>().join("\n  ")
     )]
-    TransactionControl { file: String, line: usize, keyword: String },
+    Refused { file: String, refusals: Vec<crate::sql_rules::Refusal> },
     #[error(
         "the database {} belongs to the environment `{recorded}` but is being opened as `{requested}` (a copy of another environment's database?); nothing was changed\n  help: open it as `{recorded}` (--env {recorded}), or adopt it deliberately with `cargo envdb env --adopt --env {requested}`",
         .path.display()

@@ -21,6 +21,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     if let Some((name, reason)) = dir.invalid.first() {
         anyhow::bail!("{}: not a migration file name: {reason}; rename it before running fix", dir.show(name));
     }
+    dir.require_readable()?;
     let (origin, why) = git::fix_origin(&dir.path);
     ctx.out.note(format!("this branch's migrations are those missing from {why}"));
     let recorded = dir.sum_text.as_deref().map(SumFile::salvage).unwrap_or_default();
@@ -29,23 +30,44 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         databases.iter().find(|(_, names)| names.iter().any(|n| n == file)).map(|(db, _)| db.clone())
     };
     let renames = crate::fix::plan(&dir, &origin, &recorded, &applied)?;
-    for r in &renames {
-        ctx.out
-            .status(if args.dry_run { "Would rename" } else { "Renamed" }, format!("{} → {}", dir.show(&r.from), r.to));
+    let json = |written: bool| {
+        let renames: Vec<_> =
+            renames.iter().map(|r| serde_json::json!({"from": dir.show(&r.from), "to": dir.show(&r.to)})).collect();
+        serde_json::json!({
+            "dry_run": args.dry_run,
+            "theirs": why,
+            "renames": renames,
+            "sum_file": dir.show(sum_file::FILE_NAME),
+            "sum_file_written": written,
+        })
+    };
+    if !ctx.out.json() {
+        for r in &renames {
+            let verb = if args.dry_run { "Would rename" } else { "Renamed" };
+            ctx.out.status(verb, format!("{} → {}", dir.show(&r.from), r.to));
+        }
     }
     if args.dry_run {
+        if ctx.out.json() {
+            ctx.out.print_json(&json(false));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let sum = crate::fix::renamed_sum(&dir, &renames);
     crate::fix::apply(&dir, &renames)?;
     let sum_path = dir.path.join(sum_file::FILE_NAME);
     let text = sum.to_string();
-    if dir.sum_text.as_deref() != Some(text.as_str()) {
-        if let Err(e) = crate::fs_util::write_atomic(&sum_path, text.as_bytes()) {
-            crate::fix::undo(&dir, &renames);
-            return Err(e)
-                .with_context(|| format!("cannot write {}; the renames were undone", dir.show(sum_file::FILE_NAME)));
-        }
+    let write = dir.sum_text.as_deref() != Some(text.as_str());
+    if write && let Err(e) = crate::fs_util::write_atomic(&sum_path, text.as_bytes()) {
+        crate::fix::undo(&dir, &renames);
+        return Err(e)
+            .with_context(|| format!("cannot write {}; the renames were undone", dir.show(sum_file::FILE_NAME)));
+    }
+    if ctx.out.json() {
+        ctx.out.print_json(&json(write));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if write {
         ctx.out.status("Wrote", dir.show(sum_file::FILE_NAME));
     }
     if renames.is_empty() {

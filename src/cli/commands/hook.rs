@@ -29,11 +29,19 @@ enum Action {
     Uninstall,
 }
 
+/// `s` as one shell word, whatever it holds: single quotes, each `'` written as `'\''`.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The hook script. `project_dir` (relative to the repository's top level) is data, quoted as
+/// one word; `command` is the shell command the user chose to run envdb with.
 fn script(project_dir: &str, command: &str) -> String {
+    let dir = if project_dir.is_empty() { String::new() } else { format!("/{}", shell_quote(project_dir)) };
     format!(
         "#!/bin/sh\n{MARKER}: installed by `cargo envdb hook install`, removed by `cargo envdb hook uninstall`.\n\
          # Checks the migrations as staged (the index), not as they are in the working tree.\n\
-         (cd \"$(git rev-parse --show-toplevel)/{project_dir}\" && {command} check --staged) || exit 1\n\
+         (cd \"$(git rev-parse --show-toplevel)\"{dir} && {command} check --staged) || exit 1\n\
          chained=\"$(dirname \"$0\")/{CHAINED}\"\n\
          if [ -x \"$chained\" ]; then exec \"$chained\" \"$@\"; fi\n"
     )
@@ -53,7 +61,10 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             let top = git::toplevel(&project.root)?;
             let root = std::fs::canonicalize(&project.root).unwrap_or(project.root.clone());
             let rel = root.strip_prefix(std::fs::canonicalize(&top).unwrap_or(top)).unwrap_or(Path::new(""));
-            let text = script(&rel.to_string_lossy(), &command);
+            let rel = rel.to_str().with_context(|| {
+                format!("the project's path {} is not valid UTF-8; the hook cannot name it", rel.display())
+            })?;
+            let text = script(rel, &command);
             if std::fs::read_to_string(&hook).is_ok_and(|s| s == text) {
                 ctx.out.status("Fresh", format!("{} is already installed", hook.display()));
                 return Ok(ExitCode::SUCCESS);
@@ -100,4 +111,16 @@ fn set_executable(path: &Path) -> anyhow::Result<()> {
 #[cfg(not(unix))]
 fn set_executable(_path: &Path) -> anyhow::Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_project_directory_is_one_quoted_word() {
+        assert!(script("", "cargo envdb").contains("(cd \"$(git rev-parse --show-toplevel)\" && cargo envdb check"));
+        let s = script("a b/it's $(touch x) \"q\"", "cargo envdb");
+        assert!(s.contains(r#"toplevel)"/'a b/it'\''s $(touch x) "q"' && cargo envdb"#), "{s}");
+    }
 }
