@@ -117,18 +117,23 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
                             format!("an application holds {}; stop it, then run migrate-to-envs again", dest.display())
                         })?;
                         let _run = db::lock::run_lock(dest, Duration::from_secs(60), &mut |_| {})?;
-                        // The database it replaces is kept in the environment's backups, as restore keeps it.
-                        let kept = backup::replaced_path_for(
-                            &backup::dir(&env.spec.data_dir),
-                            dest,
-                            env.name(),
-                            version_of(dest),
-                        );
-                        backup::replace(&staging, dest, || kept.clone(), None)?;
-                        ctx.out.status(
-                            "Kept",
-                            format!("the replaced {} database as {}", env.name(), project.show(&kept).display()),
-                        );
+                        // The database it replaces is kept in the environment's backups, as restore
+                        // keeps it, named with its version read once `replace` has settled it (a hot
+                        // journal rolled back) under the locks.
+                        let keep_as = || {
+                            backup::replaced_path_for(
+                                &backup::dir(&env.spec.data_dir),
+                                dest,
+                                env.name(),
+                                version_of(dest),
+                            )
+                        };
+                        if let Some(kept) = backup::replace(&staging, dest, keep_as, None)? {
+                            ctx.out.status(
+                                "Kept",
+                                format!("the replaced {} database as {}", env.name(), project.show(&kept).display()),
+                            );
+                        }
                     } else {
                         std::fs::rename(&staging, dest)
                             .with_context(|| format!("cannot move the copy to {}", dest.display()))?;
