@@ -66,13 +66,7 @@ impl Project {
     /// current directory when both are inside the project, else absolute. A file's own name is
     /// kept (a symlinked database is named as configured); its directory is resolved physically.
     pub fn show(&self, path: &Path) -> PathBuf {
-        let path = physical_dir(path);
-        let Some(cwd) = self.cwd.as_deref().and_then(|c| c.strip_prefix(&self.root).ok()) else { return path };
-        let Ok(rel) = path.strip_prefix(&self.root) else { return path };
-        let common = cwd.components().zip(rel.components()).take_while(|(a, b)| a == b).count();
-        let mut out: PathBuf = cwd.components().skip(common).map(|_| Component::ParentDir).collect();
-        out.extend(rel.components().skip(common));
-        if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
+        shown(&self.root, self.cwd.as_deref(), path)
     }
 
     /// The project's name: `name` in envdb.toml, else the root directory's name.
@@ -82,6 +76,18 @@ impl Project {
             .clone()
             .unwrap_or_else(|| self.root.file_name().map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned()))
     }
+}
+
+/// [`Project::show`] for a project root `root` (resolved physically) and the current directory
+/// `cwd` (resolved physically, if known).
+pub fn shown(root: &Path, cwd: Option<&Path>, path: &Path) -> PathBuf {
+    let path = physical_dir(path);
+    let Some(cwd) = cwd.and_then(|c| c.strip_prefix(root).ok()) else { return path };
+    let Ok(rel) = path.strip_prefix(root) else { return path };
+    let common = cwd.components().zip(rel.components()).take_while(|(a, b)| a == b).count();
+    let mut out: PathBuf = cwd.components().skip(common).map(|_| Component::ParentDir).collect();
+    out.extend(rel.components().skip(common));
+    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
 }
 
 /// `path` as the file system resolves it: its longest existing ancestor canonicalized (symlinks

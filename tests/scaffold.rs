@@ -171,6 +171,19 @@ fn init_writes_everything_and_twice_changes_nothing() {
 }
 
 #[test]
+fn init_from_a_subdirectory_prints_paths_that_paste_from_there() {
+    let h = Host::new();
+    let out =
+        h.command(BIN, &["init", "--no-justfile", "--no-aliases"]).current_dir(h.root.join("src")).output().unwrap();
+    Run::from(out)
+        .success()
+        .stderr_has("Created ../envdb.toml")
+        .stderr_has("Created ../migrations/0001_initial.sql")
+        .stderr_has("Created ../build.rs");
+    assert!(h.root.join("envdb.toml").is_file());
+}
+
+#[test]
 fn init_merges_with_existing_files_and_keeps_every_line() {
     let h = Host::new();
     let config = "# my cargo settings\n[build]\n# fewer jobs on this laptop\njobs = 2\n\n[alias]\ndev = \"run --release\" # my own dev\n";

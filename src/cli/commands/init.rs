@@ -383,9 +383,11 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A path as printed: relative to the project root.
+/// A path as printed, as every command prints paths: relative to the current directory when both
+/// are inside the workspace, else absolute.
 fn show_path(root: &Path, p: &Path) -> String {
-    p.strip_prefix(root).unwrap_or(p).display().to_string()
+    let cwd = std::env::current_dir().ok().map(|d| crate::project::physical(&d));
+    crate::project::shown(&crate::project::physical(root), cwd.as_deref(), p).display().to_string()
 }
 
 /// Whether a manifest turns build scripts off (`build = false`).
