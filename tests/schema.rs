@@ -199,3 +199,35 @@ fn baseline_refuses_a_database_whose_schema_differs_unless_forced() {
     t.run(&["baseline", "2", "--force"]).success().stderr_has("table b differs").stderr_has("recorded");
     t.run(&["status"]).success().stdout_has("version:   2 of 2");
 }
+
+#[test]
+fn upgrade_refuses_migrations_the_replay_cannot_run_before_changing_anything() {
+    let t = project();
+    t.run(&["migrate", "--to", "1"]).success();
+    t.write("migrations/0003_c.sql", "CREATE TABLE c (x);\nATTACH 'side' || '.db' AS o;\nDETACH o;\n");
+    t.run(&["hash"]).success();
+    let before = t.snapshot();
+    t.run(&["upgrade"])
+        .failure()
+        .stderr_has("the replay of the migrations in memory failed at 0003_c.sql")
+        .stderr_has("nothing was changed: .envdb/dev/app.db is still at version 1");
+    assert_eq!(before, t.snapshot(), "a refused upgrade changed something");
+    assert!(!t.path(".envdb/dev/backups").exists(), "a refused upgrade made a backup");
+}
+
+#[test]
+fn schema_dump_never_writes_onto_a_wal_a_journal_or_the_configured_migrations() {
+    let t = project();
+    t.write("other/.keep", "");
+    t.write("elsewhere.db-wal", [0x37, 0x7f, 0x06, 0x82, 0, 0x2d, 0xe2, 0x18, 1, 2, 3]);
+    t.write("elsewhere.db-journal", [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7, 0, 0, 0]);
+    let before = t.snapshot();
+    t.run(&["schema", "dump", "--migrations", "other", "-o", "migrations/0001_a.sql", "--force"])
+        .failure()
+        .stderr_has("a migration file");
+    t.run(&["schema", "dump", "-o", "elsewhere.db-wal", "--force"]).failure().stderr_has("a SQLite write-ahead log");
+    t.run(&["schema", "dump", "-o", "elsewhere.db-journal", "--force"])
+        .failure()
+        .stderr_has("a SQLite rollback journal");
+    assert_eq!(before, t.snapshot());
+}

@@ -90,7 +90,7 @@ fn destination(target: &Target, output: &Path, force: bool) -> anyhow::Result<Pa
             refuse("is a symbolic link to a file that does not exist", "name the file itself, or remove the link")
         })?
     } else {
-        canonical(&absolute)
+        crate::project::physical(&absolute)
     };
     if let Some(env) = database_of(target, &resolved)? {
         return Err(never(format!(
@@ -121,8 +121,8 @@ fn destination(target: &Target, output: &Path, force: bool) -> anyhow::Result<Pa
     std::fs::File::open(&resolved)
         .and_then(|f| f.take(HEADER.len() as u64).read_to_end(&mut head))
         .with_context(|| format!("cannot read {shown} to see what it holds; nothing was written"))?;
-    if head.starts_with(b"SQLite format 3\0") {
-        return Err(never("a SQLite database".into()));
+    if let Some(what) = sqlite_file(&head) {
+        return Err(never(what.into()));
     }
     if !force && !head.is_empty() && head != HEADER.as_bytes() {
         return Err(refuse(
@@ -131,6 +131,23 @@ fn destination(target: &Target, output: &Path, force: bool) -> anyhow::Result<Pa
         ));
     }
     Ok(resolved)
+}
+
+/// What SQLite keeps in a file starting with `head`: a database, a write-ahead log (its
+/// committed transactions may not be in the database yet) or a rollback journal (a hot one is
+/// the only way back to a consistent database).
+fn sqlite_file(head: &[u8]) -> Option<&'static str> {
+    const WAL: [[u8; 4]; 2] = [[0x37, 0x7f, 0x06, 0x82], [0x37, 0x7f, 0x06, 0x83]];
+    const JOURNAL: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+    if head.starts_with(b"SQLite format 3\0") {
+        Some("a SQLite database")
+    } else if WAL.iter().any(|m| head.starts_with(m)) {
+        Some("a SQLite write-ahead log")
+    } else if head.starts_with(&JOURNAL) {
+        Some("a SQLite rollback journal")
+    } else {
+        None
+    }
 }
 
 /// The environment whose database is at `path`, or a file beside it whose name starts with the
@@ -144,7 +161,7 @@ fn database_of(target: &Target, path: &Path) -> anyhow::Result<Option<String>> {
         .chain([(target.env.name(), target.path.as_path())]);
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return Ok(None) };
     for (env, database) in databases {
-        let database = canonical(database);
+        let database = crate::project::physical(database);
         let (Some(db_dir), Some(db_name)) = (database.parent(), database.file_name()) else { continue };
         if dir == db_dir && name.as_encoded_bytes().starts_with(db_name.as_encoded_bytes()) {
             return Ok(Some(env.to_owned()));
@@ -154,9 +171,12 @@ fn database_of(target: &Target, path: &Path) -> anyhow::Result<Option<String>> {
 }
 
 /// What `path` is to the migrations directory when writing there would change the migrations.
+/// Both the directory this run reads (`--migrations`) and the project's configured one count.
 fn migration_file(target: &Target, path: &Path) -> Option<&'static str> {
     let (dir, name) = (path.parent()?, path.file_name()?.to_str()?);
-    if dir != canonical(&target.project.migrations) {
+    let project = &target.project;
+    let configured = project.root.join(project.config.migrations.as_deref().unwrap_or(Path::new("migrations")));
+    if ![&project.migrations, &configured].iter().any(|m| dir == crate::project::physical(m)) {
         return None;
     }
     if name == crate::sum_file::FILE_NAME {
@@ -167,25 +187,4 @@ fn migration_file(target: &Target, path: &Path) -> Option<&'static str> {
         Classified::Invalid(_) => Some("named like a migration file, which `check` would reject"),
         Classified::Ignored => None,
     }
-}
-
-/// `path` (absolute) with symbolic links and `..` resolved: by the system as far as it exists,
-/// then lexically.
-fn canonical(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let parts: Vec<Component<'_>> = path.components().collect();
-    for split in (1..=parts.len()).rev() {
-        let Ok(mut out) = parts[..split].iter().collect::<PathBuf>().canonicalize() else { continue };
-        for part in &parts[split..] {
-            match part {
-                Component::CurDir => {}
-                Component::ParentDir => {
-                    out.pop();
-                }
-                other => out.push(other),
-            }
-        }
-        return out;
-    }
-    path.to_owned()
 }

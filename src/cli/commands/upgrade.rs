@@ -3,6 +3,7 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
+use anyhow::Context as _;
 use std::process::ExitCode;
 
 /// Refuse while the app runs, back up, migrate, validate, and report versions before and after
@@ -86,6 +87,10 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         ctx.out.status("Fresh", format!("{} is at version {before}; nothing to upgrade", target.show()));
         return Ok(ExitCode::SUCCESS);
     }
+    // The replay that validates the result runs first: a migration the replay cannot run (it
+    // refuses what could reach the disk) stops the upgrade before anything changed.
+    let replayed = crate::db::schema::of_migrations(&migrations, None)
+        .with_context(|| format!("nothing was changed: {} is still at version {before}", target.show()))?;
     let destructive = args.no_backup;
     let outcome = target.write(ctx, "upgrade without a backup", destructive, |ctx| {
         // Applications stay out from here to the end (taken after any confirmation prompt).
@@ -106,7 +111,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         };
         let report =
             super::migrate::apply_pending_locked(ctx, &target, None, false, apps_out.is_some()).map_err(restore_hint)?;
-        let problems = super::validate::problems(&target, &migrations).map_err(restore_hint)?;
+        let problems = super::validate::problems(&target, &migrations, Some(&replayed)).map_err(restore_hint)?;
         if !problems.is_empty() {
             let e = anyhow::anyhow!("the upgraded database fails validation:\n  {}", problems.join("\n  "));
             return Err(restore_hint(e));

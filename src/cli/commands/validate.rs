@@ -16,7 +16,14 @@ pub struct Args {
 }
 
 /// Everything wrong with the database: integrity, foreign keys, checksums, schema drift.
-pub fn problems(target: &Target, migrations: &[crate::Migration<'_>]) -> anyhow::Result<Vec<String>> {
+///
+/// `replayed` is the schema all of `migrations` produce, when the caller replayed them already
+/// (upgrade does, before changing anything); it is used when the database is at the last one.
+pub fn problems(
+    target: &Target,
+    migrations: &[crate::Migration<'_>],
+    replayed: Option<&[schema::Object]>,
+) -> anyhow::Result<Vec<String>> {
     let Some(conn) = target.open_existing_read_only()? else {
         anyhow::bail!("{} does not exist yet\n  help: run `cargo envdb migrate` first", target.show());
     };
@@ -37,7 +44,10 @@ pub fn problems(target: &Target, migrations: &[crate::Migration<'_>]) -> anyhow:
     // The schema the applied migrations produce on a fresh in-memory database.
     let version = applied.last().map_or(0, |a| a.version);
     if version > 0 && drift.is_empty() {
-        let expected = schema::of_migrations(migrations, Some(version))?;
+        let expected = match replayed {
+            Some(all) if migrations.last().is_some_and(|m| m.version == version) => all.to_vec(),
+            _ => schema::of_migrations(migrations, Some(version))?,
+        };
         let actual = schema::objects(&conn).map_err(err)?;
         problems.extend(schema::diff(&actual, &expected).into_iter().map(|d| format!("schema: {d}")));
     }
@@ -47,7 +57,7 @@ pub fn problems(target: &Target, migrations: &[crate::Migration<'_>]) -> anyhow:
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
     let migrations = target.migrations()?;
-    let problems = problems(&target, &migrations)?;
+    let problems = problems(&target, &migrations, None)?;
     let version = target.version();
     if ctx.out.json() {
         ctx.out.print_json(&serde_json::json!({ "database": target.show(), "version": version, "problems": problems }));
