@@ -4,14 +4,23 @@
 
 use crate::file_name::Direction;
 use crate::migration_dir::MigrationDir;
+use crate::pg_check::{self, Risk};
 use crate::problem::{Problem, ProblemKind as K, Report};
+use crate::sql_lex::Dialect;
 use crate::sql_text;
 use crate::sum_file::{self, SumFile};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// Checks `dir`. With `strict`, warnings count as errors.
+/// Checks `dir`, whose SQL is SQLite's. With `strict`, warnings count as errors.
 pub fn check(dir: &MigrationDir, strict: bool) -> Report {
+    check_as(dir, strict, Dialect::Sqlite)
+}
+
+/// Checks `dir`, reading its SQL as `dialect`: the same rules, with that dialect's refusals and
+/// its warnings (on PostgreSQL, `pg_check`'s). With `strict`, warnings count as errors.
+pub fn check_as(dir: &MigrationDir, strict: bool, dialect: Dialect) -> Report {
     let mut problems = Vec::new();
+    let mut lint = pg_check::Lint::default();
     let show = |f: &str| Some(dir.show(f));
 
     for (name, reason) in &dir.invalid {
@@ -104,7 +113,7 @@ pub fn check(dir: &MigrationDir, strict: bool) -> Report {
             continue;
         };
         // What the runner refuses before anything runs, by the same function.
-        let reading = crate::sql_rules::read(sql);
+        let reading = crate::sql_rules::read_as(sql, dialect);
         for r in &reading.refusals {
             problems.push(Problem::error(r.kind(), show(&f.file_name), Some(f.name.version), r.to_string()));
         }
@@ -121,7 +130,29 @@ pub fn check(dir: &MigrationDir, strict: bool) -> Report {
                 "the migration holds no SQL".into(),
             ));
         }
-        if !directives.allow_destructive {
+        // `dir.files` is in version order, so the lint knows what earlier migrations validated.
+        let warnings = match dialect {
+            Dialect::Sqlite => Vec::new(),
+            Dialect::Postgres => lint.file(&reading),
+        };
+        if dialect == Dialect::Postgres && !directives.allow_destructive {
+            for w in warnings {
+                let kind = match w.risk {
+                    Risk::Locking => K::Locking,
+                    Risk::FailsOnRows => K::FailsOnRows,
+                    Risk::Destructive => K::Destructive,
+                };
+                problems.push(Problem::warning(
+                    kind,
+                    show(&f.file_name),
+                    Some(f.name.version),
+                    format!(
+                        "line {}: {} (add `-- envdb: allow-destructive` at the top once that is intended)",
+                        w.line, w.message
+                    ),
+                ));
+            }
+        } else if dialect == Dialect::Sqlite && !directives.allow_destructive {
             for d in sql_text::destructive_words(&words) {
                 problems.push(Problem::warning(
                     K::Destructive,
@@ -301,6 +332,57 @@ mod tests {
         let mut d = hashed(&[("0001_a.sql", "SELECT 1;")]);
         d.files[0].checksum = "0".repeat(64);
         assert_eq!(kinds(&check(&d, false))[0].0, K::ChecksumMismatch);
+    }
+
+    #[test]
+    fn postgres_dialect_reads_its_sql_and_warns() {
+        let files = [
+            ("0001_a.sql", "CREATE TABLE t (a int);\nCREATE INDEX t_a ON t (a);\n"),
+            ("0002_b.sql", "-- a comment\nCREATE INDEX t_a2 ON t (a);\n"),
+            ("0003_c.sql", "ALTER TABLE t ADD CONSTRAINT t_a_nn CHECK (a IS NOT NULL) NOT VALID;\n"),
+            ("0004_d.sql", "ALTER TABLE t VALIDATE CONSTRAINT t_a_nn;\n"),
+            ("0005_e.sql", "ALTER TABLE t ALTER a SET NOT NULL, ADD b int NOT NULL;\n"),
+            ("0005_e.down.sql", "ALTER TABLE t DROP COLUMN b;\n"),
+            (
+                "0006_f.sql",
+                "-- envdb: no-transaction\nCREATE INDEX CONCURRENTLY t_b ON t (b);\nDROP INDEX CONCURRENTLY t_a2;\n",
+            ),
+            ("0007_g.sql", "CREATE FUNCTION f() RETURNS int AS $$ BEGIN COMMIT; RETURN 1; END $$ LANGUAGE plpgsql;\n"),
+        ];
+        let d = hashed(&files);
+        let pg = check_as(&d, false, Dialect::Postgres);
+        let found: Vec<_> = pg.problems.iter().map(|p| (p.kind, p.severity, p.file.clone().unwrap())).collect();
+        assert_eq!(
+            found,
+            [
+                (K::Locking, Severity::Warning, "migrations/0002_b.sql".into()),
+                (K::FailsOnRows, Severity::Warning, "migrations/0005_e.sql".into()),
+            ],
+            "{:#?}",
+            pg.problems
+        );
+        assert!(pg.problems[0].message.starts_with("line 2: CREATE INDEX without CONCURRENTLY"), "{}", pg.problems[0]);
+        assert!(
+            pg.problems[0].message.ends_with("(add `-- envdb: allow-destructive` at the top once that is intended)")
+        );
+        assert!(!check_as(&d, true, Dialect::Postgres).is_ok());
+        // SQLite reads the same files as before: its own rules, none of PostgreSQL's warnings,
+        // and the COMMIT it sees in the function body (SQLite has no dollar quotes).
+        let sqlite: Vec<_> = check(&d, false).problems.iter().map(|p| (p.kind, p.file.clone().unwrap())).collect();
+        assert_eq!(sqlite, [(K::TransactionControl, "migrations/0007_g.sql".to_owned())]);
+        assert_eq!(check_as(&d, false, Dialect::Sqlite).problems, check(&d, false).problems);
+        // A refusal: PostgreSQL cannot build an index concurrently inside envdb's transaction.
+        let d = hashed(&[(
+            "0001_a.sql",
+            "-- envdb: allow-destructive\nCREATE INDEX CONCURRENTLY i ON t (a);\nDROP TABLE old;\n",
+        )]);
+        let r = check_as(&d, false, Dialect::Postgres);
+        assert_eq!(kinds(&r), [(K::TransactionControl, Severity::Error, Some("migrations/0001_a.sql".into()))]);
+        assert!(
+            r.problems[0].message.contains("line 2: PostgreSQL cannot run CREATE INDEX CONCURRENTLY"),
+            "{}",
+            r.problems[0]
+        );
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub mod file_name;
 pub mod fix;
 pub mod fs_util;
 pub mod migration_dir;
+pub mod pg_check;
+pub mod pg_lex;
 pub mod plan;
 pub mod problem;
 pub mod project;

@@ -33,6 +33,10 @@ pub enum ProblemKind {
     Unreadable,
     Empty,
     Destructive,
+    /// PostgreSQL: a statement that blocks the application behind a lock or rewrites a table.
+    Locking,
+    /// PostgreSQL: a statement that fails as soon as its table has a row.
+    FailsOnRows,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

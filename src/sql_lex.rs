@@ -147,6 +147,46 @@ impl Statement<'_> {
         let upto = &self.sql.as_bytes()[..offset.min(self.sql.len())];
         (self.start_line + upto.iter().filter(|&&c| c == b'\n').count()).max(self.line)
     }
+
+    /// The file's line of a server's error position: a 1-based offset in characters (not bytes)
+    /// into this statement's text, as PostgreSQL reports it. Past the end: the last line.
+    pub fn line_at_char(&self, position: usize) -> usize {
+        let offset = self.sql.char_indices().nth(position.saturating_sub(1)).map_or(self.sql.len(), |(i, _)| i);
+        self.line_at(offset)
+    }
+}
+
+/// Whose SQL a migrations directory holds: how its text is tokenized and split. The rules above
+/// the lexer (`sql_rules`, `sql_text`, `check`) take tokens of either.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Dialect {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// Every token of `sql`.
+    pub fn tokens(self, sql: &str) -> Vec<Token<'_>> {
+        let mut out = Vec::with_capacity(sql.len() / 4);
+        match self {
+            Dialect::Sqlite => out.extend(tokens(sql)),
+            Dialect::Postgres => out.extend(crate::pg_lex::tokens(sql)),
+        }
+        out
+    }
+
+    /// The statements of `sql` (its tokens given), each with the range of token indices it covers.
+    pub fn split_tokens<'a>(
+        self,
+        sql: &'a str,
+        tokens: impl IntoIterator<Item = Token<'a>>,
+    ) -> Vec<(Statement<'a>, std::ops::Range<usize>)> {
+        match self {
+            Dialect::Sqlite => split_tokens(sql, tokens),
+            Dialect::Postgres => crate::pg_lex::split_tokens(sql, tokens),
+        }
+    }
 }
 
 /// The states of `sqlite3_complete`'s recogniser: a statement ends at a semicolon that leaves it
