@@ -121,6 +121,13 @@ fn password_authentication_over_tcp_and_through_pgbouncer_a_wrong_one_fails() {
         assert!(postgres::Client::connect(&without, postgres::NoTls).is_err(), "{via:?}: no password was accepted");
         db.connect(via);
     }
+    // Another role, made by the superuser, logs in over TCP with its own password.
+    server.admin().batch_execute("CREATE ROLE reader LOGIN PASSWORD 'reader-pw'").unwrap();
+    let url = server.url_as(Via::Tcp, db.name(), "reader", "reader-pw");
+    let mut reader = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    assert_eq!(one(&mut reader, "SELECT current_user"), "reader");
+    let wrong = server.url_as(Via::Tcp, db.name(), "reader", "nope");
+    assert!(postgres::Client::connect(&wrong, postgres::NoTls).is_err());
     // The secret is SCRAM, and loopback TCP asks for it (the socket alone is trust).
     let secret = format!("SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = '{}'", pgtest::ROLE);
     assert_eq!(one(&mut server.admin(), &secret), "SCRAM-SHA-256$");

@@ -325,10 +325,16 @@ impl Server {
 
     /// As [`Server::url`] with another password (a wrong one, for a test); the socket needs none.
     pub fn url_with_password(&self, via: Via, db: &str, password: &str) -> String {
+        self.url_as(via, db, ROLE, password)
+    }
+
+    /// The URL of database `db` for another role (one a test created with the superuser, e.g.
+    /// without some privilege). PgBouncer knows [`ROLE`] only, so `Via::Bouncer` refuses others.
+    pub fn url_as(&self, via: Via, db: &str, user: &str, password: &str) -> String {
         match via {
-            Via::Tcp => format!("postgres://{ROLE}:{password}@127.0.0.1:{}/{db}", self.port),
-            Via::Bouncer => format!("postgres://{ROLE}:{password}@127.0.0.1:{}/{db}", self.bouncer_port),
-            Via::Socket => socket_url(&self.dir, self.port, ROLE, db),
+            Via::Tcp => format!("postgres://{user}:{password}@127.0.0.1:{}/{db}", self.port),
+            Via::Bouncer => format!("postgres://{user}:{password}@127.0.0.1:{}/{db}", self.bouncer_port),
+            Via::Socket => socket_url(&self.dir, self.port, user, db),
         }
     }
 
