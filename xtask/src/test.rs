@@ -26,13 +26,62 @@ pub struct Tool {
     pub source: Source,
     /// Which tests call it, for the messages.
     pub used_by: &'static str,
+    /// Where it is looked for.
+    pub found: Found,
+}
+
+/// Where a tool is looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// On PATH (or in cargo's bin directory, which is then appended to the tests' PATH).
+    Path,
+    /// `initdb` and `pg_ctl` in PostgreSQL's bin directory (`pg_config --bindir`, Debian's
+    /// `/usr/lib/postgresql/<version>/bin`, PATH), where the test harness finds them itself.
+    PostgresBindir,
+    /// `pgbouncer` on PATH or in `/usr/sbin` (off a user's PATH on Debian), where the test
+    /// harness finds it itself.
+    Pgbouncer,
 }
 
 /// Everything the test suite calls besides the Rust toolchain.
 pub const TOOLS: &[Tool] = &[
-    Tool { command: "git", source: Source::Apt("git"), used_by: "the fix, hook and --staged tests" },
-    Tool { command: "just", source: Source::Cargo("just"), used_by: "the justfile tests (Debian does not package it)" },
+    Tool {
+        command: "git",
+        source: Source::Apt("git"),
+        used_by: "the fix, hook and --staged tests",
+        found: Found::Path,
+    },
+    Tool {
+        command: "just",
+        source: Source::Cargo("just"),
+        used_by: "the justfile tests (Debian does not package it)",
+        found: Found::Path,
+    },
+    Tool {
+        command: "initdb",
+        source: Source::Apt("postgresql"),
+        used_by: "the PostgreSQL tests (a throwaway server: initdb, pg_ctl)",
+        found: Found::PostgresBindir,
+    },
+    Tool {
+        command: "pgbouncer",
+        source: Source::Apt("pgbouncer"),
+        used_by: "the PostgreSQL tests through PgBouncer",
+        found: Found::Pgbouncer,
+    },
 ];
+
+impl Tool {
+    /// The installed executable, looked for where it is found (`search`: PATH and cargo's bin
+    /// directory).
+    pub fn locate(&self, search: &[PathBuf]) -> Option<PathBuf> {
+        match self.found {
+            Found::Path => find(self.command, search),
+            Found::PostgresBindir => pgtest::locate::postgres_bindir().map(|d| d.join(self.command)),
+            Found::Pgbouncer => pgtest::locate::pgbouncer(),
+        }
+    }
+}
 
 /// `$CARGO`, the cargo that runs this xtask. Never a bare `cargo` from PATH, which may be another
 /// toolchain than the one building the workspace.
@@ -53,13 +102,7 @@ pub fn cargo_bin_dir(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> 
     Some(root.join("bin"))
 }
 
-/// The executable file `command` in one of `dirs`.
-pub fn find(command: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    dirs.iter()
-        .map(|d| d.join(command))
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
-}
+pub use pgtest::locate::find_in as find;
 
 /// The commands that install `missing`, in order, or (without root, when Debian packages are
 /// missing) the message with the exact command to run, and nothing to run.
@@ -109,7 +152,7 @@ pub fn ensure_tools() -> anyhow::Result<OsString> {
     let bin = cargo_bin_dir(|v| std::env::var_os(v));
     let mut search = dirs.clone();
     search.extend(bin.clone());
-    let missing: Vec<Tool> = TOOLS.iter().copied().filter(|t| find(t.command, &search).is_none()).collect();
+    let missing: Vec<Tool> = TOOLS.iter().copied().filter(|t| t.locate(&search).is_none()).collect();
     let root = unsafe { libc::geteuid() } == 0;
     let commands = install_commands(&missing, root).map_err(anyhow::Error::msg)?;
     for t in &missing {
@@ -130,6 +173,12 @@ pub fn ensure_tools() -> anyhow::Result<OsString> {
     // A tool found only in cargo's bin directory (not on PATH) is reached by appending it.
     let mut extended = false;
     for t in TOOLS {
+        if t.found != Found::Path {
+            if t.locate(&dirs).is_none() {
+                bail!("`{}` is still not found after installing it; the tests were not run", t.command);
+            }
+            continue;
+        }
         if find(t.command, &dirs).is_some() {
             continue;
         }
@@ -165,6 +214,8 @@ mod tests {
 
     const JUST: Tool = TOOLS[1];
     const GIT: Tool = TOOLS[0];
+    const POSTGRES: Tool = TOOLS[2];
+    const PGBOUNCER: Tool = TOOLS[3];
 
     #[test]
     fn nothing_missing_installs_nothing() {
@@ -195,6 +246,28 @@ mod tests {
         let err = install_commands(&[JUST, GIT], false).unwrap_err();
         assert!(err.contains("sudo apt-get update && sudo apt-get install -y --no-install-recommends git"), "{err}");
         assert!(err.contains("`git`") && err.contains("nothing was installed"), "{err}");
+    }
+
+    #[test]
+    fn postgresql_and_pgbouncer_come_from_debian_in_one_install() {
+        let got = install_commands(&[GIT, POSTGRES, PGBOUNCER], true).unwrap();
+        let got: Vec<String> = got.iter().map(|c| c.join(" ")).collect();
+        assert_eq!(got, ["apt-get update", "apt-get install -y --no-install-recommends git postgresql pgbouncer"]);
+        let err = install_commands(&[POSTGRES, PGBOUNCER], false).unwrap_err();
+        assert!(err.contains("sudo apt-get install -y --no-install-recommends postgresql pgbouncer"), "{err}");
+        assert!(err.contains("`initdb` (the PostgreSQL tests") && err.contains("`pgbouncer`"), "{err}");
+    }
+
+    #[test]
+    fn postgresql_and_pgbouncer_are_looked_for_off_path() {
+        // initdb is in PostgreSQL's bin directory and pgbouncer in /usr/sbin, neither on PATH
+        // on Debian: an empty PATH must not make them missing where they are installed.
+        assert_eq!(POSTGRES.found, Found::PostgresBindir);
+        assert_eq!(PGBOUNCER.found, Found::Pgbouncer);
+        if let Some(bindir) = pgtest::locate::postgres_bindir() {
+            assert_eq!(POSTGRES.locate(&[]), Some(bindir.join("initdb")));
+        }
+        assert_eq!(PGBOUNCER.locate(&[]), pgtest::locate::pgbouncer());
     }
 
     #[test]

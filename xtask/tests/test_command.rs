@@ -8,7 +8,8 @@ use std::process::Command;
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
-/// A scratch machine: `bin/` is the whole PATH, `cargo-home/` is CARGO_HOME, `log` records calls.
+/// A scratch machine: `bin/` is the whole PATH, `cargo-home/` is CARGO_HOME, `log` records calls,
+/// `pg/bin/` is PostgreSQL's bin directory and `pg/pgbouncer` PgBouncer (empty until installed).
 struct Machine {
     dir: tempfile::TempDir,
 }
@@ -30,9 +31,23 @@ esac"#,
         m.script(
             "bin/apt-get",
             r#"echo "apt-get $* DEBIAN_FRONTEND=$DEBIAN_FRONTEND" >> "$LOG"
-if [ "$1" = install ]; then printf '#!/bin/sh\n' > "$BIN/git"; /bin/chmod +x "$BIN/git"; fi"#,
+tool() { printf '#!/bin/sh\n' > "$1"; /bin/chmod +x "$1"; }
+if [ "$1" = install ]; then for p in "$@"; do case "$p" in
+  git) tool "$BIN/git" ;;
+  postgresql) /bin/mkdir -p "$PG/bin"; tool "$PG/bin/initdb"; tool "$PG/bin/pg_ctl" ;;
+  pgbouncer) /bin/mkdir -p "$PG"; tool "$PG/pgbouncer" ;;
+esac; done; fi"#,
         );
         m
+    }
+
+    /// PostgreSQL's server and PgBouncer, installed.
+    fn with_postgres(self) -> Machine {
+        std::fs::create_dir_all(self.path("pg/bin")).unwrap();
+        for tool in ["pg/bin/initdb", "pg/bin/pg_ctl", "pg/pgbouncer"] {
+            self.script(tool, "");
+        }
+        self
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -56,6 +71,9 @@ if [ "$1" = install ]; then printf '#!/bin/sh\n' > "$BIN/git"; /bin/chmod +x "$B
             .env("HOME", self.dir.path())
             .env("LOG", self.path("log"))
             .env("BIN", self.path("bin"))
+            .env("PG", self.path("pg"))
+            .env("ENVDB_PG_BINDIR", self.path("pg/bin"))
+            .env("ENVDB_PGBOUNCER", self.path("pg/pgbouncer"))
             .output()
             .unwrap()
     }
@@ -80,7 +98,7 @@ fn missing_tools_are_installed_then_the_suite_runs_with_them() {
         let cargo_bin = m.path("cargo-home/bin");
         let expected = format!(
             "apt-get update DEBIAN_FRONTEND=noninteractive\n\
-             apt-get install -y --no-install-recommends git DEBIAN_FRONTEND=noninteractive\n\
+             apt-get install -y --no-install-recommends git postgresql pgbouncer DEBIAN_FRONTEND=noninteractive\n\
              cargo install --locked just\n\
              cargo test --workspace --test scaffold -- --nocapture\n\
              PATH={}:{}\n",
@@ -89,11 +107,14 @@ fn missing_tools_are_installed_then_the_suite_runs_with_them() {
         );
         assert_eq!(log, expected, "{stderr}");
         assert!(stderr.contains("`just` is missing"), "{stderr}");
+        assert!(stderr.contains("`initdb` is missing") && stderr.contains("`pgbouncer` is missing"), "{stderr}");
     } else {
         // Without root, the exact command is printed and nothing runs: no apt-get, no install, no tests.
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(
-            stderr.contains("sudo apt-get update && sudo apt-get install -y --no-install-recommends git"),
+            stderr.contains(
+                "sudo apt-get update && sudo apt-get install -y --no-install-recommends git postgresql pgbouncer"
+            ),
             "{stderr}"
         );
         assert_eq!(log, "");
@@ -102,7 +123,7 @@ fn missing_tools_are_installed_then_the_suite_runs_with_them() {
 
 #[test]
 fn nothing_is_installed_when_every_tool_is_there() {
-    let m = Machine::new();
+    let m = Machine::new().with_postgres();
     m.script("bin/git", "");
     m.script("bin/just", "");
     let out = m.xtask(&["test"]);
@@ -112,7 +133,7 @@ fn nothing_is_installed_when_every_tool_is_there() {
 
 #[test]
 fn a_tool_only_in_cargos_bin_directory_is_put_on_the_tests_path() {
-    let m = Machine::new();
+    let m = Machine::new().with_postgres();
     m.script("bin/git", "");
     std::fs::create_dir_all(m.path("cargo-home/bin")).unwrap();
     m.script("cargo-home/bin/just", "");
@@ -124,7 +145,7 @@ fn a_tool_only_in_cargos_bin_directory_is_put_on_the_tests_path() {
 
 #[test]
 fn a_failed_install_stops_before_the_tests() {
-    let m = Machine::new();
+    let m = Machine::new().with_postgres();
     m.script("bin/git", "");
     m.script("bin/fake-cargo", r#"echo "cargo $*" >> "$LOG"; exit 101"#);
     let out = m.xtask(&["test"]);
