@@ -8,6 +8,7 @@ use std::process::Command;
 #[cfg(unix)]
 mod immutable;
 #[cfg(unix)]
+#[allow(unused_imports)] // not every test binary makes a file read-only
 pub use immutable::ReadOnly;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cargo-envdb");
