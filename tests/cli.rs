@@ -18,8 +18,12 @@ fn global_options_before_or_after_the_command() {
     before.success();
     assert_eq!(before.stdout, after.stdout);
     assert_eq!(before.json(), serde_json::json!([]));
-    t.run(&["-q", "check"]).success();
-    assert_eq!(t.run(&["check", "-q"]).stderr, "");
+    // Quiet before or after the command: success, and not a line on stderr.
+    for args in [&["-q", "check"], &["check", "-q"]] {
+        let r = t.run(args);
+        r.success();
+        assert_eq!(r.stderr, "", "{args:?}");
+    }
 }
 
 #[test]
@@ -50,13 +54,23 @@ fn errors_print_error_then_causes() {
 fn colour_follows_flags_and_environment() {
     let t = Test::new();
     t.write("migrations/1_bad.sql", "SELECT 1;");
-    let plain = t.run(&["check", "--color", "never"]);
-    assert!(!plain.stderr.contains('\u{1b}'));
+    // stderr is a pipe, so only a forced choice colours it; NO_COLOR beats CLICOLOR_FORCE.
+    let forced = t.command(&["check"]).env_remove("NO_COLOR").env("CLICOLOR_FORCE", "1").output().unwrap();
+    assert!(String::from_utf8_lossy(&forced.stderr).contains("\u{1b}["));
+    let no_color = t.command(&["check"]).env("CLICOLOR_FORCE", "1").output().unwrap();
+    assert!(!String::from_utf8_lossy(&no_color.stderr).contains('\u{1b}'));
     let coloured = t.run(&["check", "--color", "always"]);
     assert!(coloured.stderr.contains("\u{1b}["), "{}", coloured.stderr);
     let out = t.command(&["check"]).env_remove("NO_COLOR").env("CARGO_TERM_COLOR", "always").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("\u{1b}["));
-    let out = t.command(&["check", "--color", "never"]).env("CARGO_TERM_COLOR", "always").output().unwrap();
+    // Only the flag stands between this run and colour.
+    let out = t
+        .command(&["check", "--color", "never"])
+        .env_remove("NO_COLOR")
+        .env("CARGO_TERM_COLOR", "always")
+        .env("CLICOLOR_FORCE", "1")
+        .output()
+        .unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains('\u{1b}'));
 }
 

@@ -52,20 +52,22 @@ fn status_reports_check_problems_with_the_database_state() {
         .stdout_has("migrations/0002_b.sql")
         .stdout_has("migrations/0004_d.sql")
         .stdout_has("cargo envdb check");
-    let json = t.run(&["status", "--format", "json"]).json();
+    let r = t.run(&["status", "--format", "json"]);
+    r.failure();
+    let json = r.json();
     assert_eq!(json["version"], 1);
     assert_eq!(json["exists"], true);
     let problems = json["problems"].as_array().unwrap();
     assert!(problems.iter().any(|p| p["file"] == "migrations/0002_b.sql"), "{json}");
     assert!(problems.iter().any(|p| p["file"] == "migrations/0004_d.sql"), "{json}");
     assert!(problems.iter().all(|p| p["severity"] == "error"), "{json}");
-    t.run(&["status", "--format", "json"]).failure();
     assert_eq!(before, t.snapshot());
     // Sound migrations: no problems, exit 0.
     t.write("migrations/0002_b.sql", "CREATE TABLE b (id INTEGER PRIMARY KEY);");
     std::fs::remove_file(t.path("migrations/0004_d.sql")).unwrap();
-    let json = t.run(&["status", "--format", "json"]).json();
-    assert_eq!(json["problems"], serde_json::json!([]));
+    let r = t.run(&["status", "--format", "json"]);
+    r.success();
+    assert_eq!(r.json()["problems"], serde_json::json!([]));
     t.run(&["status"]).success().stdout_has("check:     ok");
 }
 

@@ -97,9 +97,15 @@ fn commands_against_dev_never_touch_prod_and_the_reverse() {
         &["env", "--all"],
         &["migrate", "--to", "2"],
     ] {
-        t.run(args);
+        // Each one succeeds: a command that failed early would leave prod alone trivially.
+        t.run(args).success();
         assert_eq!(prod, bytes(&t.prod_db()), "{args:?} touched prod");
     }
+    assert_eq!(
+        t.run(&["status", "--format", "json"]).json()["version"],
+        2,
+        "dev was migrated, rolled back, redone, migrated"
+    );
     let dev = bytes(&t.dev_db());
     for args in [
         &["migrate", "--prod"][..],
@@ -272,14 +278,31 @@ fn migrate_to_envs_splits_a_legacy_database() {
     t.run(&["migrate-to-envs", "--from", "legacy.db"])
         .success()
         .stderr_has("Backed up")
-        .stderr_has("→ dev (.envdb/dev/app.db): 2 tables, 3 rows, verified")
+        .stderr_has("→ dev (.envdb/dev/app.db): 2 tables, 3 rows")
         .stderr_has("→ prod")
         .stderr_has("cargo envdb baseline N --env dev");
     assert_eq!(original, bytes(&legacy), "the original is untouched");
+    // Each copy checked here, not taken from the command's word: sound, every table, every row.
     for db in [t.dev_db(), t.prod_db()] {
         let c = rusqlite::Connection::open(&db).unwrap();
-        let n: i64 = c.query_row("SELECT count(*) FROM a", [], |r| r.get(0)).unwrap();
-        assert_eq!(n, 3);
+        let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok", "{}", db.display());
+        let tables: Vec<String> = c
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'envdb_%' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(tables, ["a", "b"], "{}", db.display());
+        let ids: Vec<i64> = c
+            .prepare("SELECT id FROM a ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(ids, [1, 2, 3], "{}", db.display());
     }
     let env: String = rusqlite::Connection::open(t.prod_db())
         .unwrap()
@@ -291,6 +314,7 @@ fn migrate_to_envs_splits_a_legacy_database() {
     t.run(&["status"]).success().stdout_has("version:   2 of 2");
 
     let before = t.snapshot();
+    let audit = t.audit_log("xdg/app");
     t.run(&["migrate-to-envs", "--from", "legacy.db"])
         .failure()
         .stderr_has("dev already has a database")
@@ -299,6 +323,7 @@ fn migrate_to_envs_splits_a_legacy_database() {
         .failure()
         .stderr_has("--confirm prod");
     assert_eq!(before, t.snapshot());
+    assert_eq!(audit, t.audit_log("xdg/app"), "refused before anything ran: no audit entry");
     t.run(&["migrate-to-envs", "--from", "legacy.db", "--to", "prod", "--force", "--confirm", "prod"]).success();
     assert!(t.read("xdg/app/audit.log").contains("migrate-to-envs"));
     t.run(&["migrate-to-envs", "--from", "missing.db"]).failure().stderr_has("does not exist");

@@ -3,6 +3,8 @@
 
 mod common;
 use common::*;
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// Migrations that each create a table and fill it, slow enough to be killed in the middle.
@@ -62,6 +64,43 @@ fn full_run(t: &Test) -> Duration {
     start.elapsed().max(Duration::from_millis(20))
 }
 
+/// Starts `migrate -q`, its stderr kept for the report.
+fn spawn_migrate(t: &Test) -> Child {
+    t.command(&["migrate", "-q"]).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+/// Sends SIGKILL and says whether the kill is what ended the run. A run that ended before the
+/// signal must have succeeded: one that failed on its own is not a kill that landed.
+fn kill(mut child: Child) -> bool {
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    if out.status.signal() == Some(libc::SIGKILL) {
+        return true;
+    }
+    assert!(
+        out.status.success(),
+        "migrate failed on its own ({}) before the kill:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}
+
+/// Runs the binary, killing it and failing the test if it is still running after `limit`.
+fn run_within(t: &Test, args: &[&str], limit: Duration) -> Run {
+    let start = Instant::now();
+    let mut child = t.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("{args:?} still running after {limit:?}:\n{}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Run::from(child.wait_with_output().unwrap())
+}
+
 fn remove_dev_db(t: &Test) {
     for f in ["app.db", "app.db-wal", "app.db-shm", "app.db-journal"] {
         let _ = std::fs::remove_file(t.path(&format!(".envdb/dev/{f}")));
@@ -85,19 +124,21 @@ fn sigkill_at_random_moments_never_half_applies() {
         seed ^= seed << 17;
         // Kill somewhere in the first quarter of a full run, so that most kills land mid-way.
         let delay = Duration::from_micros(seed % (full.as_micros() as u64 / 4 + 1));
-        let mut child = t.command(&["migrate", "-q"]).spawn().unwrap();
+        let child = spawn_migrate(&t);
         std::thread::sleep(delay);
-        let _ = child.kill();
-        let _ = child.wait();
-        if t.dev_db().exists() {
-            progress.push(consistent(&t));
+        let killed = kill(child);
+        let n = if t.dev_db().exists() { consistent(&t) } else { 0 };
+        if killed {
+            progress.push(n);
+        } else {
+            assert_eq!(n, 200, "a run that exited 0 applied everything");
         }
-        if progress.last() == Some(&200) {
-            // Finished before the kill: start over so that later kills still land mid-run.
+        if n == 200 {
+            // Finished: start over so that later kills still land mid-run.
             remove_dev_db(&t);
         }
     }
-    assert!(progress.iter().any(|&n| n > 0 && n < 200), "some kills landed mid-run: {progress:?}");
+    assert!(progress.iter().any(|&n| n > 0 && n < 200), "no kill landed mid-run: {progress:?}");
     t.run(&["migrate", "-q"]).success();
     assert_eq!(consistent(&t), 200);
 }
@@ -105,10 +146,24 @@ fn sigkill_at_random_moments_never_half_applies() {
 #[test]
 fn eight_concurrent_migrators_apply_each_migration_once() {
     let t = slow_project(40);
-    let children: Vec<_> = (0..8).map(|_| t.command(&["migrate", "-q"]).spawn().unwrap()).collect();
-    for mut c in children {
-        assert!(c.wait().unwrap().success());
+    let children: Vec<_> = (0..8).map(|_| t.command(&["migrate"]).stderr(Stdio::piped()).spawn().unwrap()).collect();
+    let runs: Vec<Run> = children.into_iter().map(|c| Run::from(c.wait_with_output().unwrap())).collect();
+    for r in &runs {
+        r.success();
     }
+    // They overlapped: at least one had to wait for another's run lock.
+    assert!(
+        runs.iter().any(|r| r.stderr.contains("Waiting for another envdb run to release")),
+        "no run waited for another, so nothing ran concurrently"
+    );
+    // Each says how many it applied; together, each migration exactly once.
+    let applied: usize = runs
+        .iter()
+        .map(|r| {
+            r.stderr.split_once(" applied)").map_or(0, |(head, _)| head.rsplit('(').next().unwrap().parse().unwrap())
+        })
+        .sum();
+    assert_eq!(applied, 40, "{:?}", runs.iter().map(|r| &r.stderr).collect::<Vec<_>>());
     assert_eq!(consistent(&t), 40);
     let rows: i64 = t.db().query_row("SELECT count(*) FROM envdb_migrations", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 40);
@@ -120,12 +175,13 @@ fn a_writer_holding_the_database_past_the_busy_timeout() {
     t.run(&["migrate", "--to", "1"]).success();
     let blocker = t.db();
     blocker.execute_batch("BEGIN EXCLUSIVE; INSERT INTO t1 (v) VALUES ('held');").unwrap();
+    // The flag, not the 5 s default: it says 250ms, and gives up well before 5 s.
     let started = Instant::now();
-    t.run(&["migrate", "--busy-timeout", "0.3"])
+    run_within(&t, &["migrate", "--busy-timeout", "0.25"], Duration::from_secs(3))
         .failure()
         .stderr_has("is locked by another connection")
-        .stderr_has("busy timeout");
-    assert!(started.elapsed() < Duration::from_secs(20));
+        .stderr_has("longer than the busy timeout (250ms)");
+    assert!(started.elapsed() >= Duration::from_millis(250), "it waited out the busy timeout");
     blocker.execute_batch("ROLLBACK").unwrap();
     drop(blocker);
     assert_eq!(consistent(&t), 1, "nothing changed");
@@ -137,11 +193,16 @@ fn a_second_run_waits_for_the_run_lock_then_times_out() {
     std::fs::create_dir_all(t.path(".envdb/dev")).unwrap();
     let lock = std::fs::File::create(t.path(".envdb/dev/app.db.migrate.lock")).unwrap();
     lock.lock().unwrap();
-    t.run(&["migrate", "--lock-timeout", "0.2"])
+    // The flag, not the 60 s default.
+    let started = Instant::now();
+    run_within(&t, &["migrate", "--lock-timeout", "0.25"], Duration::from_secs(3))
         .failure()
-        .stderr_has("Waiting")
+        .stderr_has("Waiting for another envdb run to release")
+        .stderr_has("(up to 250ms)")
         .stderr_has("another envdb run still holds")
+        .stderr_has("after 250ms")
         .stderr_has("--lock-timeout");
+    assert!(started.elapsed() >= Duration::from_millis(250), "it waited out the lock timeout");
     drop(lock);
     t.run(&["migrate"]).success();
 }
@@ -162,15 +223,14 @@ fn sigkill_mid_run_on_a_rollback_journal_database_then_the_next_run_restores_its
         remove_dev_db(&t);
         // Somewhere in the middle half of a full run.
         let delay = full / 4 + full * (attempt % 8) / 16;
-        let mut child = t.command(&["migrate", "-q"]).spawn().unwrap();
+        let child = spawn_migrate(&t);
         std::thread::sleep(delay);
-        let _ = child.kill();
-        let _ = child.wait();
+        let killed = kill(child);
         if !t.dev_db().exists() {
             continue;
         }
         let n = consistent(&t);
-        if n > 0 && n < 200 && journal_mode(&t) == "wal" {
+        if killed && n > 0 && n < 200 && journal_mode(&t) == "wal" {
             landed = Some(n);
             break;
         }

@@ -32,6 +32,13 @@ fn hook_blocks_an_edited_migration_and_passes_a_clean_one() {
     t.run(&["hash"]).success();
     let out = git_try(t.root(), &["commit", "-q", "-m", "index still stale"]);
     assert!(!out.status.success(), "the staged sum file is stale");
+    // Blocked by the hook's check of the staged files, for the staged edit, and for nothing else.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error: migrations/0001_a.sql: content differs from the checksum in the sum file")
+            && stderr.contains("1 error(s), 0 warning(s) in migrations"),
+        "{stderr}"
+    );
 
     // Staging the rehashed sum lets it through.
     let out = commit(&t, "edit and rehash");

@@ -198,16 +198,14 @@ fn database_path_that_is_a_directory() {
 #[cfg(unix)]
 #[test]
 fn read_only_database_file() {
-    use std::os::unix::fs::PermissionsExt;
     let t = five(None);
     t.run(&["migrate", "--to", "2"]).success();
-    std::fs::set_permissions(t.dev_db(), std::fs::Permissions::from_mode(0o444)).unwrap();
-    if std::fs::OpenOptions::new().write(true).open(t.dev_db()).is_ok() {
-        return; // root ignores permissions; nothing to prove
-    }
+    // Read-only even for root (chattr +i); dropped before `t`, so the directory can be removed.
+    let _read_only = ReadOnly::set(&t.dev_db());
     let before = t.snapshot();
-    t.run(&["migrate"]).failure().stderr_has("read-only");
+    t.run(&["migrate"]).failure().stderr_has("app.db is read-only").stderr_has("permissions");
     assert_eq!(before, t.snapshot());
+    assert_eq!(versions(&t.db()), [1, 2]);
 }
 
 #[test]
@@ -352,7 +350,17 @@ fn validate_and_schema_dump() {
     t.run(&["validate"]).success().stderr_has("Valid");
     t.db().execute_batch("CREATE TABLE sneaky (x);").unwrap();
     t.run(&["validate"]).failure().stderr_has("unexpected table sneaky");
-    t.run(&["validate", "--format", "json"]).failure();
+    let r = t.run(&["validate", "--format", "json"]);
+    r.failure();
+    let j = r.json();
+    assert_eq!(j["version"], 5, "{j}");
+    assert_eq!(
+        j["problems"],
+        serde_json::json!([
+            "schema: unexpected table sneaky, not created by any migration:\n    CREATE TABLE sneaky (x)"
+        ]),
+        "{j}"
+    );
     t.run(&["schema", "dump", "-o", "migrations/schema.sql"]).success();
     let dumped = t.read("migrations/schema.sql");
     assert!(dumped.contains("CREATE TABLE t1 (id INTEGER PRIMARY KEY);\nCREATE TABLE t2"), "{dumped}");
@@ -504,21 +512,49 @@ fn a_non_ascii_checksum_in_the_history_never_panics() {
     // Odd byte offsets: cutting at byte 12 would split a character.
     t.db().execute("UPDATE envdb_migrations SET checksum = 'xéééééééééééééé' WHERE version = 2", []).unwrap();
     t.db().execute("UPDATE envdb_migrations SET checksum = 'a€' WHERE version = 3", []).unwrap();
-    for args in [
-        &["status"][..],
-        &["status", "--format", "json"],
-        &["history"],
-        &["history", "--format", "json"],
-        &["validate"],
-        &["migrate"],
-        &["migrate", "--format", "json"],
-        &["env"],
-        &["rollback", "--dry-run"],
-        &["upgrade", "--dry-run"],
+    // Each exits with its own code (a panic is 101, a signal -1), and every JSON run prints JSON
+    // that carries the odd checksums through, or nothing when the command refuses.
+    for (args, code) in [
+        (&["status"][..], 1),
+        (&["history"], 0),
+        (&["validate"], 1),
+        (&["migrate"], 1),
+        (&["env"], 0),
+        (&["rollback", "--dry-run"], 1),
+        (&["upgrade", "--dry-run"], 1),
+        (&["status", "--format", "json"], 1),
+        (&["history", "--format", "json"], 0),
+        (&["validate", "--format", "json"], 1),
+        (&["env", "--format", "json"], 0),
+        (&["migrate", "--format", "json"], 1),
     ] {
         let r = t.run(args);
-        assert_ne!(r.code, 101, "{args:?} panicked:\n{}", r.stderr);
-        r.stderr_lacks("panicked");
+        r.code(code).stderr_lacks("panicked");
+        if !args.contains(&"json") {
+            continue;
+        }
+        if args[0] == "migrate" {
+            assert_eq!(r.stdout, "", "a refused migrate prints no JSON");
+            r.stderr_has("migration 2 (0002_m2.sql) was applied with a different checksum");
+            continue;
+        }
+        let j = r.json();
+        match args[0] {
+            "status" => assert_eq!(j["drift"]["changed"], serde_json::json!([2, 3]), "{j}"),
+            "history" => {
+                assert_eq!(j[1]["checksum"], "xéééééééééééééé", "{j}");
+                assert_eq!(j[2]["checksum"], "a€", "{j}");
+            }
+            "validate" => assert_eq!(
+                j["problems"],
+                serde_json::json!([
+                    "migration 2: applied checksum differs from its file",
+                    "migration 3: applied checksum differs from its file"
+                ]),
+                "{j}"
+            ),
+            _ => assert_eq!(j["status"], "drift: changed [2, 3], gone [], holes []", "{j}"),
+        }
     }
     t.run(&["migrate"]).failure().stderr_has("migration 2 (0002_m2.sql) was applied with a different checksum");
     t.run(&["repair"])

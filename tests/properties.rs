@@ -38,35 +38,46 @@ fn applied(versions: &[u64], edited: &HashSet<u64>) -> Vec<Applied> {
 }
 
 proptest! {
-    /// For any files and any history, the plan applies exactly the missing versions in order, or
-    /// returns the typed error that explains why not.
+    /// For files 1..=n (one of them possibly gone) and a history 1..=k (one version possibly
+    /// missing, some checksums possibly edited), the plan is exactly the missing versions up to
+    /// the target, or exactly the first refusal, with its numbers and names.
     #[test]
     fn planner_applies_exactly_what_is_missing(
-        n in 0u64..40,
-        history in proptest::collection::btree_set(1u64..50, 0..30),
-        edited in proptest::collection::hash_set(1u64..50, 0..3),
-        target in proptest::option::of(0u64..45),
+        (n, k, hole, gone, edited, target) in (0u64..30).prop_flat_map(|n| (Just(n), 0..=n + 2)).prop_flat_map(|(n, k)| (
+            Just(n),
+            Just(k),
+            proptest::option::weighted(0.2, 1..=k.max(1)),
+            proptest::option::weighted(0.2, 1..=n.max(1)),
+            proptest::collection::btree_set(1..=n.max(1), 0..2),
+            proptest::option::of(0..=n + 2),
+        )),
     ) {
-        let files = migrations(n);
-        let history: Vec<u64> = history.into_iter().collect();
+        let files: Vec<_> = migrations(n).into_iter().filter(|m| Some(m.version) != gone).collect();
+        let history: Vec<u64> = (1..=k).filter(|&v| Some(v) != hole).collect();
+        let edited: HashSet<u64> = edited.into_iter().collect();
         let rows = applied(&history, &edited);
-        match plan::pending(&files, &rows, target) {
-            Ok(pending) => {
-                let current = history.last().copied().unwrap_or(0);
-                let upto = target.unwrap_or(n);
-                let expected: Vec<u64> = (current + 1..=upto.min(n)).collect();
-                let got: Vec<u64> = pending.iter().map(|m| m.version).collect();
-                prop_assert_eq!(got, expected);
-                prop_assert_eq!(history.clone(), (1..=current).collect::<Vec<_>>());
-                prop_assert!(history.iter().all(|v| !edited.contains(v)));
+
+        let latest = files.last().map_or(0, |m| m.version);
+        let current = history.last().copied().unwrap_or(0);
+        let name = |v: u64| format!("{v:04}_m.sql");
+        let expected: Result<Vec<u64>, PlanError> = if let Some(h) = hole.filter(|&h| h < k) {
+            Err(PlanError::Hole { missing: h, after: h + 1 })
+        } else if current > latest {
+            Err(PlanError::Newer { database: current, code: latest })
+        } else if let Some(&v) = history.iter().find(|&&v| Some(v) == gone || edited.contains(&v)) {
+            if Some(v) == gone {
+                Err(PlanError::Gone { version: v, name: name(v) })
+            } else {
+                Err(PlanError::Changed { version: v, name: name(v) })
             }
-            Err(PlanError::Hole { missing, .. }) => prop_assert!(!history.contains(&missing)),
-            Err(PlanError::Newer { database, code }) => prop_assert!(database > code),
-            Err(PlanError::Changed { version, .. }) => prop_assert!(edited.contains(&version)),
-            Err(PlanError::Gone { version, .. }) => prop_assert!(version > n),
-            Err(PlanError::NoSuchTarget(t, latest)) => prop_assert!(t > latest),
-            Err(e) => prop_assert!(false, "unexpected {e}"),
-        }
+        } else if let Some(t) = target.filter(|&t| t > latest) {
+            Err(PlanError::NoSuchTarget(t, latest))
+        } else {
+            let upto = target.unwrap_or(latest);
+            Ok(files.iter().map(|m| m.version).filter(|&v| v > current && v <= upto).collect())
+        };
+        let got = plan::pending(&files, &rows, target).map(|p| p.iter().map(|m| m.version).collect::<Vec<_>>());
+        prop_assert_eq!(got, expected);
     }
 
     /// A sum file survives rendering and parsing, whatever the names and checksums.

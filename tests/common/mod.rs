@@ -5,7 +5,17 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[cfg(unix)]
+mod immutable;
+#[cfg(unix)]
+#[allow(unused_imports)] // not every test binary makes a file read-only
+pub use immutable::ReadOnly;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_cargo-envdb");
+
+/// What [`Test::snapshot`] records for a directory: bytes no test writes into a file, so that a
+/// directory replaced by a file (or the reverse) shows as a change.
+pub const DIRECTORY: &[u8] = b"\0directory";
 
 /// A temporary host project (an `envdb.toml` and a `migrations/` directory).
 pub struct Test {
@@ -98,7 +108,11 @@ impl Test {
         rusqlite::Connection::open(self.dev_db()).unwrap()
     }
 
-    /// Every file under the project with its bytes (to prove a failed command changed nothing).
+    /// Every file and directory under the project, files with their bytes and directories with
+    /// [`DIRECTORY`] (to prove a failed command changed nothing, a new empty directory included).
+    /// Left out: empty `*.lock` files, which taking a lock creates and nothing ever writes into,
+    /// and `audit.log`, where a refused command on a protected environment is recorded by
+    /// design; a test that means "no audit entry" compares [`Test::audit_log`] itself.
     pub fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut out = Vec::new();
         let mut stack = vec![self.root().to_owned()];
@@ -106,14 +120,24 @@ impl Test {
             for e in std::fs::read_dir(dir).unwrap().flatten() {
                 let p = e.path();
                 if p.is_dir() {
+                    out.push((p.clone(), DIRECTORY.to_vec()));
                     stack.push(p);
-                } else if !p.to_string_lossy().ends_with(".lock") && !p.ends_with("audit.log") {
-                    out.push((p.clone(), std::fs::read(&p).unwrap()));
+                } else if !p.ends_with("audit.log") {
+                    let bytes = std::fs::read(&p).unwrap();
+                    if !(bytes.is_empty() && p.to_string_lossy().ends_with(".lock")) {
+                        out.push((p, bytes));
+                    }
                 }
             }
         }
         out.sort();
         out
+    }
+
+    /// The audit log of the environment whose data directory is `data_dir` (relative to the
+    /// project), empty when there is none.
+    pub fn audit_log(&self, data_dir: &str) -> String {
+        std::fs::read_to_string(self.path(data_dir).join("audit.log")).unwrap_or_default()
     }
 }
 

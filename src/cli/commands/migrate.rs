@@ -49,11 +49,13 @@ pub fn pending<'m, 'a>(
 
 /// Applies pending migrations under the run lock, printing each. A database this run created and
 /// could not bring past version 0 is removed again, so a failed first run leaves nothing behind.
+/// The migrations are checked first, so a refusal creates nothing (not even the data directory).
 pub fn apply_pending(ctx: &mut Ctx, target: &Target, to: Option<u64>, single: bool) -> anyhow::Result<MigrateReport> {
+    let migrations = target.migrations()?;
     let _lock = target.run_lock(ctx)?;
     // Keeping applications out (when none runs) allows the fast journal and the cleanup below.
     let apps_out = lock::try_exclusive_app_lock(&target.path)?;
-    apply_pending_locked(ctx, target, to, single, apps_out.is_some())
+    apply_at(ctx, target, &target.path, &migrations, to, single, apps_out.is_some())
 }
 
 /// `apply_pending` for a caller that already holds the run lock; `apps_out` says whether it also
@@ -61,11 +63,12 @@ pub fn apply_pending(ctx: &mut Ctx, target: &Target, to: Option<u64>, single: bo
 pub fn apply_pending_locked(
     ctx: &mut Ctx,
     target: &Target,
+    migrations: &[crate::Migration<'_>],
     to: Option<u64>,
     single: bool,
     apps_out: bool,
 ) -> anyhow::Result<MigrateReport> {
-    apply_at(ctx, target, &target.path, to, single, apps_out)
+    apply_at(ctx, target, &target.path, migrations, to, single, apps_out)
 }
 
 /// Applies the target's pending migrations to the database file at `path`: the target's own, or
@@ -74,11 +77,11 @@ pub fn apply_at(
     ctx: &mut Ctx,
     target: &Target,
     path: &Path,
+    migrations: &[crate::Migration<'_>],
     to: Option<u64>,
     single: bool,
     apps_out: bool,
 ) -> anyhow::Result<MigrateReport> {
-    let migrations = target.migrations()?;
     let created = !path.exists();
     // The environment the file records is checked by the run itself.
     let conn = crate::db::open(path, OpenOptions { create: true, read_only: false, busy_timeout: target.busy })?;
@@ -98,7 +101,7 @@ pub fn apply_at(
     let verbose = ctx.out.verbose > 0;
     let out = &mut ctx.out;
     let dir = &target.dir;
-    let result = apply::migrate(&conn, path, &migrations, &opts, target.busy, &mut |p| match p {
+    let result = apply::migrate(&conn, path, migrations, &opts, target.busy, &mut |p| match p {
         Progress::Planned(n) => planned = n,
         Progress::Applied(m, took) => {
             done += 1;

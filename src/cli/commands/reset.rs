@@ -46,7 +46,7 @@ fn unchanged(e: anyhow::Error, target: &Target, before: Option<u64>) -> anyhow::
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
     // Refuse migrations that fail `check` before anything else.
-    target.migrations()?;
+    let migrations = target.migrations()?;
     target.write(ctx, "reset (erase and recreate)", true, |ctx| {
         let _apps_out = target.hold_applications("reset", args.force)?;
         let _lock = target.run_lock(ctx)?;
@@ -67,7 +67,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         );
         let outcome = (|| {
             // No application can have the new file open, so the fast journal is safe.
-            let report = super::migrate::apply_at(ctx, &target, &built, None, false, true)?;
+            let report = super::migrate::apply_at(ctx, &target, &built, &migrations, None, false, true)?;
             ctx.out.status("Migrated", format!("the new database: schema version 0 → {}", report.after));
             if let Some(seed) = super::seed::seed_file(&target) {
                 super::seed::run(ctx, &target, &seed, Some(&built))?;

@@ -27,6 +27,7 @@ pub fn exec(mut args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     // resolving below already refuses a protected environment.
     unsafe { std::env::set_var(TEST_MARKER, "1") };
     let target = Target::resolve(ctx, &args.db)?;
+    let migrations = target.migrations()?;
     let report = {
         let _lock = target.run_lock(ctx)?;
         // Only ever the environment's own database (never a file named with --database), and
@@ -38,7 +39,7 @@ pub fn exec(mut args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             ctx.out.status("Removed", format!("{} (ephemeral)", target.show()));
         }
         let apps_out = crate::db::lock::try_exclusive_app_lock(&target.path)?;
-        super::migrate::apply_pending_locked(ctx, &target, None, false, apps_out.is_some())?
+        super::migrate::apply_pending_locked(ctx, &target, &migrations, None, false, apps_out.is_some())?
     };
     if !report.applied.is_empty() {
         ctx.out.status("Migrated", format!("{}: schema version {} → {}", target.show(), report.before, report.after));

@@ -110,7 +110,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             None => e,
         };
         let report =
-            super::migrate::apply_pending_locked(ctx, &target, None, false, apps_out.is_some()).map_err(restore_hint)?;
+            super::migrate::apply_pending_locked(ctx, &target, &migrations, None, false, apps_out.is_some()).map_err(restore_hint)?;
         let problems = super::validate::problems(&target, &migrations, Some(&replayed)).map_err(restore_hint)?;
         if !problems.is_empty() {
             let e = anyhow::anyhow!("the upgraded database fails validation:\n  {}", problems.join("\n  "));
