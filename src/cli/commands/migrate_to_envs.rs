@@ -124,7 +124,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
                             env.name(),
                             version_of(dest),
                         );
-                        backup::replace(&staging, dest, || kept.clone(), None)?;
+                        backup::replace(&staging, dest, || kept.clone(), None, Duration::from_secs(5))?;
                         ctx.out.status(
                             "Kept",
                             format!("the replaced {} database as {}", env.name(), project.show(&kept).display()),
