@@ -603,3 +603,30 @@ fn keep(database: &Path, keep_as: &Path) -> Result<(), BackupError> {
     sync_dir(dir);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `verify` waits for a queued writer only as long as the busy timeout it is given, and
+    /// reports that as the lock it is, not as damage.
+    #[test]
+    fn verify_waits_the_busy_timeout_and_says_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);").unwrap();
+        assert!(verify(&db, Duration::ZERO).is_ok());
+        // An exclusive lock held: no reader gets in.
+        conn.execute_batch("BEGIN EXCLUSIVE; INSERT INTO t VALUES (2);").unwrap();
+        let started = std::time::Instant::now();
+        let err = verify(&db, Duration::from_millis(300)).unwrap_err();
+        let waited = started.elapsed();
+        assert!(
+            matches!(&err, BackupError::Db(DbError::Busy { timeout, .. }) if *timeout == Duration::from_millis(300)),
+            "{err:?}"
+        );
+        assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(5), "{waited:?}");
+        conn.execute_batch("COMMIT").unwrap();
+    }
+}

@@ -177,6 +177,34 @@ mod tests {
     }
 
     #[test]
+    fn the_wal_flag_is_read_and_set_in_a_closed_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(dir.path());
+        assert_eq!(wal_flag(&db).unwrap(), Some(false));
+        set_wal_flag(&db, true).unwrap();
+        assert_eq!(wal_flag(&db).unwrap(), Some(true));
+        let mode = |p: &Path| -> String {
+            rusqlite::Connection::open(p).unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(mode(&db), "wal");
+        set_wal_flag(&db, false).unwrap();
+        assert_eq!(mode(&db), "delete");
+        let ok: String =
+            rusqlite::Connection::open(&db).unwrap().query_row("PRAGMA quick_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok");
+        // Not a database, missing, empty: no flag, and nothing written.
+        std::fs::write(dir.path().join("text"), "x".repeat(100)).unwrap();
+        std::fs::write(dir.path().join("empty"), "").unwrap();
+        for name in ["text", "missing", "empty"] {
+            let p = dir.path().join(name);
+            assert_eq!(wal_flag(&p).unwrap(), None, "{name}");
+            set_wal_flag(&p, true).unwrap();
+            assert_eq!(wal_flag(&p).unwrap(), None, "{name}");
+        }
+        assert!(!dir.path().join("missing").exists());
+    }
+
+    #[test]
     fn a_checksum_file_is_written_once_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let db = database(dir.path());
