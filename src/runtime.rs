@@ -150,15 +150,18 @@ impl Db {
                 if wanted && current > 0 {
                     let dir = crate::db::backup::dir(&env.spec.data_dir);
                     let copy = crate::db::backup::BackupOptions::default();
-                    backup = Some(crate::db::backup::backup_database(
-                        path,
-                        env.name(),
-                        &dir,
-                        None,
-                        copy,
-                        opts.busy_timeout,
-                        &mut |_, _| {},
-                    )?);
+                    backup = Some(
+                        crate::db::backup::backup_database(
+                            path,
+                            env.name(),
+                            &dir,
+                            None,
+                            copy,
+                            opts.busy_timeout,
+                            &mut |_, _| {},
+                        )?
+                        .path,
+                    );
                 }
             }
             let run_opts = MigrateOptions {

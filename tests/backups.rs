@@ -76,15 +76,60 @@ fn content(db: &Path) -> Vec<String> {
     out
 }
 
-/// Runs one of this binary's helper tests (`name`) in a child process, with `var` naming `db`.
-fn helper(name: &str, var: &str, db: &Path) -> std::process::Child {
-    std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
-        .env(var, db)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
+/// Switches a closed database to WAL; the header keeps the mode once the connection closes.
+fn to_wal(db: &Path) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mode: String = c.query_row("PRAGMA journal_mode = wal", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
+
+/// The journal mode a database file records, as SQLite reports it to a new connection.
+fn journal_mode(db: &Path) -> String {
+    rusqlite::Connection::open(db).unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap()
+}
+
+/// Damages the first row of a leaf page of `table` in a closed database file, as a bad disk
+/// would: the leaf is found from the table's root page in `sqlite_schema` (down the right-most
+/// child pointers), and its first cell's bytes are overwritten. The header, the size and envdb's
+/// own tables stay sound, so only `quick_check` (or reading the table) can tell. Returns the page.
+fn damage_a_row_of(db: &Path, table: &str) -> u32 {
+    let (root, page_size): (u32, usize) = {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let root = c.query_row("SELECT rootpage FROM sqlite_schema WHERE name = ?1", [table], |r| r.get(0)).unwrap();
+        let page_size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        (root, page_size as usize)
+    };
+    let mut bytes = std::fs::read(db).unwrap();
+    let be = |b: &[u8]| b.iter().fold(0u32, |n, &x| n << 8 | u32::from(x));
+    let mut page = root;
+    // 0x05: an interior table page, whose right-most child pointer is at offset 8.
+    while bytes[(page as usize - 1) * page_size] == 0x05 {
+        let at = (page as usize - 1) * page_size;
+        page = be(&bytes[at + 8..at + 12]);
+    }
+    let at = (page as usize - 1) * page_size;
+    assert_eq!(bytes[at], 0x0d, "page {page} of {} is not a table leaf", db.display());
+    let cell = at + be(&bytes[at + 8..at + 10]) as usize;
+    bytes[cell..cell + 8].fill(0xff);
+    std::fs::write(db, bytes).unwrap();
+    page
+}
+
+/// Writes `<file>.sha256` for what `file` holds now, as `backup` would have.
+fn record_checksum(file: &Path) {
+    use sha2::Digest as _;
+    let sum = sha2::Sha256::digest(std::fs::read(file).unwrap());
+    let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
+    let name = file.file_name().unwrap().to_str().unwrap();
+    std::fs::write(format!("{}.sha256", file.display()), format!("{hex}  {name}\n")).unwrap();
+}
+
+/// Every file in a directory, dot files included, sorted.
+fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    v.sort();
+    v
 }
 
 /// Polls `done` until it holds, failing the test with `what` after 30 s.
@@ -101,7 +146,12 @@ fn backup_is_verified_private_and_listed() {
     let t = project();
     t.run(&["migrate"]).success();
     fill(&t.dev_db(), 100);
-    t.run(&["backup"]).success().stderr_has("verified");
+    // A rollback-journal database: the kernel copies it while quick_check reads the same snapshot.
+    t.run(&["backup"])
+        .success()
+        .stderr_has("Verified kernel copy of a fixed snapshot; quick_check of that snapshot during the copy")
+        .stderr_has("SHA-256 ")
+        .stderr_has(".v2.db.sha256");
     let files = final_backups(&t, "dev");
     assert_eq!(files.len(), 1);
     let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
@@ -115,17 +165,107 @@ fn backup_is_verified_private_and_listed() {
     let ok: String =
         rusqlite::Connection::open(&files[0]).unwrap().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(ok, "ok");
-    t.run(&["backups"]).success().stdout_has("v2").stdout_has("checked");
-    t.run(&["backups", "--verify"]).success().stdout_has("verified (checksum re-read)");
     let json = t.run(&["backups", "--format", "json"]).json();
     assert_eq!(json[0]["version"], 2);
     assert_eq!(json[0]["complete"], true);
     assert_eq!(json[0]["state"], "checked");
     assert_eq!(json[0]["checksum"].as_str().unwrap().len(), 64);
 
-    t.run(&["backup", "-o", "copies/manual.db", "--vacuum"]).success();
+    // A copy of it, one byte flipped deep inside a row: header and size still agree, so the
+    // listing (header against size, checksum file present) calls both "checked"; only re-reading
+    // the checksums (--verify) tells them apart, and the label says which check each passed.
+    let copy = files[0].with_file_name("app.dev.20990101T000000Z.v2.db");
+    std::fs::copy(&files[0], &copy).unwrap();
+    std::fs::write(
+        format!("{}.sha256", copy.display()),
+        std::fs::read_to_string(format!("{}.sha256", files[0].display()))
+            .unwrap()
+            .replace(&name, "app.dev.20990101T000000Z.v2.db"),
+    )
+    .unwrap();
+    let len = std::fs::metadata(&copy).unwrap().len() as usize;
+    damage(&copy, len - 100);
+    let line_of = |out: &str, file: &Path| -> String {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        out.lines().find(|l| l.contains(name)).unwrap_or_else(|| panic!("{name} is not listed:\n{out}")).to_owned()
+    };
+    let r = t.run(&["backups"]);
+    r.success();
+    for f in [&files[0], &copy] {
+        assert!(line_of(&r.stdout, f).contains("checked (header and size; checksum recorded"), "{}", r.stdout);
+    }
+    let r = t.run(&["backups", "--verify"]);
+    r.failure();
+    assert!(line_of(&r.stdout, &files[0]).contains("verified (checksum re-read)"), "{}", r.stdout);
+    assert!(line_of(&r.stdout, &copy).contains("damaged: its SHA-256 checksum"), "{}", r.stdout);
+    std::fs::remove_file(&copy).unwrap();
+    std::fs::remove_file(format!("{}.sha256", copy.display())).unwrap();
+
+    // --vacuum: a compact copy, read back by quick_check.
+    t.run(&["backup", "-o", "copies/manual.db", "--vacuum"])
+        .success()
+        .stderr_has("Verified VACUUM INTO compact copy; quick_check of the copy");
     assert_eq!(content(&t.path("copies/manual.db")), content(&t.dev_db()));
+    let json = t.run(&["backup", "-o", "copies/json.db", "--vacuum", "--format", "json"]).json();
+    assert_eq!(json["verification"], "vacuum");
+    assert_eq!(json["sha256"].as_str().unwrap(), t.read("copies/json.db.sha256").split_whitespace().next().unwrap());
+
+    // A WAL database: SQLite's backup API copies the snapshot, quick_check reads the copy, and the
+    // copy is a plain rollback-journal file.
+    to_wal(&t.dev_db());
+    t.run(&["backup", "-o", "copies/wal.db"])
+        .success()
+        .stderr_has("Verified SQLite backup API copy of a fixed WAL snapshot; quick_check of the copy");
+    assert_eq!(journal_mode(&t.path("copies/wal.db")), "delete");
+    assert_eq!(content(&t.path("copies/wal.db")), content(&t.dev_db()));
+    assert_eq!(t.run(&["backup", "-o", "copies/wal2.db", "--format", "json"]).json()["verification"], "backup_api");
     t.run(&["backup", "--env", "test"]).failure().stderr_has("does not exist");
+}
+
+/// A database whose pages are damaged is not backed up: `backup` fails with the verification
+/// error, writes nothing (no backup, no partial file, no checksum file) and leaves the database
+/// as it was.
+fn a_damaged_database_is_not_backed_up(wal: bool) {
+    let t = project();
+    t.run(&["migrate"]).success();
+    fill(&t.dev_db(), 2_000);
+    if wal {
+        to_wal(&t.dev_db());
+    }
+    let page = damage_a_row_of(&t.dev_db(), "items");
+    let before = t.snapshot();
+    let how = if wal { "quick_check of its page-for-page copy" } else { "quick_check of the database's snapshot" };
+    for args in [&["backup"][..], &["backup", "-o", "copies/b.db"]] {
+        t.run(args)
+            .failure()
+            .stderr_has("app.db fails verification, so no backup was written")
+            .stderr_has(how)
+            .stderr_has(&format!("page {page} cell 0"))
+            .stderr_has("the database is untouched")
+            .stderr_has("restore a verified backup");
+        assert_eq!(all_files(&t.path(".envdb/dev/backups")), Vec::<PathBuf>::new());
+        assert_eq!(all_files(&t.path("copies")), Vec::<PathBuf>::new());
+        // A WAL database may gain an empty -wal and -shm from the read; its file is unchanged.
+        let now: Vec<_> = t
+            .snapshot()
+            .into_iter()
+            .filter(|(p, c)| !(c.is_empty() || p.to_string_lossy().ends_with("-shm")))
+            .collect();
+        let was: Vec<_> =
+            before.iter().filter(|(p, c)| !(c.is_empty() || p.to_string_lossy().ends_with("-shm"))).cloned().collect();
+        assert_eq!(was, now);
+    }
+    assert_eq!(journal_mode(&t.dev_db()), if wal { "wal" } else { "delete" });
+}
+
+#[test]
+fn a_damaged_rollback_journal_database_is_not_backed_up() {
+    a_damaged_database_is_not_backed_up(false);
+}
+
+#[test]
+fn a_damaged_wal_database_is_not_backed_up() {
+    a_damaged_database_is_not_backed_up(true);
 }
 
 #[test]
@@ -188,17 +328,35 @@ fn restore_verifies_backs_up_and_replaces() {
 fn restore_refuses_bad_files_and_changes_nothing() {
     let t = project();
     t.run(&["migrate"]).success();
+    fill(&t.dev_db(), 2_000);
     t.run(&["backup", "-q"]).success();
     let good = final_backups(&t, "dev").pop().unwrap();
     let before = t.snapshot();
 
-    // Corrupted.
-    let mut bytes = std::fs::read(&good).unwrap();
-    for b in &mut bytes[4096..8192] {
-        *b = 0x55;
+    // Damaged pages that only quick_check sees: a row of a user table, in a copy of a good backup
+    // whose envdb tables, header and size are sound. With a checksum file recorded after the
+    // damage (so the checksum passes) and without one, the restore gets as far as verifying the
+    // pages while it copies, fails there, and removes its partial copy.
+    for sidecar in [true, false] {
+        let bad = t.path("bad.db");
+        std::fs::copy(&good, &bad).unwrap();
+        let page = damage_a_row_of(&bad, "items");
+        if sidecar {
+            record_checksum(&bad);
+        }
+        t.run(&["restore", "bad.db"])
+            .failure()
+            .stderr_has("bad.db cannot be restored")
+            .stderr_has("bad.db fails verification")
+            .stderr_has(&format!("page {page} cell 0"))
+            .stderr_has("nothing was changed");
+        assert!(
+            all_files(&t.path(".envdb/dev")).iter().all(|p| !p.to_string_lossy().contains(".restore.")),
+            "{:?}",
+            all_files(&t.path(".envdb/dev"))
+        );
+        let _ = std::fs::remove_file(t.path("bad.db.sha256"));
     }
-    t.write("bad.db", &bytes);
-    t.run(&["restore", "bad.db"]).failure().stderr_has("bad.db cannot be restored");
     // Not a database at all.
     t.write("text.db", "hello\n".repeat(1000));
     t.run(&["restore", "text.db"]).failure().stderr_has("cannot be restored");
@@ -318,13 +476,18 @@ fn backup_keep_prunes_after_each_upgrade() {
     assert_eq!(final_backups(&t, "dev").len(), 2);
 }
 
+/// A backup that runs out of room (RLIMIT_FSIZE: a fault that holds for root too) fails saying
+/// so, leaves nothing in the backups directory (no partial file, no checksum file, nothing
+/// SQLite opened beside them), and the database as it was.
 #[cfg(unix)]
-#[test]
-fn a_full_disk_during_backup_leaves_nothing() {
+fn a_full_disk_during_backup_leaves_nothing(wal: bool) {
     use std::os::unix::process::CommandExt;
     let t = project();
     t.run(&["migrate"]).success();
     fill(&t.dev_db(), 20_000); // about 5 MB
+    if wal {
+        to_wal(&t.dev_db());
+    }
     let db_before = std::fs::read(t.dev_db()).unwrap();
     let mut cmd = t.command(&["backup"]);
     // SAFETY: only async-signal-safe calls between fork and exec.
@@ -338,83 +501,178 @@ fn a_full_disk_during_backup_leaves_nothing() {
     }
     let r = Run::from(cmd.output().unwrap());
     r.failure().stderr_has("cannot write the backup").stderr_has("check free space");
-    assert!(backups(&t, "dev").is_empty(), "{:?}", backups(&t, "dev"));
+    assert_eq!(all_files(&t.path(".envdb/dev/backups")), Vec::<PathBuf>::new());
     assert_eq!(db_before, std::fs::read(t.dev_db()).unwrap());
+    assert_eq!(journal_mode(&t.dev_db()), if wal { "wal" } else { "delete" });
 }
 
+#[cfg(unix)]
 #[test]
-fn sigkill_during_backup_never_leaves_a_backup_name() {
+fn a_full_disk_during_a_rollback_journal_backup_leaves_nothing() {
+    a_full_disk_during_backup_leaves_nothing(false);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_full_disk_during_a_wal_backup_leaves_nothing() {
+    a_full_disk_during_backup_leaves_nothing(true);
+}
+
+/// SIGKILL mid-copy never leaves a file under a backup name: a backup is started, stopped
+/// (SIGSTOP) once its partial file exists and before any final name does, then killed; the kill
+/// must be what ended it, and it must leave the partial file and no new final name. Runs until
+/// at least two kills landed so (a run that finished first is checked like any backup). Then
+/// every file under a backup name, read straight from the directory, passes quick_check and
+/// holds the source's content; `prune` removes the partial files.
+#[cfg(unix)]
+fn sigkill_mid_copy_never_leaves_a_backup_name(wal: bool) {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::Instant;
     let t = project();
     t.run(&["migrate"]).success();
-    fill(&t.dev_db(), 200_000); // about 50 MB
+    fill(&t.dev_db(), 100_000); // about 25 MB: the copy and its check take a while
+    if wal {
+        to_wal(&t.dev_db());
+    }
+    let source = content(&t.dev_db());
     let db_before = std::fs::read(t.dev_db()).unwrap();
-    let mut seed = 12345u64;
-    for _ in 0..10 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let dir = t.path(".envdb/dev/backups");
+    let named = || -> Vec<PathBuf> {
+        all_files(&dir)
+            .into_iter()
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy();
+                !name.starts_with('.') && !name.ends_with(".sha256")
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (mut landed, mut finished) = (0, 0);
+    while landed < 2 {
+        assert!(Instant::now() < deadline, "no kill landed mid-copy in 120 s ({finished} backups finished first)");
+        let names_before = named();
         let mut child = t.command(&["backup", "-q"]).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(5 + (seed >> 33) % 60));
-        let _ = child.kill();
+        let pid = child.id();
+        let suffix = format!(".{pid}.partial");
+        let partial = || all_files(&dir).into_iter().find(|p| p.to_string_lossy().ends_with(&suffix));
+        let found = loop {
+            if let Some(p) = partial() {
+                break Some(p);
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "the backup failed on its own: {status:?}");
+                break None;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        };
+        let Some(partial) = found else {
+            finished += 1;
+            continue;
+        };
+        // SAFETY: a plain syscall on our own child's pid, which has not been reaped.
+        assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) }, 0);
+        let mid_copy = partial.exists() && named() == names_before;
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
         let status = child.wait().unwrap();
-        for p in final_backups(&t, "dev") {
-            // A backup under its final name exists only if the run got that far: verify it.
-            assert!(status.success() || std::fs::metadata(&p).is_ok());
-            let ok: String =
-                rusqlite::Connection::open(&p).unwrap().query_row("PRAGMA quick_check", [], |r| r.get(0)).unwrap();
-            assert_eq!(ok, "ok", "{}", p.display());
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "the backup was not ended by our kill: {status:?}");
+        if mid_copy {
+            assert!(partial.exists(), "{} vanished after the kill", partial.display());
+            assert_eq!(named(), names_before, "a killed backup left a file under a backup name");
+            landed += 1;
         }
     }
+    // Every file under a backup name, straight from the directory (not from `backups`).
+    for p in named() {
+        let c = rusqlite::Connection::open(&p).unwrap();
+        let ok: String = c.query_row("PRAGMA quick_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok", "{}", p.display());
+        drop(c);
+        assert_eq!(content(&p), source, "{} does not hold the source's content", p.display());
+    }
     assert_eq!(db_before, std::fs::read(t.dev_db()).unwrap());
+    // The kills left partial files (and perhaps a checksum file alone): listed, and pruned.
+    t.run(&["backups"]).success().stdout_has("interrupted (partial");
     t.run(&["prune", "--keep", "1"]).success();
-    assert!(backups(&t, "dev").iter().all(|p| !p.to_string_lossy().ends_with(".partial")));
+    let named = named();
+    for p in all_files(&dir) {
+        let sidecar_of_named =
+            p.to_string_lossy().strip_suffix(".sha256").is_some_and(|b| named.contains(&PathBuf::from(b)));
+        assert!(named.contains(&p) || sidecar_of_named, "prune left {}", p.display());
+    }
 }
 
-/// Not a test on its own: when ENVDB_IT_WRITER names a database, writes to it until killed.
+#[cfg(unix)]
 #[test]
-fn writer_helper() {
-    let Ok(db) = std::env::var("ENVDB_IT_WRITER") else { return };
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.busy_timeout(Duration::from_secs(10)).unwrap();
-    let mut i = 0u64;
-    loop {
-        i += 1;
-        // Each transaction keeps `total` equal to the row count: any committed state is consistent.
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; INSERT INTO items (v) VALUES ('w{i}'); INSERT INTO items (v) VALUES ('x{i}'); UPDATE total SET n = n + 2; COMMIT;"
-        ))
-        .unwrap();
-    }
+fn sigkill_during_a_rollback_journal_backup_never_leaves_a_backup_name() {
+    sigkill_mid_copy_never_leaves_a_backup_name(false);
+}
+
+#[cfg(unix)]
+#[test]
+fn sigkill_during_a_wal_backup_never_leaves_a_backup_name() {
+    sigkill_mid_copy_never_leaves_a_backup_name(true);
 }
 
 #[test]
 fn backup_under_continuous_writes_is_a_committed_state() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let t = project();
     t.run(&["migrate"]).success();
     fill(&t.dev_db(), 20_000);
-    {
-        let c = rusqlite::Connection::open(t.dev_db()).unwrap();
-        let _: String = c.query_row("PRAGMA journal_mode = wal", [], |r| r.get(0)).unwrap();
-    }
-    let mut writer = helper("writer_helper", "ENVDB_IT_WRITER", &t.dev_db());
-    std::thread::sleep(Duration::from_millis(200));
-    for _ in 0..3 {
+    to_wal(&t.dev_db());
+    let rows_now = |db: &Path| -> i64 {
+        let c = rusqlite::Connection::open(db).unwrap();
+        c.busy_timeout(Duration::from_secs(10)).unwrap();
+        c.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap()
+    };
+    // The writer: a thread of this test, stopped only by `stop`; each transaction keeps `total`
+    // equal to the row count, so any committed state is consistent.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, db) = (Arc::clone(&stop), t.dev_db());
+        std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(db).unwrap();
+            conn.busy_timeout(Duration::from_secs(10)).unwrap();
+            let mut commits = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                commits += 1;
+                conn.execute_batch(&format!(
+                    "BEGIN IMMEDIATE; INSERT INTO items (v) VALUES ('w{commits}'); INSERT INTO items (v) VALUES ('x{commits}'); UPDATE total SET n = n + 2; COMMIT;"
+                ))
+                .unwrap();
+            }
+            commits
+        })
+    };
+    let mut counts: Vec<i64> = Vec::new();
+    for n in 1..=3 {
+        // The writer has committed since the last backup (or since the fill) before this one starts.
+        let floor = counts.last().copied().unwrap_or(20_000);
+        wait_for("the writer stopped committing", || writer.is_finished() || rows_now(&t.dev_db()) > floor);
         t.run(&["backup", "-q"]).success();
-    }
-    let _ = writer.kill();
-    let _ = writer.wait();
-    let copies = final_backups(&t, "dev");
-    assert_eq!(copies.len(), 3);
-    let mut counts = Vec::new();
-    for copy in copies {
-        let c = rusqlite::Connection::open(&copy).unwrap();
+        assert!(!writer.is_finished(), "the writer died during backup {n}");
+        let copies = final_backups(&t, "dev");
+        assert_eq!(copies.len(), n);
+        let copy = copies.last().unwrap();
+        let c = rusqlite::Connection::open(copy).unwrap();
         let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(ok, "ok");
         let rows: i64 = c.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
         let total: i64 = c.query_row("SELECT n FROM total", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, total, "{} holds a half-committed state", copy.display());
+        assert!(
+            rows > floor,
+            "backup {n} holds {rows} rows, not more than {floor}: the writer did not write before it"
+        );
         counts.push(rows);
     }
-    assert!(counts.windows(2).all(|w| w[0] <= w[1]));
-    assert!(counts.last().unwrap() > &20_000, "the writer really wrote during the backups: {counts:?}");
+    stop.store(true, Ordering::Relaxed);
+    // Ends by our stop, not by a panic (a failed write unwraps in the thread).
+    let commits = writer.join().expect("the writer panicked");
+    assert!(commits > 0);
+    assert!(counts.windows(2).all(|w| w[0] < w[1]), "{counts:?}");
 }
 
 /// Rewrites a file's bytes in place (size and time kept), as a disk or a careless copy would.
@@ -621,17 +879,22 @@ fn restore_force_names_the_replaced_database_after_waiting_for_migrate() {
     r.success().stderr_has("Waiting").stderr_has(".v2.replaced.db").stderr_has("schema version 2 → 1");
 }
 
-/// Not a test on its own: when ENVDB_IT_HALF_WRITE names a rollback-journal database, changes
-/// every row of `items` in one transaction with a tiny page cache (so SQLite spills changed pages
-/// into the database file, with their originals in the hot journal), signals, and waits to be killed.
-#[test]
-fn half_writer_helper() {
-    let Ok(db) = std::env::var("ENVDB_IT_HALF_WRITE") else { return };
-    let conn = rusqlite::Connection::open(&db).unwrap();
+/// What a writer killed mid-transaction leaves on a rollback-journal database: every row of
+/// `items` changed in one transaction with a tiny page cache, so SQLite spills changed pages into
+/// the database file and their originals into the hot journal, and, at that moment, the file and
+/// its journal are copied over `db` (no process holds `db`'s locks, as after a kill). The scratch
+/// copy it was done on is then rolled back and removed.
+fn leave_a_crashed_writer(db: &Path) {
+    let scratch = db.with_file_name("scratch.db");
+    std::fs::copy(db, &scratch).unwrap();
+    let conn = rusqlite::Connection::open(&scratch).unwrap();
     conn.execute_batch("PRAGMA cache_size = 4; BEGIN; UPDATE items SET v = 'half ' || v; UPDATE total SET n = -1;")
         .unwrap();
-    std::fs::write(format!("{db}.ready"), "").unwrap();
-    std::thread::sleep(Duration::from_secs(60));
+    std::fs::copy(&scratch, db).unwrap();
+    std::fs::copy(scratch.with_file_name("scratch.db-journal"), db.with_file_name("app.db-journal")).unwrap();
+    conn.execute_batch("ROLLBACK").unwrap();
+    drop(conn);
+    std::fs::remove_file(scratch).unwrap();
 }
 
 #[cfg(unix)]
@@ -643,12 +906,7 @@ fn restore_after_a_crashed_writer_keeps_the_database_as_sqlite_sees_it() {
     t.run(&["backup", "-q"]).success();
     fill(&t.dev_db(), 7);
     let committed = content(&t.dev_db());
-    let mut writer = helper("half_writer_helper", "ENVDB_IT_HALF_WRITE", &t.dev_db());
-    let ready = t.path(".envdb/dev/app.db.ready");
-    wait_for("the writer never got going", || ready.exists());
-    writer.kill().unwrap();
-    writer.wait().unwrap();
-    std::fs::remove_file(ready).unwrap();
+    leave_a_crashed_writer(&t.dev_db());
     // Really a hot journal, and really half a transaction in the database file.
     assert!(std::fs::metadata(t.path(".envdb/dev/app.db-journal")).unwrap().len() > 0);
     let alone = t.path("alone.db");
@@ -734,4 +992,92 @@ fn restore_refuses_a_file_whose_wal_holds_part_of_it() {
     };
     let after: Vec<_> = t.snapshot().into_iter().filter(|(p, _)| !mine(p)).collect();
     assert_eq!(before, after);
+}
+
+/// The restored database keeps the journal mode of the one it replaces (WAL is the one mode a
+/// database file records): an application that put its database in WAL finds it in WAL after a
+/// restore of a (rollback-journal) backup, and a WAL file restored over a rollback-journal
+/// database comes out in rollback-journal mode.
+#[test]
+fn restore_keeps_the_journal_mode_of_the_database_it_replaces() {
+    let t = project();
+    t.run(&["migrate"]).success();
+    fill(&t.dev_db(), 500);
+    let original = content(&t.dev_db());
+    t.run(&["backup", "-q"]).success();
+    let backup = final_backups(&t, "dev").pop().unwrap();
+    assert_eq!(journal_mode(&backup), "delete");
+    to_wal(&t.dev_db());
+    fill(&t.dev_db(), 5);
+    let changed = content(&t.dev_db());
+    t.run(&["restore", "latest"]).success().stderr_has("schema version 2 → 2");
+    assert_eq!(content(&t.dev_db()), original);
+    assert_eq!(journal_mode(&t.dev_db()), "wal", "a WAL database came back in rollback-journal mode");
+    // The backup itself is untouched: still a rollback-journal file that verifies.
+    assert_eq!(journal_mode(&backup), "delete");
+    t.run(&["backups", "--verify"]).success();
+
+    // The kept database was in WAL; restored over a rollback-journal database, it follows it.
+    let kept = final_backups(&t, "dev").into_iter().find(|p| p.to_string_lossy().ends_with(".replaced.db")).unwrap();
+    assert_eq!(journal_mode(&kept), "wal");
+    {
+        let c = rusqlite::Connection::open(t.dev_db()).unwrap();
+        let _: String = c.query_row("PRAGMA journal_mode = delete", [], |r| r.get(0)).unwrap();
+    }
+    t.run(&["restore", kept.to_str().unwrap()]).success();
+    assert_eq!(content(&t.dev_db()), changed);
+    assert_eq!(journal_mode(&t.dev_db()), "delete");
+    t.run(&["status"]).success();
+}
+
+/// What SQLite can leave beside an interrupted backup's partial file (`-wal`, `-shm`,
+/// `-journal`) is listed as interrupted and pruned, alone or with its partial file; a running
+/// backup's are listed as in progress and spared.
+#[test]
+fn files_left_beside_an_interrupted_backup_are_listed_and_pruned() {
+    let t = project();
+    t.run(&["migrate"]).success();
+    t.run(&["backup", "-q"]).success();
+    // A process that has exited: its pid names no running writer.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let dead = gone.id();
+    let me = std::process::id();
+    let dir = ".envdb/dev/backups";
+    let dead_alone = [
+        format!("{dir}/.app.dev.20200101T000000Z.v2.db.{dead}.partial-wal"),
+        format!("{dir}/.app.dev.20200101T000000Z.v2.db.{dead}.partial-shm"),
+    ];
+    let dead_with_partial = [
+        format!("{dir}/.app.dev.20200102T000000Z.v2.db.{dead}.partial"),
+        format!("{dir}/.app.dev.20200102T000000Z.v2.db.{dead}.partial-journal"),
+        format!("{dir}/.app.dev.20200102T000000Z.v2.db.{dead}.partial-wal"),
+    ];
+    let restore_stray = format!(".envdb/dev/.app.db.restore.{dead}.partial-wal");
+    let running = [
+        format!("{dir}/.app.dev.20200103T000000Z.v2.db.{me}.partial"),
+        format!("{dir}/.app.dev.20200103T000000Z.v2.db.{me}.partial-wal"),
+    ];
+    let all: Vec<&String> =
+        dead_alone.iter().chain(&dead_with_partial).chain(std::iter::once(&restore_stray)).chain(&running).collect();
+    for f in &all {
+        t.write(f, "x");
+    }
+    t.run(&["backups"]).success().stdout_has("interrupted (partial").stdout_has("backup in progress");
+    for f in dead_alone.iter().chain(&dead_with_partial).chain(std::iter::once(&restore_stray)) {
+        assert_eq!(listed(&t, &[], &t.path(f))["state"], "interrupted", "{f}");
+    }
+    for f in &running {
+        assert_eq!(listed(&t, &[], &t.path(f))["state"], "in_progress", "{f}");
+    }
+    let dry = t.run(&["prune", "--keep", "5", "--dry-run", "--format", "json"]).json();
+    assert_eq!(dry["removed"].as_array().unwrap().len(), 6, "{dry:#}");
+    t.run(&["prune", "--keep", "5"]).success();
+    for f in dead_alone.iter().chain(&dead_with_partial).chain(std::iter::once(&restore_stray)) {
+        assert!(!t.path(f).exists(), "{f} was not pruned");
+    }
+    for f in &running {
+        assert!(t.path(f).exists(), "{f} of a running backup was pruned");
+    }
+    assert_eq!(final_backups(&t, "dev").len(), 1);
 }

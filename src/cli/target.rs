@@ -179,7 +179,12 @@ impl Target {
 
     /// Backs the database up (to `dest`, or a new name in the backups directory), showing
     /// progress on a terminal when it takes more than a second.
-    pub fn backup(&self, ctx: &mut Ctx, dest: Option<&std::path::Path>, vacuum: bool) -> anyhow::Result<PathBuf> {
+    pub fn backup(
+        &self,
+        ctx: &mut Ctx,
+        dest: Option<&std::path::Path>,
+        vacuum: bool,
+    ) -> anyhow::Result<db::backup::Made> {
         let dest = dest.map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_owned()));
         let mut progress = ctx.out.progress("Backing up");
         Ok(db::backup::backup_database(

@@ -10,7 +10,7 @@ mod integrity;
 pub use catalog::{BackupFile, Kind, State, list, prune_plan, verify_newest};
 pub use integrity::{check_header, checksum_path, recorded};
 
-use super::{DbError, history};
+use super::{DbError, OpenOptions, history};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -30,6 +30,12 @@ pub enum BackupError {
     Write { path: PathBuf, message: String },
     #[error("{} fails verification ({report}); nothing was changed", .path.display())]
     Verify { path: PathBuf, report: String },
+    /// The check a backup makes found the database's pages damaged: no backup is written.
+    #[error(
+        "the database {} fails verification, so no backup was written ({how} reports: {report}); the database is untouched\n  help: its pages are damaged: restore a verified backup (`cargo envdb backups --verify` lists them), or salvage its rows with `sqlite3 {} .recover`",
+        .database.display(), .database.display()
+    )]
+    Unsound { database: PathBuf, how: &'static str, report: String },
     #[error("{} already exists; nothing was written\n  help: choose another path, or remove it first", .0.display())]
     Exists(PathBuf),
     #[error("{} is damaged: {why}; nothing was changed", .path.display())]
@@ -110,21 +116,63 @@ fn place(tmp: &Path, dest: &Path) -> Result<(), BackupError> {
     }
 }
 
-/// Verifies a database file: SQLite's `quick_check` (every page, every b-tree, every record's
-/// format), which proves a copy sound at a fraction of `integrity_check`'s cost, because it skips
-/// the cross-check of every index entry against its table row, which a page-for-page copy of a
-/// database cannot change.
-pub fn verify(path: &Path) -> Result<(), BackupError> {
-    let failed = |report: String| BackupError::Verify { path: path.to_owned(), report };
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| failed(e.to_string()))?;
-    // A writer queueing for the lock must not make the check fail: wait as other reads do.
-    conn.busy_timeout(Duration::from_secs(30)).map_err(|e| failed(e.to_string()))?;
-    let lines = super::pragma_lines(&conn, "quick_check").map_err(|e| failed(e.to_string()))?;
-    if lines != ["ok"] {
-        return Err(failed(lines.join("; ")));
+/// Verifies a database file with SQLite's `quick_check` (`db::quick_check`: every page, every
+/// b-tree, every record's format), which proves a copy sound at a fraction of
+/// `integrity_check`'s cost, because it skips the cross-check of every index entry against its
+/// table row, which a page-for-page copy of a database cannot change. A writer queueing for the
+/// lock makes it wait up to `busy`, as other reads do; past that it is `Busy`, not damage.
+pub fn verify(path: &Path, busy: Duration) -> Result<(), BackupError> {
+    let failed = |e: DbError| match e {
+        DbError::Busy { .. } => BackupError::Db(DbError::Busy { path: path.to_owned(), timeout: busy }),
+        // SQLite's report starts with a `*** in database main ***` line: one line reads better.
+        DbError::Corrupt { report, .. } => {
+            BackupError::Verify { path: path.to_owned(), report: report.replace('\n', " ") }
+        }
+        other => BackupError::Verify { path: path.to_owned(), report: other.to_string() },
+    };
+    let conn = super::open(path, OpenOptions { create: false, read_only: true, busy_timeout: busy }).map_err(failed)?;
+    super::quick_check(&conn, path).map_err(failed)
+}
+
+/// How a backup was verified: what `backup` tells a person it checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verification {
+    /// A rollback-journal database: the kernel copied the file while `quick_check` read the same
+    /// snapshot (the shared lock held across both), and the SHA-256 was taken of it.
+    Snapshot,
+    /// A WAL database: SQLite's backup API copied the snapshot; `quick_check` read the copy.
+    BackupApi,
+    /// `--vacuum`: `VACUUM INTO` wrote a compact copy; `quick_check` read the copy.
+    Vacuum,
+}
+
+impl Verification {
+    /// What was checked, for a person.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Verification::Snapshot => "kernel copy of a fixed snapshot; quick_check of that snapshot during the copy",
+            Verification::BackupApi => "SQLite backup API copy of a fixed WAL snapshot; quick_check of the copy",
+            Verification::Vacuum => "VACUUM INTO compact copy; quick_check of the copy",
+        }
     }
-    Ok(())
+
+    /// What `quick_check` read, for an error.
+    fn checked(self) -> &'static str {
+        match self {
+            Verification::Snapshot => "quick_check of the database's snapshot",
+            Verification::BackupApi => "quick_check of its page-for-page copy",
+            Verification::Vacuum => "quick_check of its VACUUM INTO copy",
+        }
+    }
+}
+
+/// A finished backup: where it is, how it was verified, its SHA-256 (recorded beside it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Made {
+    pub path: PathBuf,
+    pub verification: Verification,
+    pub sha256: String,
 }
 
 /// How to copy.
@@ -135,42 +183,67 @@ pub struct BackupOptions {
     /// Record the copy's SHA-256 beside it (`<dest>.sha256`): every backup does; a staging copy
     /// that is renamed elsewhere does not.
     pub checksum_file: bool,
+    /// How long to wait for a lock (`--busy-timeout`).
+    pub busy_timeout: Duration,
 }
 
 impl Default for BackupOptions {
     fn default() -> Self {
-        BackupOptions { vacuum: false, checksum_file: true }
+        BackupOptions { vacuum: false, checksum_file: true, busy_timeout: Duration::from_secs(5) }
     }
 }
 
 /// Copies the database `src` (open on `src_path`) to `dest`: partial file, copy, then verify,
 /// hash and fsync side by side, mode 0600, the checksum file, rename, directory fsync.
-/// `progress(done_pages, total_pages)` is called between steps.
+/// `progress(done_pages, total_pages)` is called between steps. Returns how it was verified and
+/// its SHA-256.
 pub fn backup(
     src: &Connection,
     src_path: &Path,
     dest: &Path,
     opts: BackupOptions,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<(), BackupError> {
+) -> Result<(Verification, String), BackupError> {
     let dir = dest.parent().unwrap_or(Path::new("."));
+    // The directories this backup creates, deepest first: a failed backup removes them again.
+    let created: Vec<PathBuf> =
+        dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).map(Path::to_owned).collect();
     std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let result = backup_into(src, src_path, dest, opts, progress);
+    if result.is_err() {
+        for d in &created {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+    result
+}
+
+fn backup_into(
+    src: &Connection,
+    src_path: &Path,
+    dest: &Path,
+    opts: BackupOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(Verification, String), BackupError> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
     if dest.exists() {
         return Err(BackupError::Exists(dest.to_owned()));
     }
     let tmp = partial(dest);
     let result = (|| {
-        let digest = copy(src, src_path, &tmp, opts, progress)?;
+        let (how, digest) = copy(src, src_path, &tmp, opts, progress)?;
         private(&tmp)?;
         // The checksum first, then the backup: a finished backup always has its checksum, and a
         // crash in between leaves a checksum file alone, which `prune` removes.
-        if !opts.checksum_file {
-            return place(&tmp, dest);
+        if opts.checksum_file {
+            integrity::record(dest, &digest)?;
         }
-        integrity::record(dest, &digest)?;
         place(&tmp, dest).inspect_err(|_| {
-            let _ = std::fs::remove_file(checksum_path(dest));
-        })
+            if opts.checksum_file {
+                let _ = std::fs::remove_file(checksum_path(dest));
+            }
+        })?;
+        Ok((how, digest))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -190,11 +263,12 @@ fn write_error(tmp: &Path, e: impl std::fmt::Display) -> BackupError {
 fn verify_beside(
     checked: &Path,
     hashed: Option<&Path>,
+    busy: Duration,
     work: impl FnOnce() -> Result<(), BackupError>,
 ) -> Result<Option<String>, BackupError> {
     let panicked = |path: &Path| BackupError::Verify { path: path.to_owned(), report: "the check panicked".into() };
     std::thread::scope(|s| {
-        let check = s.spawn(|| verify(checked));
+        let check = s.spawn(|| verify(checked, busy));
         let hash = hashed.map(|path| {
             (
                 path,
@@ -223,17 +297,26 @@ fn private(path: &Path) -> Result<(), BackupError> {
     Ok(())
 }
 
-/// Copies and verifies; returns the copy's SHA-256.
+/// Copies and verifies; returns how it verified and the copy's SHA-256.
 fn copy(
     src: &Connection,
     src_path: &Path,
     tmp: &Path,
     opts: BackupOptions,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<String, BackupError> {
-    let digest = |d: Option<String>| d.ok_or_else(|| write_error(tmp, "no checksum was computed"));
-    let busy = Duration::from_secs(5);
+) -> Result<(Verification, String), BackupError> {
+    let busy = opts.busy_timeout;
     let sqlite = |e: rusqlite::Error| DbError::sqlite(src_path, e, busy);
+    // A failed check names the database and what was checked: a page-for-page copy of sound pages
+    // is sound, so damage found means the database's own pages are damaged.
+    let verified = |how: Verification, d: Result<Option<String>, BackupError>| match d {
+        Ok(Some(digest)) => Ok((how, digest)),
+        Ok(None) => Err(write_error(tmp, "no checksum was computed")),
+        Err(BackupError::Verify { report, .. }) => {
+            Err(BackupError::Unsound { database: src_path.to_owned(), how: how.checked(), report })
+        }
+        Err(e) => Err(e),
+    };
     if opts.vacuum {
         src.execute("VACUUM INTO ?1", [tmp.to_string_lossy()]).map_err(|e| match e.sqlite_error_code() {
             Some(
@@ -241,7 +324,9 @@ fn copy(
             ) => write_error(tmp, e),
             _ => sqlite(e).into(),
         })?;
-        return verify_beside(tmp, Some(tmp), || sync(tmp)).and_then(digest);
+        // A backup is a plain rollback-journal file, whatever the source's mode.
+        integrity::set_wal_flag(tmp, false).map_err(|e| write_error(tmp, e))?;
+        return verified(Verification::Vacuum, verify_beside(tmp, Some(tmp), busy, || sync(tmp)));
     }
     // A read transaction held across the whole copy keeps the snapshot fixed: writers (in WAL
     // mode) go on, and the copy never restarts however busy they are.
@@ -249,17 +334,17 @@ fn copy(
     let result = (|| {
         let mode: String = src.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(sqlite)?;
         if mode == "wal" {
-            copy_pages(src, src_path, tmp, progress)?;
-            verify_beside(tmp, Some(tmp), || sync(tmp))
+            copy_pages(src, src_path, tmp, busy, progress)?;
+            verified(Verification::BackupApi, verify_beside(tmp, Some(tmp), busy, || sync(tmp)))
         } else {
             // Under the shared lock the file is the snapshot and the copy is that file byte for
             // byte, so checking and hashing the snapshot checks and hashes the copy, while the
             // copy is made. (Reading the copy back would only read the page cache it was just
             // written from: no stronger proof.)
-            verify_beside(src_path, Some(src_path), || copy_file(src_path, tmp, progress).and_then(|()| sync(tmp)))
+            let copied = || copy_file(src_path, tmp, progress).and_then(|()| sync(tmp));
+            verified(Verification::Snapshot, verify_beside(src_path, Some(src_path), busy, copied))
         }
-    })()
-    .and_then(digest);
+    })();
     let _ = src.execute_batch("COMMIT");
     result
 }
@@ -277,18 +362,22 @@ fn copy_file(src_path: &Path, tmp: &Path, progress: &mut dyn FnMut(u64, u64)) ->
 }
 
 /// A WAL database's snapshot is the file plus part of its WAL: SQLite's online backup API copies
-/// exactly the pages of the snapshot, into a destination that needs no journal of its own.
+/// exactly the pages of the snapshot, into a destination that needs no journal of its own. The
+/// copy's header carries the source's WAL flag; it is cleared in the closed file (two bytes), not
+/// by SQLite, which would first open a `-wal` and `-shm` beside the partial file and then write
+/// a `-journal` to switch modes: files a kill would leave behind.
 fn copy_pages(
     src: &Connection,
     src_path: &Path,
     tmp: &Path,
+    busy: Duration,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), BackupError> {
-    let busy = Duration::from_secs(5);
     let mut dst = Connection::open(tmp).map_err(|e| write_error(tmp, e))?;
     dst.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;").map_err(|e| write_error(tmp, e))?;
     {
         let backup = Backup::new(src, &mut dst).map_err(|e| write_error(tmp, e))?;
+        let mut waited = Duration::ZERO;
         loop {
             let step = backup.step(PAGES_PER_STEP).map_err(|e| match e.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
@@ -300,15 +389,19 @@ fn copy_pages(
             progress((p.pagecount - p.remaining).max(0) as u64, p.pagecount.max(0) as u64);
             match step {
                 StepResult::Done => break,
-                StepResult::Busy | StepResult::Locked => std::thread::sleep(Duration::from_millis(5)),
+                StepResult::Busy | StepResult::Locked if waited >= busy => {
+                    return Err(DbError::Busy { path: src_path.to_owned(), timeout: busy }.into());
+                }
+                StepResult::Busy | StepResult::Locked => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    waited += Duration::from_millis(5);
+                }
                 _ => {}
             }
         }
     }
-    // The copy carries the source's WAL flag in its header; a backup is a plain rollback-journal file.
-    let _: String = dst.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0)).map_err(|e| write_error(tmp, e))?;
     dst.close().map_err(|(_, e)| write_error(tmp, e))?;
-    Ok(())
+    integrity::set_wal_flag(tmp, false).map_err(|e| write_error(tmp, e))
 }
 
 /// Makes a rename durable. Best effort: not every platform can open a directory.
@@ -318,9 +411,9 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
-/// Opens `database`, backs it up into its environment's backups directory, and returns the path.
 /// Opens an environment's `database` (refusing one that belongs to another environment), backs it
-/// up to `dest` or a new name in `backups`, and returns the backup's path.
+/// up to `dest` or a new name in `backups`, waiting up to `busy` for locks, and returns the
+/// backup: its path, how it was verified, its SHA-256.
 pub fn backup_database(
     database: &Path,
     env: &str,
@@ -329,20 +422,21 @@ pub fn backup_database(
     opts: BackupOptions,
     busy: Duration,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<PathBuf, BackupError> {
-    let conn = super::open(database, super::OpenOptions { create: false, read_only: true, busy_timeout: busy })?;
+) -> Result<Made, BackupError> {
+    let opts = BackupOptions { busy_timeout: busy, ..opts };
+    let conn = super::open(database, OpenOptions { create: false, read_only: true, busy_timeout: busy })?;
     super::check_environment(&conn, database, env)?;
     let version = history::latest(&conn).map_err(|e| DbError::sqlite(database, e, busy))?;
+    let made = |path: &Path, (verification, sha256)| Made { path: path.to_owned(), verification, sha256 };
     if let Some(dest) = dest {
-        backup(&conn, database, dest, opts, progress)?;
-        return Ok(dest.to_owned());
+        return backup(&conn, database, dest, opts, progress).map(|r| made(dest, r));
     }
     // An automatic name another backup took in the same second: take the next one.
     loop {
         let dest = path_for(backups, database, env, version);
         match backup(&conn, database, &dest, opts, progress) {
             Err(BackupError::Exists(_)) => continue,
-            other => return other.map(|()| dest),
+            other => return other.map(|r| made(&dest, r)),
         }
     }
 }
@@ -358,11 +452,11 @@ pub struct Identity {
     pub missing: Vec<&'static str>,
 }
 
-/// Reads a (verified) database file's environment, project and history.
-pub fn identity(path: &Path) -> Result<Identity, BackupError> {
-    let opts = super::OpenOptions { create: false, read_only: true, busy_timeout: Duration::from_secs(5) };
-    let conn = super::open(path, opts)?;
-    let err = |e| BackupError::Db(DbError::sqlite(path, e, Duration::ZERO));
+/// Reads a (verified) database file's environment, project and history, waiting up to `busy`
+/// for a lock.
+pub fn identity(path: &Path, busy: Duration) -> Result<Identity, BackupError> {
+    let conn = super::open(path, OpenOptions { create: false, read_only: true, busy_timeout: busy })?;
+    let err = |e| BackupError::Db(DbError::sqlite(path, e, busy));
     let mut missing = Vec::new();
     if !history::exists(&conn).map_err(err)? {
         missing.push("envdb_migrations");
@@ -382,7 +476,7 @@ pub fn identity(path: &Path) -> Result<Identity, BackupError> {
 /// rollback journal (a writer killed mid-transaction left half of it in the file) is rolled
 /// back, a WAL is checkpointed. Returns the companions it could not fold in (a database too
 /// damaged for SQLite, perhaps the reason for a restore): they must stay with the file.
-fn settle(database: &Path) -> Vec<&'static str> {
+fn settle(database: &Path, busy: Duration) -> Vec<&'static str> {
     let mut left = Vec::new();
     if !database.is_file() {
         return left;
@@ -392,7 +486,7 @@ fn settle(database: &Path) -> Vec<&'static str> {
         // SQLite rolls a hot journal back before the first read of a read-write connection.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let read = Connection::open_with_flags(database, flags).and_then(|c| {
-            c.busy_timeout(Duration::from_secs(5))?;
+            c.busy_timeout(busy)?;
             c.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))
         });
         if read.is_err() || journal_has_header(&journal) {
@@ -402,8 +496,11 @@ fn settle(database: &Path) -> Vec<&'static str> {
     let wal = companion(database, "-wal");
     let checkpointed = !wal.exists()
         || Connection::open(database)
-            // The first column is 1 when the checkpoint could not finish (a reader in the way).
-            .and_then(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)))
+            .and_then(|c| {
+                c.busy_timeout(busy)?;
+                // The first column is 1 when the checkpoint could not finish (a reader in the way).
+                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))
+            })
             .is_ok_and(|busy| busy == 0);
     if !checkpointed {
         left.push("-wal");
@@ -438,21 +535,34 @@ fn journal_has_header(journal: &Path) -> bool {
 /// back, a WAL checkpointed, so the kept file is the database as SQLite saw it and nothing stale
 /// can ever be replayed onto the new file), hard-linked to its kept name (copied where links are
 /// impossible), what could not be folded in moved beside it, the rest of its `-wal`, `-shm` and
-/// `-journal` removed; then the copy is renamed over it. At every moment the database path holds
-/// the old file or the new one, and the old one is never lost. Returns the kept name, if any.
+/// `-journal` removed; then the copy is renamed over it. The copy takes the journal mode (WAL or
+/// rollback journal, the one mode a file records) and the permissions of the database it
+/// replaces: an application that put its database in WAL finds it in WAL. At every moment the
+/// database path holds the old file or the new one, and the old one is never lost. Locks are
+/// waited for up to `busy`. Returns the kept name, if any.
 pub fn replace(
     file: &Path,
     database: &Path,
     keep_as: impl FnOnce() -> PathBuf,
     checksum: Option<&str>,
+    busy: Duration,
 ) -> Result<Option<PathBuf>, BackupError> {
     let dir = database.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = database.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.restore.{}.partial", std::process::id()));
     let result = (|| {
-        let copied = || std::fs::copy(file, &tmp).map_err(|e| write_error(&tmp, e)).and_then(|_| sync(&tmp));
-        let digest = verify_beside(file, checksum.map(|_| file), copied)?;
+        // The mode of the database being replaced (none when there is none, or SQLite never
+        // wrote its header): the copy gets it before it is synced.
+        let wal = integrity::wal_flag(database).ok().flatten();
+        let copied = || {
+            std::fs::copy(file, &tmp).map_err(|e| write_error(&tmp, e))?;
+            if let Some(wal) = wal {
+                integrity::set_wal_flag(&tmp, wal).map_err(|e| write_error(&tmp, e))?;
+            }
+            sync(&tmp)
+        };
+        let digest = verify_beside(file, checksum.map(|_| file), busy, copied)?;
         if let (Some(recorded), Some(actual)) = (checksum, digest)
             && let Some(why) = integrity::mismatch(recorded, &actual)
         {
@@ -464,7 +574,7 @@ pub fn replace(
             if let Ok(meta) = std::fs::metadata(database) {
                 std::fs::set_permissions(&tmp, meta.permissions()).map_err(|e| write_error(&tmp, e))?;
             }
-            let left = settle(database);
+            let left = settle(database, busy);
             let keep_as = keep_as();
             keep(database, &keep_as)?;
             for suffix in left {
@@ -512,4 +622,31 @@ fn keep(database: &Path, keep_as: &Path) -> Result<(), BackupError> {
     private(keep_as)?;
     sync_dir(dir);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `verify` waits for a queued writer only as long as the busy timeout it is given, and
+    /// reports that as the lock it is, not as damage.
+    #[test]
+    fn verify_waits_the_busy_timeout_and_says_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);").unwrap();
+        assert!(verify(&db, Duration::ZERO).is_ok());
+        // An exclusive lock held: no reader gets in.
+        conn.execute_batch("BEGIN EXCLUSIVE; INSERT INTO t VALUES (2);").unwrap();
+        let started = std::time::Instant::now();
+        let err = verify(&db, Duration::from_millis(300)).unwrap_err();
+        let waited = started.elapsed();
+        assert!(
+            matches!(&err, BackupError::Db(DbError::Busy { timeout, .. }) if *timeout == Duration::from_millis(300)),
+            "{err:?}"
+        );
+        assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(5), "{waited:?}");
+        conn.execute_batch("COMMIT").unwrap();
+    }
 }

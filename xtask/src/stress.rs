@@ -171,9 +171,9 @@ fn kill_backup(bin: &Path, tmp: &Path, runs: usize, mib: u64, wal: bool, rng: &m
             if name.starts_with('.') {
                 partial += 1;
             } else if name.ends_with(".sha256") {
-                // Removed with its backup below, or alone: the kill came between writing it and
-                // placing its backup (`backups` lists it, so the leftovers check passed).
-                let _ = std::fs::remove_file(entry.path());
+                // Checked and removed with its backup below (the directory may list it before its
+                // backup), or alone after this loop: the kill came between writing it and placing
+                // its backup (`backups` lists it, so the leftovers check passed).
                 continue;
             } else {
                 complete += 1;
@@ -190,6 +190,11 @@ fn kill_backup(bin: &Path, tmp: &Path, runs: usize, mib: u64, wal: bool, rng: &m
                 }
             }
             std::fs::remove_file(entry.path())?;
+        }
+        for entry in std::fs::read_dir(&backups).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".sha256") {
+                std::fs::remove_file(entry.path())?;
+            }
         }
         if ended == Ended::Finished && complete == complete_before {
             out.fail(Check::Done, run, "backup exited 0 but wrote no backup");

@@ -128,7 +128,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
                                 version_of(dest),
                             )
                         };
-                        if let Some(kept) = backup::replace(&staging, dest, keep_as, None)? {
+                        if let Some(kept) = backup::replace(&staging, dest, keep_as, None, Duration::from_secs(5))? {
                             ctx.out.status(
                                 "Kept",
                                 format!("the replaced {} database as {}", env.name(), project.show(&kept).display()),

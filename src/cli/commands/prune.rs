@@ -45,10 +45,16 @@ impl Pruned {
 }
 
 /// Removes a pruned file with what belongs to it: a backup's checksum file, the `-wal` or
-/// `-journal` a replaced database may have kept beside it.
+/// `-journal` a replaced database may have kept beside it (or SQLite left beside a partial file,
+/// which are listed too: one already removed with its partial file is done).
 fn remove(path: &Path) -> anyhow::Result<()> {
-    std::fs::remove_file(path)
-        .with_context(|| format!("cannot remove {}; the files before it are removed", path.display()))?;
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e)
+                .with_context(|| format!("cannot remove {}; the files before it are removed", path.display()));
+        }
+        _ => {}
+    }
     let sidecar = backup::checksum_path(path);
     match std::fs::remove_file(&sidecar) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

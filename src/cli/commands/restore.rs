@@ -78,7 +78,7 @@ fn check(ctx: &mut Ctx, target: &Target, file: &Path, show: &str, force: bool) -
             )
         })?;
     }
-    let id = backup::identity(file).with_context(|| format!("{show} cannot be restored"))?;
+    let id = backup::identity(file, target.busy).with_context(|| format!("{show} cannot be restored"))?;
     if !id.missing.is_empty() {
         let what = if empty { "is empty (0 bytes): it has no envdb metadata" } else { "has no envdb metadata" };
         let tables = id.missing.iter().map(|t| format!("the {t} table")).collect::<Vec<_>>().join(" and ");
@@ -144,6 +144,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
                 backup::replaced_path_for(&target.backups_dir(), &target.path, target.env.name(), before)
             },
             checksum.as_deref(),
+            target.busy,
         )
         .with_context(|| format!("{show} cannot be restored"))?;
         if let Some(kept) = kept {

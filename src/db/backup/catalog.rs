@@ -114,10 +114,19 @@ struct Parsed {
     replaced: bool,
 }
 
+/// What is inside `.<inner>.partial`, or inside the `-wal`, `-shm` or `-journal` SQLite may have
+/// left beside such a file (earlier versions switched a WAL copy's journal mode with SQLite, and a
+/// kill in between left them): each is an interrupted file of its own, listed and pruned.
+fn partial_inner(name: &str) -> Option<&str> {
+    let name = name.strip_prefix('.')?;
+    let name = crate::db::COMPANIONS.iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+    name.strip_suffix(".partial")
+}
+
 /// Parses a backup file name; `None` for anything else.
 fn parse(path: &Path) -> Option<Parsed> {
     let name = path.file_name()?.to_str()?;
-    let (name, partial_pid) = match name.strip_prefix('.').and_then(|n| n.strip_suffix(".partial")) {
+    let (name, partial_pid) = match partial_inner(name) {
         // `.<name>.<pid>.partial`
         Some(inner) => match inner.rsplit_once('.').map(|(n, pid)| (n, pid.parse::<u32>())) {
             Some((n, Ok(pid))) => (n, Some(Some(pid))),
@@ -147,8 +156,7 @@ fn parse(path: &Path) -> Option<Parsed> {
 
 /// The writer of a restore's partial file beside `database`: `.<db name>.restore.<pid>.partial`.
 fn restore_partial_pid(path: &Path, database: &Path) -> Option<Option<u32>> {
-    let name = path.file_name()?.to_str()?;
-    let inner = name.strip_prefix('.')?.strip_suffix(".partial")?;
+    let inner = partial_inner(path.file_name()?.to_str()?)?;
     let (rest, pid) = inner.rsplit_once('.')?;
     (rest.strip_suffix(".restore")? == database.file_name()?.to_str()?).then(|| pid.parse().ok())
 }
@@ -368,6 +376,14 @@ mod tests {
         assert_eq!(restore_partial_pid(Path::new("/d/.app.db.restore.77.partial"), db), Some(Some(77)));
         assert_eq!(restore_partial_pid(Path::new("/d/.other.db.restore.77.partial"), db), None);
         assert_eq!(restore_partial_pid(Path::new("/d/.app.db.77.partial"), db), None);
+        // What SQLite left beside a partial file is a partial file too.
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let stray = format!("/d/backups/.app.dev.20261122T101112Z.v3.db.4242.partial{suffix}");
+            assert_eq!(f(&stray).map(|p| p.4), Some(Some(Some(4242))), "{stray}");
+            let stray = format!("/d/.app.db.restore.77.partial{suffix}");
+            assert_eq!(restore_partial_pid(Path::new(&stray), db), Some(Some(77)), "{stray}");
+        }
+        assert!(parse(Path::new("/d/backups/app.dev.20261122T101112Z.v3.db-wal")).is_none());
     }
 
     #[test]

@@ -59,6 +59,42 @@ pub fn check_header(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Bytes 18 and 19 of a SQLite header, the file format's write and read versions: 1 for a
+/// rollback journal, 2 for WAL. WAL is the one journal mode a database file records.
+const FORMAT_VERSIONS: u64 = 18;
+
+/// Whether a database file records WAL mode; `Ok(None)` when it is not a SQLite file with a
+/// header that says either (missing, empty, another format).
+pub fn wal_flag(path: &Path) -> std::io::Result<Option<bool>> {
+    let mut header = [0u8; 20];
+    match std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut header)) {
+        Ok(()) if header.starts_with(MAGIC) => Ok(match header[18..20] {
+            [1, 1] => Some(false),
+            [2, 2] => Some(true),
+            _ => None,
+        }),
+        Ok(()) => Ok(None),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes a closed database file (a copy no connection has open) record WAL mode or a rollback
+/// journal, as `PRAGMA journal_mode` would, by writing the two bytes SQLite itself writes; a file
+/// already in that mode, or whose header says neither, is left alone. Unlike the pragma, it
+/// opens no `-wal`, `-shm` or `-journal` beside the file, so a kill leaves nothing but the file.
+pub(super) fn set_wal_flag(path: &Path, wal: bool) -> std::io::Result<()> {
+    use std::io::{Seek as _, SeekFrom, Write as _};
+    match wal_flag(path)? {
+        Some(now) if now != wal => {
+            let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+            f.seek(SeekFrom::Start(FORMAT_VERSIONS))?;
+            f.write_all(if wal { &[2, 2] } else { &[1, 1] })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The checksum recorded beside a backup; `Ok(None)` when it has no checksum file.
 pub fn recorded(backup: &Path) -> Result<Option<String>, String> {
     let sidecar = checksum_path(backup);
@@ -138,6 +174,34 @@ mod tests {
         assert_eq!(check_header(&db), Err("empty (0 bytes)".into()));
         std::fs::write(&db, "x".repeat(4096)).unwrap();
         assert!(check_header(&db).unwrap_err().contains("no SQLite header"));
+    }
+
+    #[test]
+    fn the_wal_flag_is_read_and_set_in_a_closed_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(dir.path());
+        assert_eq!(wal_flag(&db).unwrap(), Some(false));
+        set_wal_flag(&db, true).unwrap();
+        assert_eq!(wal_flag(&db).unwrap(), Some(true));
+        let mode = |p: &Path| -> String {
+            rusqlite::Connection::open(p).unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(mode(&db), "wal");
+        set_wal_flag(&db, false).unwrap();
+        assert_eq!(mode(&db), "delete");
+        let ok: String =
+            rusqlite::Connection::open(&db).unwrap().query_row("PRAGMA quick_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok");
+        // Not a database, missing, empty: no flag, and nothing written.
+        std::fs::write(dir.path().join("text"), "x".repeat(100)).unwrap();
+        std::fs::write(dir.path().join("empty"), "").unwrap();
+        for name in ["text", "missing", "empty"] {
+            let p = dir.path().join(name);
+            assert_eq!(wal_flag(&p).unwrap(), None, "{name}");
+            set_wal_flag(&p, true).unwrap();
+            assert_eq!(wal_flag(&p).unwrap(), None, "{name}");
+        }
+        assert!(!dir.path().join("missing").exists());
     }
 
     #[test]
