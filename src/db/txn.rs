@@ -37,7 +37,7 @@ impl Run<'_> {
 /// Where a file failed (a line, when one statement failed) and why.
 pub(super) type Failure = (Option<usize>, String);
 
-/// How many violations are noted after each file, and listed in an error.
+/// How many violations a check reads: listed in an error, and looked for by a replay.
 const NOTED: usize = 20;
 
 /// A SQLite message, with the line refined to the failing token when SQLite reports an offset.
@@ -107,75 +107,95 @@ pub(super) fn foreign_keys_off<T>(
 }
 
 /// An open transaction, as its body sees it.
-pub(super) struct Txn<'r, 'c> {
+pub(super) struct Txn<'r, 'c, 's> {
     run: &'r Run<'c>,
     check: bool,
-    /// Each file run so far, with the first violations the database had after it.
-    ledger: Vec<(String, Vec<Violation>)>,
+    /// The files run so far, in order, when foreign keys are checked: replayed to find the one
+    /// that caused a violation.
+    files: Vec<(&'s str, &'s [Statement<'s>])>,
 }
 
-impl Txn<'_, '_> {
-    /// Runs a file's statements (errors name it as `m`) and, when the transaction checks foreign
-    /// keys, notes the violations the database has after it, to name the file that caused one.
-    pub fn run_file(&mut self, m: &Migration<'_>, stmts: &[Statement<'_>]) -> Result<(), DbError> {
+impl<'s> Txn<'_, '_, 's> {
+    /// Runs a file's statements; errors name it as `m`.
+    pub fn run_file(&mut self, m: &'s Migration<'_>, stmts: &'s [Statement<'s>]) -> Result<(), DbError> {
         run_statements(self.run, stmts).map_err(|detail| MigrationFailed::bare(m.name, self.run.path, detail))?;
         if self.check {
-            let found = foreign_keys::check(self.run.conn, NOTED)
-                .map_err(|e| MigrationFailed::bare(m.name, self.run.path, check_failed(e)))?;
-            self.ledger.push((m.name.to_owned(), found));
+            self.files.push((m.name, stmts));
         }
         Ok(())
     }
 
-    /// The violations the body left, and the file that caused them: only the final state counts
-    /// (a violation a later file repairs is none), and the first violation listed is blamed on
-    /// the file after which it appeared and stayed.
-    fn blame(&self) -> Result<Option<Blame>, DbError> {
-        let Some((last_file, last)) = self.ledger.last() else { return Ok(None) };
-        let Some(first) = last.first() else { return Ok(None) };
-        let from = self.ledger.iter().rposition(|(_, found)| !found.contains(first)).map_or(0, |i| i + 1);
-        let file = self.ledger[from].0.clone();
-        match foreign_keys::describe(self.run.conn, last) {
-            Ok(described) => Ok(Some(Blame { file, first: first.clone(), described, throughout: from == 0 })),
-            Err(e) => Err(MigrationFailed::bare(last_file, self.run.path, check_failed(e))),
+    /// `PRAGMA foreign_key_check` on the state the body left (only the final state counts: a
+    /// violation a later file repairs is none): the violations found, described.
+    fn verdict(&self) -> Result<Option<(Violation, Vec<String>)>, DbError> {
+        let Some((last, _)) = self.files.last() else { return Ok(None) };
+        let failed = |e| MigrationFailed::bare(last, self.run.path, check_failed(e));
+        let found = foreign_keys::check(self.run.conn, NOTED).map_err(failed)?;
+        let Some(first) = found.first() else { return Ok(None) };
+        let described = foreign_keys::describe(self.run.conn, &found).map_err(failed)?;
+        Ok(Some((first.clone(), described)))
+    }
+
+    /// Once the transaction is rolled back, the error naming the file that caused the first
+    /// violation: the one file, or, of several, the file after which it appeared and stayed,
+    /// found by replaying them. A violation that was already in the database before the
+    /// transaction is said to be so.
+    fn blame(&self, first: &Violation, described: &[String]) -> DbError {
+        let (file, throughout) = match self.files.as_slice() {
+            [(only, _)] => (*only, true),
+            _ => self.replay(first),
+        };
+        let conn = self.run.conn;
+        let already = throughout && foreign_keys::check(conn, NOTED).is_ok_and(|before| before.contains(first));
+        MigrationFailed::bare(file, self.run.path, (None, violations(described, already)))
+    }
+
+    /// Runs the files again in a transaction of its own, rolled back, checking foreign keys after
+    /// each: the file after which `first` appeared and stayed, and whether it was there after
+    /// every one. A replay that does not end with `first` (SQL that reads the clock or a random
+    /// number) blames the last file, as a check at the end alone would.
+    fn replay(&self, first: &Violation) -> (&'s str, bool) {
+        let last = self.files.last().map_or("", |(name, _)| *name);
+        if self.run.exec("BEGIN IMMEDIATE").is_err() {
+            return (last, false);
+        }
+        let mut from = None;
+        for (i, (_, stmts)) in self.files.iter().enumerate() {
+            let found =
+                run_statements(self.run, stmts).ok().and_then(|()| foreign_keys::check(self.run.conn, NOTED).ok());
+            match found {
+                Some(found) if found.contains(first) => from = from.or(Some(i)),
+                Some(_) => from = None,
+                None => {
+                    from = None;
+                    break;
+                }
+            }
+        }
+        self.run.rollback();
+        match from {
+            Some(i) => (self.files[i].0, i == 0),
+            None => (last, false),
         }
     }
 }
 
-/// Violations a transaction would have committed, and the file that caused them.
-struct Blame {
-    file: String,
-    first: Violation,
-    described: Vec<String>,
-    /// The first violation was there after every file: maybe before the transaction too.
-    throughout: bool,
-}
-
-impl Blame {
-    /// The error, once the transaction is rolled back: a violation that was already in the
-    /// database before it began is said to be so, not blamed on the file alone.
-    fn error(self, run: &Run<'_>) -> DbError {
-        let already =
-            self.throughout && foreign_keys::check(run.conn, NOTED).is_ok_and(|before| before.contains(&self.first));
-        MigrationFailed::bare(&self.file, run.path, (None, violations(&self.described, already)))
-    }
-}
-
 /// The one transaction procedure: `BEGIN IMMEDIATE`, `body`, then, when `fk` says foreign keys
-/// are off (and so unchecked by SQLite), the verdict on the violations the files left, naming
-/// the file that caused them; `COMMIT`, or `ROLLBACK` on any failure, the commit's included.
-pub(super) fn transaction<T>(
+/// are off (and so unchecked by SQLite), one `PRAGMA foreign_key_check` on the state the files
+/// left, whose violations roll everything back and are blamed on the file that caused them;
+/// `COMMIT`, or `ROLLBACK` on any failure, the commit's included.
+pub(super) fn transaction<'s, T>(
     run: &Run<'_>,
     fk: Option<&ForeignKeysOff>,
-    body: impl FnOnce(&mut Txn<'_, '_>) -> Result<T, DbError>,
+    body: impl FnOnce(&mut Txn<'_, '_, 's>) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
     run.exec("BEGIN IMMEDIATE")?;
-    let mut tx = Txn { run, check: fk.is_some(), ledger: Vec::new() };
-    match body(&mut tx).and_then(|value| Ok((value, tx.blame()?))) {
+    let mut tx = Txn { run, check: fk.is_some(), files: Vec::new() };
+    match body(&mut tx).and_then(|value| Ok((value, tx.verdict()?))) {
         Ok((value, None)) => run.exec("COMMIT").map(|()| value).inspect_err(|_| run.rollback()),
-        Ok((_, Some(blame))) => {
+        Ok((_, Some((first, described)))) => {
             run.rollback();
-            Err(blame.error(run))
+            Err(tx.blame(&first, &described))
         }
         Err(e) => {
             run.rollback();
