@@ -5,20 +5,6 @@
 mod common;
 use common::*;
 
-fn versions(t: &Test) -> Vec<i64> {
-    let db = t.db();
-    let mut stmt = db.prepare("SELECT version FROM envdb_migrations ORDER BY version").unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
-}
-
-fn tables(t: &Test) -> Vec<String> {
-    let db = t.db();
-    let mut stmt = db
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'envdb_%' ORDER BY name")
-        .unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
-}
-
 /// A project with `0001_a.sql` creating table `a`, then `name` holding `sql`.
 fn after_a(name: &str, sql: &str) -> Test {
     Test::with(&[("0001_a.sql", "CREATE TABLE a (x);"), (name, sql)])

@@ -9,12 +9,16 @@
 //! 5. the history row, `envdb_meta` and `user_version`, then `COMMIT`;
 //! 6. `foreign_keys` restored.
 //!
+//! Steps 1 and 6 are `txn::foreign_keys_off`, steps 2 to 5 `txn::transaction`: every write here
+//! goes through those two.
+//!
 //! Speed: on a database in rollback-journal mode, a run switches to WAL with
 //! `synchronous=NORMAL` (one fsync-free commit per migration), then checkpoints with a full
 //! sync and returns to the original journal mode before reporting success: every migration is
 //! still atomic, and everything is durable when the run returns.
 
 use super::statements::Statement;
+use super::txn::{Failure, ForeignKeysOff, Run, check_foreign_keys, foreign_keys_off, run_statements, transaction};
 use super::{DbError, history};
 use crate::config::JournalMode;
 use crate::embedded::Migration;
@@ -113,30 +117,7 @@ pub enum Progress<'a> {
     Applied(&'a Migration<'a>, Duration),
 }
 
-struct Run<'c> {
-    conn: &'c Connection,
-    path: &'c Path,
-    busy: Duration,
-}
-
 impl Run<'_> {
-    fn err(&self, e: rusqlite::Error) -> DbError {
-        DbError::sqlite(self.path, e, self.busy)
-    }
-
-    fn exec(&self, sql: &str) -> Result<(), DbError> {
-        self.conn.execute_batch(sql).map_err(|e| self.err(e))
-    }
-
-    fn rollback(&self) {
-        // Some errors (a full disk, an I/O error) already rolled back; a second ROLLBACK is harmless.
-        let _ = self.conn.execute_batch("ROLLBACK");
-    }
-
-    fn fk_violations(&self) -> Result<Vec<String>, DbError> {
-        super::foreign_key_violations(self.conn, 20).map_err(|e| self.err(e))
-    }
-
     fn journal_mode(&self) -> Result<String, DbError> {
         self.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
@@ -159,18 +140,30 @@ fn prepare<'a>(m: &'a Migration<'a>, single: bool) -> Result<(Directives, Vec<St
     Ok((reading.directives, reading.statements))
 }
 
-/// Where a file failed (a line, when one statement failed) and why.
-type Failure = (Option<usize>, String);
-
-/// A SQLite message, with the line refined to the failing token when SQLite reports an offset.
-fn describe(e: &rusqlite::Error, stmt: &Statement<'_>) -> Failure {
-    match e {
-        rusqlite::Error::SqlInputError { msg, offset, .. } if *offset >= 0 => {
-            (Some(stmt.line_at(*offset as usize)), msg.clone())
-        }
-        rusqlite::Error::SqliteFailure(_, Some(msg)) => (Some(stmt.line), msg.clone()),
-        other => (Some(stmt.line), other.to_string()),
+impl MigrationFailed {
+    /// The failure of `file` alone; `settled` adds what the run left.
+    pub(super) fn bare(file: &str, database: &Path, (line, message): Failure) -> DbError {
+        DbError::Migration(Box::new(MigrationFailed {
+            file: file.to_owned(),
+            line,
+            message,
+            database: database.to_owned(),
+            applied_before: Vec::new(),
+            version_now: 0,
+            outside_transaction: false,
+            whole_run_rolled_back: false,
+        }))
     }
+}
+
+/// Completes a failed file's error with what the run left: the version the database is at now
+/// (read back; `at` when it cannot be), then what `left` says.
+fn settled(run: &Run<'_>, mut e: DbError, at: u64, left: impl FnOnce(&mut MigrationFailed)) -> DbError {
+    if let DbError::Migration(f) = &mut e {
+        f.version_now = history::latest(run.conn).unwrap_or(at);
+        left(f);
+    }
+    e
 }
 
 /// Applies the pending migrations. The caller holds the run lock.
@@ -217,34 +210,30 @@ pub fn migrate(
     // The mode to return to is recorded (durably, before the switch) so that a run killed in
     // WAL is put back by the next one.
     let record = fast && back != "wal" && interrupted.as_deref() != Some(back.as_str());
-    run.exec("BEGIN IMMEDIATE")?;
-    let setup = history::ensure(conn, opts.environment.as_deref(), opts.project.as_deref())
-        .and_then(|()| if record { history::set_meta(conn, history::JOURNAL_MODE_TO_RESTORE, &back) } else { Ok(()) })
-        .map_err(|e| run.err(e))
-        .and_then(|()| run.exec("COMMIT"));
-    if setup.is_err() {
-        run.rollback();
-    }
-    setup?;
+    transaction(&run, None, |_| {
+        history::ensure(conn, opts.environment.as_deref(), opts.project.as_deref())
+            .and_then(
+                |()| if record { history::set_meta(conn, history::JOURNAL_MODE_TO_RESTORE, &back) } else { Ok(()) },
+            )
+            .map_err(|e| run.err(e))
+    })?;
     if fast && run.set_journal_mode("wal")? == "wal" {
         run.exec("PRAGMA synchronous = NORMAL")?;
     }
-    let fk_before: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).map_err(|e| run.err(e))?;
-    run.exec("PRAGMA foreign_keys = OFF")?;
 
-    let result = if opts.single_transaction {
-        apply_all_in_one(&run, &pending, &prepared, &mut report, progress)
-    } else {
-        pending
-            .iter()
-            .zip(&prepared)
-            .try_for_each(|(m, (d, stmts))| apply_one(&run, m, d, stmts, &mut report, progress))
-    };
+    let result = foreign_keys_off(&run, |fk| {
+        if opts.single_transaction {
+            apply_all_in_one(&run, fk, &pending, &prepared, &mut report, progress)
+        } else {
+            pending
+                .iter()
+                .zip(&prepared)
+                .try_for_each(|(m, (d, stmts))| apply_one(&run, fk, m, d, stmts, &mut report, progress))
+        }
+    });
 
     // Put the connection back as it was, durably, whatever happened.
-    let restore = run
-        .exec(if fk_before { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })
-        .and_then(|()| if fast { leave_fast_journal(&run, &back, record || interrupted.is_some()) } else { Ok(()) });
+    let restore = if fast { leave_fast_journal(&run, &back, record || interrupted.is_some()) } else { Ok(()) };
     result?;
     restore?;
     Ok(report)
@@ -262,29 +251,12 @@ fn leave_fast_journal(run: &Run<'_>, mode: &str, recorded: bool) -> Result<(), D
     Ok(())
 }
 
-fn run_statements(run: &Run<'_>, stmts: &[Statement<'_>]) -> Result<(), Failure> {
-    for s in stmts {
-        if let Err(e) = run.conn.execute_batch(s.sql) {
-            return Err(describe(&e, s));
-        }
-    }
-    Ok(())
-}
-
-/// The statements, then `PRAGMA foreign_key_check`: a failure of either is the file's failure.
-fn run_body(run: &Run<'_>, stmts: &[Statement<'_>]) -> Result<(), Failure> {
-    run_statements(run, stmts)?;
-    match run.fk_violations() {
-        Ok(v) if v.is_empty() => Ok(()),
-        Ok(v) => Err(fk_failure(v)),
-        Err(e) => Err((None, format!("checking foreign keys after it ran failed: {e}"))),
-    }
-}
-
-/// The body of a `no-transaction` file, which must leave no transaction open: one left open (a
-/// SAVEPOINT never released) is rolled back and is the file's failure, naming it.
+/// The body of a `no-transaction` file, then the foreign-key check; it must leave no transaction
+/// open: one left open (a SAVEPOINT never released) is rolled back and is the file's failure,
+/// naming it.
 fn run_outside(run: &Run<'_>, stmts: &[Statement<'_>]) -> Result<(), Failure> {
-    run_body(run, stmts)?;
+    run_statements(run, stmts)?;
+    check_foreign_keys(run)?;
     if run.conn.is_autocommit() {
         return Ok(());
     }
@@ -298,38 +270,24 @@ fn run_outside(run: &Run<'_>, stmts: &[Statement<'_>]) -> Result<(), Failure> {
     ))
 }
 
-/// A failure of a `no-transaction` file: its earlier statements took effect.
-fn failed_outside(run: &Run<'_>, m: &Migration<'_>, report: &MigrateReport, detail: Failure) -> DbError {
-    let mut e = failed(run, m, report, detail);
-    if let DbError::Migration(f) = &mut e {
-        f.outside_transaction = true;
-    }
-    e
-}
-
-fn failed(run: &Run<'_>, m: &Migration<'_>, report: &MigrateReport, (line, message): Failure) -> DbError {
-    let version_now = history::latest(run.conn).unwrap_or(report.after);
-    DbError::Migration(Box::new(MigrationFailed {
-        file: m.name.to_owned(),
-        line,
-        message,
-        database: run.path.to_owned(),
-        applied_before: report.applied.iter().map(|a| a.0).collect(),
-        version_now,
-        outside_transaction: false,
-        whole_run_rolled_back: false,
-    }))
-}
-
-fn fk_failure(violations: Vec<String>) -> Failure {
-    (
-        None,
-        format!("foreign key violations after it ran (PRAGMA foreign_key_check):\n    {}", violations.join("\n    ")),
-    )
+/// Runs a `no-transaction` file; a failure says its earlier statements took effect.
+fn apply_outside(
+    run: &Run<'_>,
+    m: &Migration<'_>,
+    stmts: &[Statement<'_>],
+    report: &MigrateReport,
+) -> Result<(), DbError> {
+    run_outside(run, stmts).map_err(|detail| {
+        settled(run, MigrationFailed::bare(m.name, run.path, detail), report.after, |f| {
+            f.outside_transaction = true;
+            f.applied_before = report.applied.iter().map(|a| a.0).collect();
+        })
+    })
 }
 
 fn apply_one(
     run: &Run<'_>,
+    fk: &ForeignKeysOff,
     m: &Migration<'_>,
     directives: &Directives,
     stmts: &[Statement<'_>],
@@ -338,32 +296,33 @@ fn apply_one(
 ) -> Result<(), DbError> {
     progress(Progress::Applying(m));
     let start = Instant::now();
-    if directives.no_transaction {
+    let record = |ms| history::record(run.conn, m.version, m.name, m.checksum, ms).map_err(|e| run.err(e));
+    let ms = if directives.no_transaction {
         if history::is_applied(run.conn, m.version).map_err(|e| run.err(e))? {
             return Ok(());
         }
-        if let Err(detail) = run_outside(run, stmts) {
-            return Err(failed_outside(run, m, report, detail));
-        }
-        run.exec("BEGIN IMMEDIATE")?;
+        apply_outside(run, m, stmts, report)?;
+        let ms = start.elapsed().as_millis() as u64;
+        transaction(run, None, |_| record(ms))?;
+        ms
     } else {
-        run.exec("BEGIN IMMEDIATE")?;
-        // Re-read inside the write lock: another runner may have applied it meanwhile.
-        if history::is_applied(run.conn, m.version).map_err(|e| run.err(e))? {
-            run.rollback();
-            return Ok(());
+        let done = transaction(run, Some(fk), |tx| {
+            // Re-read inside the write lock: another runner may have applied it meanwhile.
+            if history::is_applied(run.conn, m.version).map_err(|e| run.err(e))? {
+                return Ok(None);
+            }
+            tx.run_file(m, stmts)?;
+            let ms = start.elapsed().as_millis() as u64;
+            record(ms).map(|()| Some(ms))
+        })
+        .map_err(|e| {
+            settled(run, e, report.after, |f| f.applied_before = report.applied.iter().map(|a| a.0).collect())
+        })?;
+        match done {
+            Some(ms) => ms,
+            None => return Ok(()),
         }
-        if let Err(detail) = run_body(run, stmts) {
-            run.rollback();
-            return Err(failed(run, m, report, detail));
-        }
-    }
-    let ms = start.elapsed().as_millis() as u64;
-    let recorded = history::record(run.conn, m.version, m.name, m.checksum, ms).map_err(|e| run.err(e));
-    if let Err(e) = recorded.and_then(|()| run.exec("COMMIT")) {
-        run.rollback();
-        return Err(e);
-    }
+    };
     report.after = m.version;
     report.applied.push((m.version, m.name.to_owned(), ms));
     progress(Progress::Applied(m, start.elapsed()));
@@ -372,44 +331,33 @@ fn apply_one(
 
 fn apply_all_in_one(
     run: &Run<'_>,
+    fk: &ForeignKeysOff,
     pending: &[&Migration<'_>],
     prepared: &[(Directives, Vec<Statement<'_>>)],
     report: &mut MigrateReport,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(), DbError> {
-    run.exec("BEGIN IMMEDIATE")?;
     let before = report.clone();
-    let result = (|| {
+    transaction(run, Some(fk), |tx| {
         for (m, (_, stmts)) in pending.iter().zip(prepared) {
             if history::is_applied(run.conn, m.version).map_err(|e| run.err(e))? {
                 continue;
             }
             progress(Progress::Applying(m));
             let start = Instant::now();
-            run_statements(run, stmts).map_err(|detail| failed(run, m, report, detail))?;
+            tx.run_file(m, stmts)?;
             let ms = start.elapsed().as_millis() as u64;
             history::record(run.conn, m.version, m.name, m.checksum, ms).map_err(|e| run.err(e))?;
             report.after = m.version;
             report.applied.push((m.version, m.name.to_owned(), ms));
             progress(Progress::Applied(m, start.elapsed()));
         }
-        let violations = run.fk_violations()?;
-        if let (false, Some(m)) = (violations.is_empty(), pending.last()) {
-            return Err(failed(run, m, report, fk_failure(violations)));
-        }
-        run.exec("COMMIT")
-    })();
-    if let Err(mut e) = result {
-        run.rollback();
+        Ok(())
+    })
+    .map_err(|e| {
         *report = before;
-        if let DbError::Migration(f) = &mut e {
-            f.whole_run_rolled_back = true;
-            f.applied_before.clear();
-            f.version_now = history::latest(run.conn).unwrap_or(report.before);
-        }
-        return Err(e);
-    }
-    Ok(())
+        settled(run, e, report.before, |f| f.whole_run_rolled_back = true)
+    })
 }
 
 /// A migration's down file as a migration of its own (its name, `NNNN_slug.down.sql`, is what
@@ -428,33 +376,28 @@ fn down_file<'a>(m: &Migration<'a>, path: &Path) -> Result<(String, &'a str), Db
 /// Reverts `steps` (newest first) with their down files, each in its own transaction.
 pub fn rollback(conn: &Connection, path: &Path, steps: &[&Migration<'_>], busy: Duration) -> Result<Vec<u64>, DbError> {
     let run = Run { conn, path, busy };
-    let fk_before: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).map_err(|e| run.err(e))?;
-    run.exec("PRAGMA foreign_keys = OFF")?;
     let mut done = Vec::new();
-    let result = steps.iter().try_for_each(|m| {
-        let (down_name, down) = down_file(m, path)?;
-        let as_migration = Migration { name: &down_name, up: down, ..**m };
-        let (directives, stmts) = prepare(&as_migration, false)?;
-        let report = MigrateReport::default();
-        if directives.no_transaction {
-            run_outside(&run, &stmts).map_err(|detail| failed_outside(&run, &as_migration, &report, detail))?;
-            run.exec("BEGIN IMMEDIATE")?;
-        } else {
-            run.exec("BEGIN IMMEDIATE")?;
-            if let Err(detail) = run_body(&run, &stmts) {
-                run.rollback();
-                return Err(failed(&run, &as_migration, &report, detail));
+    foreign_keys_off(&run, |fk| {
+        steps.iter().try_for_each(|m| {
+            let (down_name, down) = down_file(m, path)?;
+            let as_migration = Migration { name: &down_name, up: down, ..**m };
+            let (directives, stmts) = prepare(&as_migration, false)?;
+            let unrecord = || history::unrecord(conn, m.version).map_err(|e| run.err(e));
+            if directives.no_transaction {
+                apply_outside(&run, &as_migration, &stmts, &MigrateReport::default())?;
+                transaction(&run, None, |_| unrecord())?;
+            } else {
+                transaction(&run, Some(fk), |tx| {
+                    tx.run_file(&as_migration, &stmts)?;
+                    unrecord()
+                })
+                .map_err(|e| settled(&run, e, m.version, |_| {}))?;
             }
-        }
-        if let Err(e) = history::unrecord(conn, m.version).map_err(|e| run.err(e)).and_then(|()| run.exec("COMMIT")) {
-            run.rollback();
-            return Err(e);
-        }
-        done.push(m.version);
-        Ok(())
-    });
-    run.exec(if fk_before { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })?;
-    result.map(|()| done)
+            done.push(m.version);
+            Ok(())
+        })
+    })?;
+    Ok(done)
 }
 
 /// Reverts the latest migration `m` with its down file and applies it again, both in one
@@ -472,34 +415,22 @@ pub fn redo(conn: &Connection, path: &Path, m: &Migration<'_>, busy: Duration) -
             return Err(DbError::RedoOutsideTransaction { file: file.to_owned(), version: m.version });
         }
     }
-    let fk_before: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).map_err(|e| run.err(e))?;
-    run.exec("PRAGMA foreign_keys = OFF")?;
-    let report = MigrateReport { before: m.version, after: m.version, applied: Vec::new() };
-    let result = run.exec("BEGIN IMMEDIATE").and_then(|()| {
-        let done = (|| {
-            run_statements(&run, &down_stmts).map_err(|detail| failed(&run, &down, &report, detail))?;
+    foreign_keys_off(&run, |fk| {
+        transaction(&run, Some(fk), |tx| {
+            tx.run_file(&down, &down_stmts)?;
             history::unrecord(conn, m.version).map_err(|e| run.err(e))?;
             let start = Instant::now();
-            run_body(&run, &up_stmts).map_err(|detail| failed(&run, m, &report, detail))?;
+            tx.run_file(m, &up_stmts)?;
             let ms = start.elapsed().as_millis() as u64;
             history::record(conn, m.version, m.name, m.checksum, ms).map_err(|e| run.err(e))?;
-            run.exec("COMMIT")?;
             Ok(ms)
-        })();
-        done.map_err(|mut e| {
-            run.rollback();
-            if let DbError::Migration(f) = &mut e {
-                f.whole_run_rolled_back = true;
-                f.version_now = history::latest(conn).unwrap_or(m.version);
-            }
-            e
         })
-    });
-    run.exec(if fk_before { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })?;
-    result
+    })
+    .map_err(|e| settled(&run, e, m.version, |f| f.whole_run_rolled_back = true))
 }
 
-/// Records versions `1..=n` as applied without running them (`baseline`).
+/// Records versions `1..=n` as applied without running them (`baseline`), with the history
+/// tables, in one transaction.
 pub fn baseline(
     conn: &Connection,
     path: &Path,
@@ -509,17 +440,13 @@ pub fn baseline(
     busy: Duration,
 ) -> Result<(), DbError> {
     let run = Run { conn, path, busy };
-    history::ensure(conn, environment, None).map_err(|e| run.err(e))?;
-    run.exec("BEGIN IMMEDIATE")?;
-    let result = migrations
-        .iter()
-        .take_while(|m| m.version <= n)
-        .try_for_each(|m| history::record(conn, m.version, m.name, m.checksum, 0).map_err(|e| run.err(e)))
-        .and_then(|()| run.exec("COMMIT"));
-    if result.is_err() {
-        run.rollback();
-    }
-    result
+    transaction(&run, None, |_| {
+        history::ensure(conn, environment, None).map_err(|e| run.err(e))?;
+        migrations
+            .iter()
+            .take_while(|m| m.version <= n)
+            .try_for_each(|m| history::record(conn, m.version, m.name, m.checksum, 0).map_err(|e| run.err(e)))
+    })
 }
 
 /// Replaces the recorded checksums of edited applied migrations (`repair`), in one transaction.
@@ -530,41 +457,27 @@ pub fn repair(
     busy: Duration,
 ) -> Result<(), DbError> {
     let run = Run { conn, path, busy };
-    run.exec("BEGIN IMMEDIATE")?;
-    let result = changes
-        .iter()
-        .try_for_each(|(a, m)| history::set_checksum(conn, a.version, m.checksum).map_err(|e| run.err(e)))
-        .and_then(|()| {
-            let audit = changes
-                .iter()
-                .map(|(a, m)| {
-                    format!("{}:{}->{}", a.version, plan::short_checksum(&a.checksum), plan::short_checksum(m.checksum))
-                })
-                .collect::<Vec<_>>()
-                .join(",");
-            history::set_meta(conn, "last_repair", &format!("{} {audit}", history::now())).map_err(|e| run.err(e))
-        })
-        .and_then(|()| run.exec("COMMIT"));
-    if result.is_err() {
-        run.rollback();
-    }
-    result
+    transaction(&run, None, |_| {
+        for (a, m) in changes {
+            history::set_checksum(conn, a.version, m.checksum).map_err(|e| run.err(e))?;
+        }
+        let audit = changes
+            .iter()
+            .map(|(a, m)| {
+                format!("{}:{}->{}", a.version, plan::short_checksum(&a.checksum), plan::short_checksum(m.checksum))
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        history::set_meta(conn, "last_repair", &format!("{} {audit}", history::now())).map_err(|e| run.err(e))
+    })
 }
 
 /// Runs a SQL script (a seed file) in one transaction: all of it or none, errors naming the file
-/// and line like a migration's.
+/// and line like a migration's. Foreign keys are as the connection has them.
 pub fn run_script(conn: &Connection, path: &Path, name: &str, sql: &str, busy: Duration) -> Result<(), DbError> {
     let run = Run { conn, path, busy };
     let as_migration = Migration { version: 0, name, up: sql, down: None, checksum: "" };
     let (_, stmts) = prepare(&as_migration, false)?;
-    run.exec("BEGIN IMMEDIATE")?;
-    if let Err(detail) = run_statements(&run, &stmts) {
-        run.rollback();
-        let mut e = failed(&run, &as_migration, &MigrateReport::default(), detail);
-        if let DbError::Migration(f) = &mut e {
-            f.whole_run_rolled_back = true;
-        }
-        return Err(e);
-    }
-    run.exec("COMMIT").inspect_err(|_| run.rollback())
+    transaction(&run, None, |tx| tx.run_file(&as_migration, &stmts))
+        .map_err(|e| settled(&run, e, 0, |f| f.whole_run_rolled_back = true))
 }

@@ -3,10 +3,12 @@
 
 pub mod apply;
 pub mod backup;
+pub mod foreign_keys;
 pub mod history;
 pub mod lock;
 pub mod schema;
 pub mod statements;
+mod txn;
 
 use crate::plan::PlanError;
 use rusqlite::{Connection, OpenFlags, ffi::ErrorCode};
@@ -186,36 +188,7 @@ pub fn pragma_lines(conn: &Connection, pragma: &str) -> rusqlite::Result<Vec<Str
 /// offending rowid and the key's columns, e.g.
 /// `child row 1 references a missing row in parent (child.parent_id → parent.id)`.
 pub fn foreign_key_violations(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
-    })?;
-    let violations = rows.take(limit).collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut columns = conn.prepare(
-        "SELECT group_concat(\"from\", ', '), group_concat(\"to\", ', ') \
-         FROM (SELECT * FROM pragma_foreign_key_list(?1) WHERE id = ?2 ORDER BY seq)",
-    )?;
-    violations
-        .into_iter()
-        .map(|(table, rowid, parent, key)| {
-            let (from, to): (Option<String>, Option<String>) =
-                columns.query_row(rusqlite::params![table, key], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let place = match rowid {
-                Some(id) => format!("{table} row {id}"),
-                None => format!("a row of {table}"),
-            };
-            Ok(match (from, to) {
-                (Some(from), Some(to)) => {
-                    format!("{place} references a missing row in {parent} ({table}.{from} → {parent}.{to})")
-                }
-                // No `to`: the key references the parent's primary key.
-                (Some(from), None) => {
-                    format!("{place} references a missing row in {parent} ({table}.{from} → {parent})")
-                }
-                _ => format!("{place} references a missing row in {parent}"),
-            })
-        })
-        .collect()
+    foreign_keys::describe(conn, &foreign_keys::check(conn, limit)?)
 }
 
 /// `PRAGMA quick_check`; `Err(Corrupt)` unless it says ok.

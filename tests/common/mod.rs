@@ -203,6 +203,22 @@ impl Run {
     }
 }
 
+/// The versions recorded in the dev database's history, in order.
+pub fn versions(t: &Test) -> Vec<i64> {
+    let db = t.db();
+    let mut stmt = db.prepare("SELECT version FROM envdb_migrations ORDER BY version").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+/// The dev database's tables other than envdb's, by name.
+pub fn tables(t: &Test) -> Vec<String> {
+    let db = t.db();
+    let mut stmt = db
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'envdb_%' ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
 /// Runs git in `dir`, failing the test on error.
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = git_try(dir, args);
