@@ -10,7 +10,7 @@ mod integrity;
 pub use catalog::{BackupFile, Kind, State, list, prune_plan, verify_newest};
 pub use integrity::{check_header, checksum_path, recorded};
 
-use super::{DbError, OpenOptions, history};
+use super::{DbError, OpenOptions, companion, history};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -598,13 +598,6 @@ pub fn replace(
         let _ = std::fs::remove_file(&tmp);
     }
     result
-}
-
-/// `<path><suffix>`: a database's `-wal`, `-shm` or `-journal`, a backup's `.sha256`.
-fn companion(path: &Path, suffix: &str) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(suffix);
-    PathBuf::from(p)
 }
 
 /// Keeps the database about to be replaced at `keep_as`: a hard link costs nothing and survives
