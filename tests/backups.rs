@@ -394,13 +394,7 @@ fn restore_and_upgrade_refuse_while_the_application_runs() {
     t.run(&["migrate", "--to", "1"]).success();
     t.run(&["backup", "-q"]).success();
     // Hold the application's shared lock exactly as the runtime does.
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(t.path(".envdb/dev/app.db.lock"))
-        .unwrap();
-    lock.lock_shared().unwrap();
+    let lock = hold_app_lock(&t, ".envdb/dev/app.db.lock");
     let before = t.snapshot();
     let me = format!("pid {}", std::process::id());
     t.run(&["restore", "latest"]).failure().stderr_has("holds").stderr_has(&me).stderr_has("--force");

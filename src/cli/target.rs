@@ -210,12 +210,22 @@ impl Target {
         if let Some(held) = lock::try_exclusive_app_lock(&self.path)? {
             return Ok(Some(held));
         }
+        let in_use = self.in_use().unwrap_or_else(|| "an application holds the database".into());
+        anyhow::bail!(
+            "{in_use}; nothing was changed\n  help: stop the application, then {what} again, or pass --force to {what} anyway"
+        )
+    }
+
+    /// `<who> holds <db>.lock (the database is in use)` while an application runs, naming it
+    /// where the system can tell; `None` when none does.
+    pub fn in_use(&self) -> Option<String> {
+        if !lock::app_running(&self.path) {
+            return None;
+        }
         let holders = lock::app_holders(&self.path);
         let who = if holders.is_empty() { String::from("an application") } else { holders.join(", ") };
-        anyhow::bail!(
-            "{who} holds {} (the database is in use); nothing was changed\n  help: stop the application, then {what} again, or pass --force to {what} anyway",
-            lock::lock_path(&self.path, "lock").display()
-        )
+        let lock = self.project.show(&lock::lock_path(&self.path, "lock")).display().to_string();
+        Some(format!("{who} holds {lock} (the database is in use)"))
     }
 
     /// The database's schema version, 0 when it does not exist or has no history.

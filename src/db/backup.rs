@@ -10,7 +10,7 @@ mod integrity;
 pub use catalog::{BackupFile, Kind, State, list, prune_plan, verify_newest};
 pub use integrity::{check_header, checksum_path, recorded};
 
-use super::{DbError, OpenOptions, history};
+use super::{DbError, OpenOptions, companion, history};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -28,6 +28,15 @@ pub enum BackupError {
         .path.display(), .path.parent().map(|p| p.display().to_string()).unwrap_or_default()
     )]
     Write { path: PathBuf, message: String },
+    /// The database about to be replaced could not be kept: what was made of the copy is removed.
+    #[error(
+        "cannot keep the database {} as {} ({message}); nothing was kept and the database is untouched\n  help: check free space and permissions in {}, and retry",
+        .database.display(), .kept.display(), .kept.parent().map(|p| p.display().to_string()).unwrap_or_default()
+    )]
+    Keep { database: PathBuf, kept: PathBuf, message: String },
+    /// The database kept, the restored copy could not take its place.
+    #[error("cannot replace the database {} ({message}); {}", .database.display(), replace_outcome(.kept.as_deref()))]
+    Replace { database: PathBuf, kept: Option<PathBuf>, message: String },
     #[error("{} fails verification ({report}); nothing was changed", .path.display())]
     Verify { path: PathBuf, report: String },
     /// The check a backup makes found the database's pages damaged: no backup is written.
@@ -46,6 +55,19 @@ pub enum BackupError {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn replace_outcome(kept: Option<&Path>) -> String {
+    match kept {
+        None => {
+            "nothing was kept and the database is untouched\n  help: check the permissions of its directory and retry"
+                .into()
+        }
+        Some(kept) => format!(
+            "the database as it was is kept, complete, as {}\n  help: fix the cause, then restore that file by name",
+            kept.display()
+        ),
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
@@ -533,9 +555,11 @@ fn journal_has_header(journal: &Path) -> bool {
 /// is verified (and, given the checksum recorded for it, hashed) while it is copied beside the
 /// database and synced; only then is the old database touched: settled (a hot journal rolled
 /// back, a WAL checkpointed, so the kept file is the database as SQLite saw it and nothing stale
-/// can ever be replayed onto the new file), hard-linked to its kept name (copied where links are
-/// impossible), what could not be folded in moved beside it, the rest of its `-wal`, `-shm` and
-/// `-journal` removed; then the copy is renamed over it. The copy takes the journal mode (WAL or
+/// can ever be replayed onto the new file), hard-linked to its kept name with what could not be
+/// folded in beside it (each copied and synced where links are impossible, e.g. a backups
+/// directory on another filesystem), its `-wal`, `-shm` and `-journal` removed; then the copy is
+/// renamed over it, and only then is the kept file made private (0600). A failure removes the
+/// kept copy again while the database is still whole. The copy takes the journal mode (WAL or
 /// rollback journal, the one mode a file records) and the permissions of the database it
 /// replaces: an application that put its database in WAL finds it in WAL. At every moment the
 /// database path holds the old file or the new one, and the old one is never lost. Locks are
@@ -568,31 +592,27 @@ pub fn replace(
         {
             return Err(BackupError::Damaged { path: file.to_owned(), why });
         }
-        let mut kept = None;
-        if database.exists() {
-            // The restored file keeps the permissions of the database it replaces (a backup is 0600).
-            if let Ok(meta) = std::fs::metadata(database) {
-                std::fs::set_permissions(&tmp, meta.permissions()).map_err(|e| write_error(&tmp, e))?;
-            }
-            let left = settle(database, busy);
-            let keep_as = keep_as();
-            keep(database, &keep_as)?;
-            for suffix in left {
-                let from = companion(database, suffix);
-                std::fs::rename(&from, companion(&keep_as, suffix)).map_err(|e| write_error(&from, e))?;
-            }
-            for suffix in super::COMPANIONS {
-                let p = companion(database, suffix);
-                match std::fs::remove_file(&p) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(write_error(&p, e)),
-                    _ => {}
-                }
-            }
-            kept = Some(keep_as);
+        if !database.exists() {
+            std::fs::rename(&tmp, database).map_err(|e| write_error(database, e))?;
+            sync_dir(dir);
+            return Ok(None);
         }
-        std::fs::rename(&tmp, database).map_err(|e| write_error(database, e))?;
+        // The restored file keeps the permissions of the database it replaces (a backup is 0600).
+        if let Ok(meta) = std::fs::metadata(database) {
+            std::fs::set_permissions(&tmp, meta.permissions()).map_err(|e| write_error(&tmp, e))?;
+        }
+        let left = settle(database, busy);
+        let keep_as = keep_as();
+        keep(database, &keep_as, &left)?;
+        swap(&tmp, database, &keep_as, &left)?;
         sync_dir(dir);
-        Ok(kept)
+        // Only now is the kept inode no longer the live database: it becomes private (a hard
+        // link shares the live file's mode until the rename; chmod before would change the live
+        // database's mode). Best effort: the restore is done.
+        for suffix in std::iter::once("").chain(left) {
+            let _ = private(&companion(&keep_as, suffix));
+        }
+        Ok(Some(keep_as))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -600,28 +620,68 @@ pub fn replace(
     result
 }
 
-/// `<path><suffix>`: a database's `-wal`, `-shm` or `-journal`, a backup's `.sha256`.
-fn companion(path: &Path, suffix: &str) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(suffix);
-    PathBuf::from(p)
+/// Keeps the database about to be replaced at `keep_as`, with the companions `settle` could not
+/// fold in (`left`) beside it: each hard-linked (costs nothing, survives the rename), or copied
+/// and synced where the filesystem cannot link (the backups directory on another filesystem).
+/// Nothing is moved away from the live database here, so on failure removing what was made
+/// leaves everything as it was.
+fn keep(database: &Path, keep_as: &Path, left: &[&str]) -> Result<(), BackupError> {
+    let dir = keep_as.parent().unwrap_or(Path::new("."));
+    let failed =
+        |message: String| BackupError::Keep { database: database.to_owned(), kept: keep_as.to_owned(), message };
+    std::fs::create_dir_all(dir).map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
+    if keep_as.exists() {
+        return Err(BackupError::Exists(keep_as.to_owned()));
+    }
+    let result = std::iter::once("").chain(left.iter().copied()).try_for_each(|suffix| {
+        let (from, to) = (companion(database, suffix), companion(keep_as, suffix));
+        link_or_copy(&from, &to).map_err(|e| failed(format!("cannot keep {}: {e}", from.display())))
+    });
+    if result.is_err() {
+        super::remove_database(keep_as);
+    }
+    sync_dir(dir);
+    result
 }
 
-/// Keeps the database about to be replaced at `keep_as`: a hard link costs nothing and survives
-/// the rename; a copy where the filesystem cannot link.
-fn keep(database: &Path, keep_as: &Path) -> Result<(), BackupError> {
-    let dir = keep_as.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    if let Err(e) = std::fs::hard_link(database, keep_as) {
-        if e.kind() == std::io::ErrorKind::AlreadyExists || keep_as.exists() {
-            return Err(BackupError::Exists(keep_as.to_owned()));
+/// A hard link of `from` at `to`, or a synced copy where links are impossible; a copy that
+/// fails is removed.
+fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
+    match std::fs::hard_link(from, to) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            let copied = std::fs::copy(from, to).and_then(|_| std::fs::File::open(to)?.sync_all());
+            if copied.is_err() {
+                let _ = std::fs::remove_file(to);
+            }
+            copied
         }
-        std::fs::copy(database, keep_as).map_err(|e| write_error(keep_as, e))?;
-        std::fs::File::open(keep_as).and_then(|f| f.sync_all()).map_err(|e| write_error(keep_as, e))?;
+        other => other,
     }
-    private(keep_as)?;
-    sync_dir(dir);
-    Ok(())
+}
+
+/// Removes the replaced database's companions (those `settle` folded in first, so a failure
+/// there loses nothing) and renames the restored copy `tmp` over it. On a failure while the
+/// database is still whole, the kept copy is removed again; once a companion holding part of the
+/// database is gone, the kept copy is the database as it was and stays.
+fn swap(tmp: &Path, database: &Path, keep_as: &Path, left: &[&str]) -> Result<(), BackupError> {
+    let mut whole = true;
+    let order = super::COMPANIONS.iter().filter(|s| !left.contains(s)).chain(left);
+    let result = order
+        .map(|suffix| (left.contains(suffix), companion(database, suffix)))
+        .try_for_each(|(part, p)| match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("cannot remove {}: {e}", p.display())),
+            _ => {
+                whole &= !part;
+                Ok(())
+            }
+        })
+        .and_then(|()| std::fs::rename(tmp, database).map_err(|e| format!("cannot rename the restored copy: {e}")));
+    result.map_err(|message| {
+        if whole {
+            super::remove_database(keep_as);
+        }
+        BackupError::Replace { database: database.to_owned(), kept: (!whole).then(|| keep_as.to_owned()), message }
+    })
 }
 
 #[cfg(test)]

@@ -137,7 +137,7 @@ pub fn check_environment(conn: &Connection, path: &Path, env: &str) -> Result<()
 /// The files SQLite keeps beside a database, by suffix.
 pub const COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
 
-/// `<path><suffix>`: a database's `-wal`, `-shm` or `-journal`.
+/// `<path><suffix>`: a database's `-wal`, `-shm` or `-journal`, a backup's `.sha256`.
 pub fn companion(path: &Path, suffix: &str) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(suffix);

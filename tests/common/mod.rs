@@ -258,3 +258,11 @@ pub fn path_with_bin() -> String {
     let dir = Path::new(BIN).parent().unwrap();
     format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default())
 }
+
+/// Holds the application's shared lock on `<rel>` (e.g. `.envdb/dev/app.db.lock`) exactly as the
+/// runtime does, for as long as the returned file lives.
+pub fn hold_app_lock(t: &Test, rel: &str) -> std::fs::File {
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(t.path(rel)).unwrap();
+    lock.lock_shared().unwrap();
+    lock
+}

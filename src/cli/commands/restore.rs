@@ -82,10 +82,17 @@ fn check(ctx: &mut Ctx, target: &Target, file: &Path, show: &str, force: bool) -
     if !id.missing.is_empty() {
         let what = if empty { "is empty (0 bytes): it has no envdb metadata" } else { "has no envdb metadata" };
         let tables = id.missing.iter().map(|t| format!("the {t} table")).collect::<Vec<_>>().join(" and ");
-        anyhow::ensure!(
-            force,
-            "{show} {what} (missing: {tables}): it is not a database envdb made or migrated; nothing was changed\n  help: check the file; pass --force to restore it anyway (the current database is kept in the backups directory)"
-        );
+        // --force also lifts the guard against a running application: a refusal that points to
+        // it names that too, so the flag never turns the guard off unsaid.
+        if !force {
+            let (also, anyway) = match target.in_use() {
+                Some(in_use) => (format!(", and {in_use}"), "anyway, and also while the application runs"),
+                None => (String::new(), "anyway"),
+            };
+            anyhow::bail!(
+                "{show} {what} (missing: {tables}): it is not a database envdb made or migrated{also}; nothing was changed\n  help: check the file; --force restores it {anyway} (the current database is kept in the backups directory)"
+            );
+        }
         ctx.out.warn(format!("{show} {what} (missing: {tables}); restoring it anyway (--force)"));
     }
     if let Some(env) = &id.environment {
@@ -127,6 +134,9 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     // while it is copied, before it replaces anything.
     let show = target.project.show(&file).display().to_string();
     check(ctx, &target, &file, &show, args.force)?;
+    if let Some(in_use) = args.force.then(|| target.in_use()).flatten() {
+        ctx.out.warn(format!("{in_use}; restoring anyway (--force)"));
+    }
 
     target.write(ctx, "restore a backup over", true, |ctx| {
         // Applications stay out from here to the end (taken after any confirmation prompt).
