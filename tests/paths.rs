@@ -90,6 +90,20 @@ fn paths_paste_from_a_subdirectory() {
 }
 
 #[test]
+fn failing_migrations_and_replays_are_named_from_where_the_user_stands() {
+    let t = project();
+    let src = t.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    run_in(&t, &src, &["migrate"]).success();
+    t.write("migrations/0003_c.sql", "CREATE TABLE c (x);\nINSERT INTO nope VALUES (1);\n");
+    t.run(&["hash"]).success();
+    run_in(&t, &src, &["migrate"]).failure().stderr_has("error: ../migrations/0003_c.sql failed at line 2");
+    run_in(&t, &src, &["schema", "dump"])
+        .failure()
+        .stderr_has("the replay of the migrations in memory failed at ../migrations/0003_c.sql line 2");
+}
+
+#[test]
 fn paths_are_absolute_when_the_run_is_outside_the_project() {
     let t = project();
     let elsewhere = tempfile::tempdir().unwrap();

@@ -209,7 +209,7 @@ fn upgrade_refuses_migrations_the_replay_cannot_run_before_changing_anything() {
     let before = t.snapshot();
     t.run(&["upgrade"])
         .failure()
-        .stderr_has("the replay of the migrations in memory failed at 0003_c.sql")
+        .stderr_has("the replay of the migrations in memory failed at migrations/0003_c.sql")
         .stderr_has("nothing was changed: .envdb/dev/app.db is still at version 1");
     assert_eq!(before, t.snapshot(), "a refused upgrade changed something");
     assert!(!t.path(".envdb/dev/backups").exists(), "a refused upgrade made a backup");

@@ -134,6 +134,25 @@ impl Target {
         self.project.show(&self.path).display().to_string()
     }
 
+    /// The error with the migration file it names shown as a path that pastes from where the
+    /// user stands (the library knows only file names; embedded migrations have no directory).
+    pub fn locate(&self, mut e: DbError) -> DbError {
+        match &mut e {
+            DbError::Migration(f) => f.file = self.dir.show(&f.file),
+            DbError::Refused { file, .. } | DbError::NoTransactionInSingle { file } => *file = self.dir.show(file),
+            _ => {}
+        }
+        e
+    }
+
+    /// [`Target::locate`] for an error of the in-memory replay.
+    pub fn locate_replay(&self, mut e: db::schema::ReplayError) -> db::schema::ReplayError {
+        if let db::schema::ReplayError::Migration { file, .. } = &mut e {
+            *file = self.dir.show(file);
+        }
+        e
+    }
+
     /// Opens the database; `create` makes it (and its directory) when missing. A database that
     /// belongs to another environment is refused.
     pub fn open(&self, create: bool) -> Result<Connection, DbError> {

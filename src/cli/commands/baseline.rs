@@ -32,7 +32,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         "there is no migration {} to baseline at (migrations run 1 to {latest})",
         args.upto
     );
-    let expected = schema::of_migrations(&migrations, Some(args.upto))?;
+    let expected = schema::of_migrations(&migrations, Some(args.upto)).map_err(|e| target.locate_replay(e))?;
     target.write(ctx, "baseline", true, |ctx| {
         let _lock = target.run_lock(ctx)?;
         let conn = target.open(false)?;

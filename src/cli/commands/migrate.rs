@@ -119,7 +119,7 @@ pub fn apply_at(
         drop(conn);
         crate::db::remove_database(path);
     }
-    Ok(result?)
+    Ok(result.map_err(|e| target.locate(e))?)
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {

@@ -32,7 +32,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         let Some(m) = plan.first() else {
             anyhow::bail!("{}: migration {latest} is not among the migrations on disk", target.show());
         };
-        let ms = apply::redo(&conn, &target.path, m, target.busy).with_context(|| {
+        let ms = apply::redo(&conn, &target.path, m, target.busy).map_err(|e| target.locate(e)).with_context(|| {
             format!("redo changed nothing: {} is still at version {latest}, as it was", target.show())
         })?;
         ctx.out.status("Reverted", target.dir.show(m.name));

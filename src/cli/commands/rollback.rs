@@ -83,7 +83,7 @@ pub fn revert(
         return Ok(Reverted { dry_run, before: current, after: to, reverted });
     }
     // Succeeds only when every planned step was reverted.
-    apply::rollback(&conn, &target.path, &plan, target.busy)?;
+    apply::rollback(&conn, &target.path, &plan, target.busy).map_err(|e| target.locate(e))?;
     for step in &reverted {
         ctx.out.status("Reverted", target.dir.show(&step.name));
     }

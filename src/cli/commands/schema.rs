@@ -49,7 +49,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             target.open_existing_read_only()?.with_context(|| format!("{} does not exist yet", target.show()))?;
         schema::objects(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?
     } else {
-        schema::of_migrations(&target.migrations()?, None)?
+        schema::of_migrations(&target.migrations()?, None).map_err(|e| target.locate_replay(e))?
     };
     let text = format!("{HEADER}\n{}", schema::render(&objects));
     match (output, destination) {

@@ -46,7 +46,7 @@ pub fn problems(
     if version > 0 && drift.is_empty() {
         let expected = match replayed {
             Some(all) if migrations.last().is_some_and(|m| m.version == version) => all.to_vec(),
-            _ => schema::of_migrations(migrations, Some(version))?,
+            _ => schema::of_migrations(migrations, Some(version)).map_err(|e| target.locate_replay(e))?,
         };
         let actual = schema::objects(&conn).map_err(err)?;
         problems.extend(schema::diff(&actual, &expected).into_iter().map(|d| format!("schema: {d}")));
