@@ -227,50 +227,46 @@ pub fn backup(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(Verification, String), BackupError> {
     let dir = dest.parent().unwrap_or(Path::new("."));
-    // The directories this backup creates, deepest first: a failed backup removes them again.
+    in_new_dirs(dir, || {
+        if dest.exists() {
+            return Err(BackupError::Exists(dest.to_owned()));
+        }
+        let tmp = partial(dest);
+        let result = (|| {
+            let (how, digest) = copy(src, src_path, &tmp, opts, progress)?;
+            private(&tmp)?;
+            // The checksum first, then the backup: a finished backup always has its checksum, and a
+            // crash in between leaves a checksum file alone, which `prune` removes.
+            if opts.checksum_file {
+                integrity::record(dest, &digest)?;
+            }
+            place(&tmp, dest).inspect_err(|_| {
+                if opts.checksum_file {
+                    let _ = std::fs::remove_file(checksum_path(dest));
+                }
+            })?;
+            Ok((how, digest))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        sync_dir(dir);
+        result
+    })
+}
+
+/// Runs `work` with `dir` created; when `work` fails, the directories this call created are
+/// removed again (deepest first; only empty ones), so a failed backup leaves no new directory.
+fn in_new_dirs<T>(dir: &Path, work: impl FnOnce() -> Result<T, BackupError>) -> Result<T, BackupError> {
     let created: Vec<PathBuf> =
         dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).map(Path::to_owned).collect();
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let result = backup_into(src, src_path, dest, opts, progress);
+    let result = work();
     if result.is_err() {
         for d in &created {
             let _ = std::fs::remove_dir(d);
         }
     }
-    result
-}
-
-fn backup_into(
-    src: &Connection,
-    src_path: &Path,
-    dest: &Path,
-    opts: BackupOptions,
-    progress: &mut dyn FnMut(u64, u64),
-) -> Result<(Verification, String), BackupError> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    if dest.exists() {
-        return Err(BackupError::Exists(dest.to_owned()));
-    }
-    let tmp = partial(dest);
-    let result = (|| {
-        let (how, digest) = copy(src, src_path, &tmp, opts, progress)?;
-        private(&tmp)?;
-        // The checksum first, then the backup: a finished backup always has its checksum, and a
-        // crash in between leaves a checksum file alone, which `prune` removes.
-        if opts.checksum_file {
-            integrity::record(dest, &digest)?;
-        }
-        place(&tmp, dest).inspect_err(|_| {
-            if opts.checksum_file {
-                let _ = std::fs::remove_file(checksum_path(dest));
-            }
-        })?;
-        Ok((how, digest))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    sync_dir(dir);
     result
 }
 
