@@ -131,8 +131,8 @@ impl Db {
         // is refused even when the versions agree.
         let applied = history::read(&conn).map_err(|e| DbError::sqlite(path, e, opts.busy_timeout))?;
         let current = applied.last().map_or(0, |a| a.version);
-        let pending =
-            plan::pending(&list, &applied, None).map_err(|error| DbError::Plan { path: path.to_owned(), error })?;
+        let pending = plan::pending(&list, &applied, None)
+            .map_err(|error| DbError::Plan { database: path.display().to_string(), error })?;
         let mut migrated = MigrateReport { before: current, after: current, applied: Vec::new() };
         let mut backup = None;
         if !pending.is_empty() {

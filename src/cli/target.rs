@@ -3,14 +3,15 @@
 
 use super::Ctx;
 use crate::check::check;
-use crate::db::{self, DbError, OpenOptions, history, lock};
+use crate::db::backend::Database;
+use crate::db::sqlite::Sqlite;
+use crate::db::{self, DbError, OpenOptions, lock};
 use crate::embedded::Migration;
 use crate::environment::{Dirs, Environment, Environments};
 use crate::migration_dir::MigrationDir;
 use crate::problem::CheckFailed;
 use crate::project::Project;
 use anyhow::Context as _;
-use rusqlite::Connection;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -145,36 +146,55 @@ impl Target {
         e
     }
 
-    /// [`Target::locate`] for an error of the in-memory replay.
-    pub fn locate_replay(&self, mut e: db::schema::ReplayError) -> db::schema::ReplayError {
-        if let db::schema::ReplayError::Migration { file, .. } = &mut e {
-            *file = self.dir.show(file);
-        }
-        e
+    /// The schema `migrations` (up to `upto`) produce on an empty database, never this one;
+    /// a failing file is named by a path that pastes from where the user stands.
+    pub fn replay(
+        &self,
+        migrations: &[Migration<'_>],
+        upto: Option<u64>,
+    ) -> Result<Vec<db::schema::Object>, db::schema::ReplayError> {
+        db::schema::of_migrations(migrations, upto).map_err(|mut e| {
+            if let db::schema::ReplayError::Migration { file, .. } = &mut e {
+                *file = self.dir.show(file);
+            }
+            e
+        })
     }
 
     /// Opens the database; `create` makes it (and its directory) when missing. A database that
     /// belongs to another environment is refused.
-    pub fn open(&self, create: bool) -> Result<Connection, DbError> {
-        let conn = db::open(&self.path, OpenOptions { create, read_only: false, busy_timeout: self.busy })?;
-        db::check_environment(&conn, &self.path, self.env.name())?;
-        Ok(conn)
+    pub fn open(&self, create: bool) -> Result<Box<dyn Database>, DbError> {
+        let mut db = self.connect(create, false)?;
+        db.check_environment(self.env.name())?;
+        Ok(db)
     }
 
     /// Opens for reading only; `None` when the database does not exist yet.
-    pub fn open_existing_read_only(&self) -> Result<Option<Connection>, DbError> {
+    pub fn open_existing_read_only(&self) -> Result<Option<Box<dyn Database>>, DbError> {
         if !self.path.exists() {
             return Ok(None);
         }
-        let conn = db::open(&self.path, OpenOptions { create: false, read_only: true, busy_timeout: self.busy })?;
-        db::check_environment(&conn, &self.path, self.env.name())?;
-        Ok(Some(conn))
+        let mut db = self.connect(false, true)?;
+        db.check_environment(self.env.name())?;
+        Ok(Some(db))
+    }
+
+    /// Opens the database `reset` builds at `at` to replace this one.
+    pub fn open_at(&self, at: &std::path::Path) -> Result<Box<dyn Database>, DbError> {
+        let opts = OpenOptions { create: false, read_only: false, busy_timeout: self.busy };
+        Ok(Box::new(Sqlite::open(at, opts)?))
+    }
+
+    /// The one place that picks the backend for this target.
+    fn connect(&self, create: bool, read_only: bool) -> Result<Box<dyn Database>, DbError> {
+        let opts = OpenOptions { create, read_only, busy_timeout: self.busy };
+        Ok(Box::new(Sqlite::open(&self.path, opts)?))
     }
 
     /// The applied migrations, empty when the database does not exist yet.
     pub fn applied(&self) -> Result<Vec<crate::plan::Applied>, DbError> {
         match self.open_existing_read_only()? {
-            Some(conn) => history::read(&conn).map_err(|e| DbError::sqlite(&self.path, e, self.busy)),
+            Some(mut db) => db.applied(),
             None => Ok(Vec::new()),
         }
     }
@@ -249,7 +269,7 @@ impl Target {
 
     /// The database's schema version, 0 when it does not exist or has no history.
     pub fn version(&self) -> u64 {
-        self.open_existing_read_only().ok().flatten().and_then(|c| history::latest(&c).ok()).unwrap_or(0)
+        self.open_existing_read_only().ok().flatten().and_then(|mut db| db.latest().ok()).unwrap_or(0)
     }
 
     /// Runs a command that writes to the database: a destructive one against a protected

@@ -185,7 +185,7 @@ pub fn migrate(
     let applied = history::read(conn).map_err(|e| run.err(e))?;
     let before = applied.last().map_or(0, |a| a.version);
     let pending = plan::pending(migrations, &applied, opts.target)
-        .map_err(|error| DbError::Plan { path: path.to_owned(), error })?;
+        .map_err(|error| DbError::Plan { database: path.display().to_string(), error })?;
     let mut report = MigrateReport { before, after: before, applied: Vec::new() };
     if pending.is_empty() {
         if let (Some(mode), true) = (&interrupted, opts.fast_journal) {
@@ -367,7 +367,7 @@ fn down_file<'a>(m: &Migration<'a>, path: &Path) -> Result<(String, &'a str), Db
     match m.down {
         Some(sql) => Ok((name, sql)),
         None => Err(DbError::Plan {
-            path: path.to_owned(),
+            database: path.display().to_string(),
             error: plan::PlanError::NoDown { version: m.version, name: m.name.to_owned(), down: name },
         }),
     }

@@ -2,11 +2,13 @@
 //! the runner that applies and reverts migrations, and the schema as text.
 
 pub mod apply;
+pub mod backend;
 pub mod backup;
 pub mod foreign_keys;
 pub mod history;
 pub mod lock;
 pub mod schema;
+pub mod sqlite;
 pub mod statements;
 mod txn;
 
@@ -43,8 +45,8 @@ pub enum DbError {
     },
     #[error(transparent)]
     Lock(#[from] lock::LockError),
-    #[error("{}: {error}", .path.display())]
-    Plan { path: PathBuf, error: PlanError },
+    #[error("{database}: {error}")]
+    Plan { database: String, error: PlanError },
     #[error(transparent)]
     Migration(#[from] Box<apply::MigrationFailed>),
     /// The file cannot run (`sql_rules`: the same reasons `check` reports).
@@ -54,10 +56,9 @@ pub enum DbError {
     )]
     Refused { file: String, refusals: Vec<crate::sql_rules::Refusal> },
     #[error(
-        "the database {} belongs to the environment `{recorded}` but is being opened as `{requested}` (a copy of another environment's database?); nothing was changed\n  help: open it as `{recorded}` (--env {recorded}), or adopt it deliberately with `cargo envdb env --adopt --env {requested}`",
-        .path.display()
+        "the database {database} belongs to the environment `{recorded}` but is being opened as `{requested}` (a copy of another environment's database?); nothing was changed\n  help: open it as `{recorded}` (--env {recorded}), or adopt it deliberately with `cargo envdb env --adopt --env {requested}`"
     )]
-    WrongEnvironment { path: PathBuf, recorded: String, requested: String },
+    WrongEnvironment { database: String, recorded: String, requested: String },
     #[error(
         "{file} runs outside a transaction (`-- envdb: no-transaction`), which --single-transaction cannot honour; nothing was run"
     )]
@@ -128,7 +129,7 @@ pub fn open(path: &Path, opts: OpenOptions) -> Result<Connection, DbError> {
 pub fn check_environment(conn: &Connection, path: &Path, env: &str) -> Result<(), DbError> {
     match history::meta(conn, "environment").map_err(|e| DbError::sqlite(path, e, Duration::ZERO))? {
         Some(recorded) if recorded != env => {
-            Err(DbError::WrongEnvironment { path: path.to_owned(), recorded, requested: env.to_owned() })
+            Err(DbError::WrongEnvironment { database: path.display().to_string(), recorded, requested: env.to_owned() })
         }
         _ => Ok(()),
     }

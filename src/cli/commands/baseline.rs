@@ -2,7 +2,7 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::{DbError, apply, history, schema};
+use crate::db::schema;
 use std::process::ExitCode;
 
 /// Record migrations 1..=N as applied without running them (adopting an existing database)
@@ -32,19 +32,18 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         "there is no migration {} to baseline at (migrations run 1 to {latest})",
         args.upto
     );
-    let expected = schema::of_migrations(&migrations, Some(args.upto)).map_err(|e| target.locate_replay(e))?;
+    let expected = target.replay(&migrations, Some(args.upto))?;
     target.write(ctx, "baseline", true, |ctx| {
         let _lock = target.run_lock(ctx)?;
-        let conn = target.open(false)?;
-        let err = |e| DbError::sqlite(&target.path, e, target.busy);
-        let applied = history::read(&conn).map_err(err)?;
+        let mut db = target.open(false)?;
+        let applied = db.applied()?;
         anyhow::ensure!(
             applied.is_empty(),
             "{} already has a migration history (version {}); baseline only adopts a database envdb has never migrated",
             target.show(),
             applied.last().map_or(0, |a| a.version)
         );
-        let diff = schema::diff(&schema::objects(&conn).map_err(err)?, &expected);
+        let diff = schema::diff(&db.schema()?, &expected);
         if !diff.is_empty() {
             let list = diff.join("\n  ");
             let what = format!(
@@ -59,7 +58,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             );
             ctx.out.warn(format!("{what}\nrecording anyway (--force)"));
         }
-        apply::baseline(&conn, &target.path, &migrations, args.upto, Some(target.env.name()), target.busy)?;
+        db.baseline(&migrations, args.upto, Some(target.env.name()))?;
         Ok(())
     })?;
     ctx.out.status("Baselined", format!("{}: migrations 1 to {} recorded as applied", target.show(), args.upto));

@@ -2,7 +2,9 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{self, EnvArgs};
-use crate::db::{self, DbError, OpenOptions, history};
+use crate::db::OpenOptions;
+use crate::db::backend::Database as _;
+use crate::db::sqlite::Sqlite;
 use crate::environment::{ChosenBy, EnvSpec, Environment, Environments, canonical};
 use crate::migration_dir::MigrationDir;
 use crate::project::Project;
@@ -65,10 +67,7 @@ fn block(
         return b;
     }
     let opts = OpenOptions { create: false, read_only: true, ..OpenOptions::default() };
-    let read = db::open(&spec.database, opts).and_then(|conn| {
-        let err = |e| DbError::sqlite(&spec.database, e, opts.busy_timeout);
-        Ok((history::read(&conn).map_err(err)?, history::meta(&conn, "environment").map_err(err)?))
-    });
+    let read = Sqlite::open(&spec.database, opts).and_then(|mut db| Ok((db.applied()?, db.meta("environment")?)));
     match read {
         Err(e) => b.status = format!("unreadable: {e}"),
         Ok((applied, recorded)) => {
@@ -140,9 +139,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
 /// adoption is in its audit log, and a test run cannot do it at all.
 fn adopt(ctx: &mut Ctx, project: &Project, envs: &Environments, env: &Environment) -> anyhow::Result<ExitCode> {
     let path = env.database();
-    let conn = db::open(path, OpenOptions { create: false, ..OpenOptions::default() })?;
-    let err = |e| DbError::sqlite(path, e, std::time::Duration::ZERO);
-    let before = history::meta(&conn, "environment").map_err(err)?;
+    let db = std::cell::RefCell::new(Sqlite::open(path, OpenOptions { create: false, ..OpenOptions::default() })?);
+    let before = db.borrow_mut().meta("environment")?;
     let owner = match before.as_deref() {
         Some(recorded) if canonical(recorded) != env.name() => {
             Some(envs.owner_of(recorded, path, &|k| std::env::var(k).ok())?)
@@ -153,12 +151,8 @@ fn adopt(ctx: &mut Ctx, project: &Project, envs: &Environments, env: &Environmen
         crate::cli::protect::confirm(ctx, owner, &format!("adopt as `{}` the database of", env.name()))?;
     }
     crate::cli::protect::confirm(ctx, env, "adopt a database as")?;
-    let version = || history::latest(&conn).unwrap_or(0);
-    let relabel = || {
-        history::ensure(&conn, None, None).map_err(err)?;
-        history::set_meta(&conn, "environment", env.name()).map_err(err).context("recording the environment")?;
-        Ok(())
-    };
+    let version = || db.borrow_mut().latest().unwrap_or(0);
+    let relabel = || db.borrow_mut().adopt(env.name()).context("recording the environment");
     crate::cli::audit::audited(env, version, || match &owner {
         Some(owner) => crate::cli::audit::audited(owner, version, relabel),
         None => relabel(),

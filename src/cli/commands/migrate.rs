@@ -44,7 +44,8 @@ pub fn pending<'m, 'a>(
     to: Option<u64>,
 ) -> anyhow::Result<Vec<&'m crate::Migration<'a>>> {
     let applied = target.applied()?;
-    Ok(plan::pending(migrations, &applied, to).map_err(|error| DbError::Plan { path: target.path.clone(), error })?)
+    Ok(plan::pending(migrations, &applied, to)
+        .map_err(|error| DbError::Plan { database: target.path.display().to_string(), error })?)
 }
 
 /// Applies pending migrations under the run lock, printing each. A database this run created and

@@ -2,7 +2,7 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::{DbError, apply, history};
+use crate::db::DbError;
 use crate::plan;
 use anyhow::Context as _;
 use std::process::ExitCode;
@@ -21,23 +21,22 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let redone = target.write(ctx, "redo the latest migration of", true, |ctx| {
         let migrations = target.migrations()?;
         let _lock = target.run_lock(ctx)?;
-        let conn = target.open(false)?;
-        let err = |e| DbError::sqlite(&target.path, e, target.busy);
-        let applied = history::read(&conn).map_err(err)?;
+        let mut db = target.open(false)?;
+        let applied = db.applied()?;
         let Some(latest) = applied.last().map(|a| a.version) else {
             anyhow::bail!("{} has no applied migration to redo", target.show());
         };
         let plan = plan::rollback(&migrations, &applied, latest - 1)
-            .map_err(|error| DbError::Plan { path: target.path.clone(), error })?;
+            .map_err(|error| DbError::Plan { database: target.path.display().to_string(), error })?;
         let Some(m) = plan.first() else {
             anyhow::bail!("{}: migration {latest} is not among the migrations on disk", target.show());
         };
-        let ms = apply::redo(&conn, &target.path, m, target.busy).map_err(|e| target.locate(e)).with_context(|| {
+        let ms = db.redo(m).map_err(|e| target.locate(e)).with_context(|| {
             format!("redo changed nothing: {} is still at version {latest}, as it was", target.show())
         })?;
         ctx.out.status("Reverted", target.dir.show(m.name));
         ctx.out.status("Applied", format!("{} ({ms} ms)", target.dir.show(m.name)));
-        let row = history::read(&conn).map_err(err)?.into_iter().find(|a| a.version == latest);
+        let row = db.applied()?.into_iter().find(|a| a.version == latest);
         let row = row.with_context(|| format!("{}: migration {latest} is not recorded after redo", target.show()))?;
         ctx.out.status("Redone", format!("{}: schema version {latest}", target.show()));
         Ok(row)

@@ -2,7 +2,6 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::{DbError, apply, history};
 use std::process::ExitCode;
 
 /// Record the current checksums of applied migrations whose files were edited, listing each
@@ -19,8 +18,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     target.write(ctx, "repair", true, |ctx| {
         let migrations = target.migrations()?;
         let _lock = target.run_lock(ctx)?;
-        let conn = target.open(false)?;
-        let applied = history::read(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?;
+        let mut db = target.open(false)?;
+        let applied = db.applied()?;
         let mut changes = Vec::new();
         for a in &applied {
             match migrations.iter().find(|m| m.version == a.version) {
@@ -37,7 +36,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             ctx.out.status("Fresh", format!("{}: every applied checksum matches its file", target.show()));
             return Ok(());
         }
-        apply::repair(&conn, &target.path, &changes, target.busy)?;
+        db.repair(&changes)?;
         for (a, m) in &changes {
             ctx.out.status(
                 "Repaired",

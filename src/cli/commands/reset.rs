@@ -4,7 +4,7 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::{self, DbError, history, lock};
+use crate::db::{self, DbError, lock};
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -52,7 +52,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         let _lock = target.run_lock(ctx)?;
         // Also refuses a database that belongs to another environment, before building anything.
         let before = match target.open_existing_read_only()? {
-            Some(conn) => Some(history::latest(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?),
+            Some(mut db) => Some(db.latest()?),
             None => None,
         };
         let built = building_path(&target.path);

@@ -2,7 +2,7 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::{DbError, apply, history};
+use crate::db::DbError;
 use crate::plan;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -67,13 +67,12 @@ pub fn revert(
     let migrations = target.migrations()?;
     // The plan is made under the run lock, so another run cannot change the history under it.
     let _lock = if dry_run { None } else { Some(target.run_lock(ctx)?) };
-    let conn = target.open(false)?;
-    let err = |e| DbError::sqlite(&target.path, e, target.busy);
-    let applied = history::read(&conn).map_err(err)?;
+    let mut db = target.open(false)?;
+    let applied = db.applied()?;
     let current = applied.last().map_or(0, |a| a.version);
     let to = target_version(current, to, steps)?;
     let plan = plan::rollback(&migrations, &applied, to)
-        .map_err(|error| DbError::Plan { path: target.path.clone(), error })?;
+        .map_err(|error| DbError::Plan { database: target.path.display().to_string(), error })?;
     let reverted: Vec<Step> = plan.iter().map(|m| Step { version: m.version, name: m.name.to_owned() }).collect();
     if dry_run {
         for step in &reverted {
@@ -83,11 +82,11 @@ pub fn revert(
         return Ok(Reverted { dry_run, before: current, after: to, reverted });
     }
     // Succeeds only when every planned step was reverted.
-    apply::rollback(&conn, &target.path, &plan, target.busy).map_err(|e| target.locate(e))?;
+    db.rollback(&plan).map_err(|e| target.locate(e))?;
     for step in &reverted {
         ctx.out.status("Reverted", target.dir.show(&step.name));
     }
-    let now = history::latest(&conn).map_err(err)?;
+    let now = db.latest()?;
     ctx.out.status("Rolled back", format!("{}: schema version {current} → {now}", target.show()));
     Ok(Reverted { dry_run, before: current, after: now, reverted })
 }

@@ -2,7 +2,7 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{self, DbArgs, Target};
-use crate::db::{DbError, schema};
+use crate::db::schema;
 use crate::file_name::{Classified, FileName};
 use anyhow::Context as _;
 use std::io::Read as _;
@@ -45,11 +45,11 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &db)?;
     let destination = output.as_deref().map(|path| destination(&target, path, force)).transpose()?;
     let objects = if live {
-        let conn =
+        let mut db =
             target.open_existing_read_only()?.with_context(|| format!("{} does not exist yet", target.show()))?;
-        schema::objects(&conn).map_err(|e| DbError::sqlite(&target.path, e, target.busy))?
+        db.schema()?
     } else {
-        schema::of_migrations(&target.migrations()?, None).map_err(|e| target.locate_replay(e))?
+        target.replay(&target.migrations()?, None)?
     };
     let text = format!("{HEADER}\n{}", schema::render(&objects));
     match (output, destination) {

@@ -30,15 +30,11 @@ pub fn run(ctx: &mut Ctx, target: &Target, seed: &Path, at: Option<&Path>) -> an
     let bytes = std::fs::read(seed).with_context(|| format!("cannot read the seed file {shown}"))?;
     let sql = String::from_utf8(crate::checksum::normalize(&bytes).into_owned())
         .map_err(|_| anyhow::anyhow!("{shown} is not valid UTF-8"))?;
-    let path = at.unwrap_or(&target.path);
-    let conn = match at {
-        Some(path) => crate::db::open(
-            path,
-            crate::db::OpenOptions { create: false, read_only: false, busy_timeout: target.busy },
-        )?,
+    let mut db = match at {
+        Some(path) => target.open_at(path)?,
         None => target.open(false)?,
     };
-    crate::db::apply::run_script(&conn, path, &shown, &sql, target.busy)?;
+    db.run_script(&shown, &sql)?;
     ctx.out.status("Seeded", format!("{} from {shown}", target.show()));
     Ok(())
 }

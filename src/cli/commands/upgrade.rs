@@ -89,8 +89,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     }
     // The replay that validates the result runs first: a migration the replay cannot run (it
     // refuses what could reach the disk) stops the upgrade before anything changed.
-    let replayed = crate::db::schema::of_migrations(&migrations, None)
-        .map_err(|e| target.locate_replay(e))
+    let replayed = target
+        .replay(&migrations, None)
         .with_context(|| format!("nothing was changed: {} is still at version {before}", target.show()))?;
     let destructive = args.no_backup;
     let outcome = target.write(ctx, "upgrade without a backup", destructive, |ctx| {

@@ -2,7 +2,7 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::{DbError, history, schema};
+use crate::db::schema;
 use crate::plan;
 use std::process::ExitCode;
 
@@ -24,31 +24,24 @@ pub fn problems(
     migrations: &[crate::Migration<'_>],
     replayed: Option<&[schema::Object]>,
 ) -> anyhow::Result<Vec<String>> {
-    let Some(conn) = target.open_existing_read_only()? else {
+    let Some(mut db) = target.open_existing_read_only()? else {
         anyhow::bail!("{} does not exist yet\n  help: run `cargo envdb migrate` first", target.show());
     };
-    let err = |e| DbError::sqlite(&target.path, e, target.busy);
-    let mut problems = Vec::new();
-    let integrity = crate::db::pragma_lines(&conn, "integrity_check").map_err(err)?;
-    if integrity != ["ok"] {
-        problems.push(format!("integrity_check: {}", integrity.join("; ")));
-    }
-    let fk = crate::db::foreign_key_violations(&conn, 100).map_err(err)?;
-    problems.extend(fk.into_iter().map(|v| format!("foreign_key_check: {v}")));
-    let applied = history::read(&conn).map_err(err)?;
+    let mut problems = db.problems(100)?;
+    let applied = db.applied()?;
     let drift = plan::drift(migrations, &applied);
     problems.extend(drift.changed.iter().map(|v| format!("migration {v}: applied checksum differs from its file")));
     problems.extend(drift.gone.iter().map(|v| format!("migration {v}: applied but its file is gone")));
     problems.extend(drift.holes.iter().map(|v| format!("migration {v}: missing from the history")));
 
-    // The schema the applied migrations produce on a fresh in-memory database.
+    // The schema the applied migrations produce on a fresh, empty database.
     let version = applied.last().map_or(0, |a| a.version);
     if version > 0 && drift.is_empty() {
         let expected = match replayed {
             Some(all) if migrations.last().is_some_and(|m| m.version == version) => all.to_vec(),
-            _ => schema::of_migrations(migrations, Some(version)).map_err(|e| target.locate_replay(e))?,
+            _ => target.replay(migrations, Some(version))?,
         };
-        let actual = schema::objects(&conn).map_err(err)?;
+        let actual = db.schema()?;
         problems.extend(schema::diff(&actual, &expected).into_iter().map(|d| format!("schema: {d}")));
     }
     Ok(problems)
