@@ -4,7 +4,7 @@
 use super::Ctx;
 use crate::check::check;
 use crate::db::backend::Database;
-use crate::db::sqlite::Sqlite;
+use crate::db::location::{Location, RunLock};
 use crate::db::{self, DbError, OpenOptions, lock};
 use crate::embedded::Migration;
 use crate::environment::{Dirs, Environment, Environments};
@@ -99,6 +99,9 @@ pub struct Target {
     pub project: Project,
     pub dir: MigrationDir,
     pub env: Environment,
+    /// The database, by where it lives (the backend is picked from it).
+    pub location: Location,
+    /// The environment's database file (SQLite).
     pub path: PathBuf,
     pub busy: Duration,
     pub lock_timeout: Duration,
@@ -113,6 +116,7 @@ impl Target {
             busy: args.busy_timeout,
             lock_timeout: args.lock_timeout,
             path: env.database().to_owned(),
+            location: Location::File(env.database().to_owned()),
             project,
             dir,
             env,
@@ -153,7 +157,7 @@ impl Target {
         migrations: &[Migration<'_>],
         upto: Option<u64>,
     ) -> Result<Vec<db::schema::Object>, db::schema::ReplayError> {
-        db::schema::of_migrations(migrations, upto).map_err(|mut e| {
+        self.location.replay(migrations, upto).map_err(|mut e| {
             if let db::schema::ReplayError::Migration { file, .. } = &mut e {
                 *file = self.dir.show(file);
             }
@@ -171,7 +175,7 @@ impl Target {
 
     /// Opens for reading only; `None` when the database does not exist yet.
     pub fn open_existing_read_only(&self) -> Result<Option<Box<dyn Database>>, DbError> {
-        if !self.path.exists() {
+        if !self.location.exists() {
             return Ok(None);
         }
         let mut db = self.connect(false, true)?;
@@ -179,16 +183,14 @@ impl Target {
         Ok(Some(db))
     }
 
-    /// Opens the database `reset` builds at `at` to replace this one.
-    pub fn open_at(&self, at: &std::path::Path) -> Result<Box<dyn Database>, DbError> {
-        let opts = OpenOptions { create: false, read_only: false, busy_timeout: self.busy };
-        Ok(Box::new(Sqlite::open(at, opts)?))
+    /// Opens the database at `at` with this target's options, without checking its
+    /// environment: the one `reset` builds to replace this one, or this one (`create` makes it).
+    pub fn connect_at(&self, at: &Location, create: bool, read_only: bool) -> Result<Box<dyn Database>, DbError> {
+        at.open(OpenOptions { create, read_only, busy_timeout: self.busy })
     }
 
-    /// The one place that picks the backend for this target.
     fn connect(&self, create: bool, read_only: bool) -> Result<Box<dyn Database>, DbError> {
-        let opts = OpenOptions { create, read_only, busy_timeout: self.busy };
-        Ok(Box::new(Sqlite::open(&self.path, opts)?))
+        self.connect_at(&self.location, create, read_only)
     }
 
     /// The applied migrations, empty when the database does not exist yet.
@@ -200,15 +202,10 @@ impl Target {
     }
 
     /// Takes the exclusive run lock, saying so when it has to wait.
-    pub fn run_lock(&self, ctx: &mut Ctx) -> Result<lock::Held, DbError> {
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir { path: dir.to_owned(), source })?;
-        }
+    pub fn run_lock(&self, ctx: &mut Ctx) -> Result<RunLock, DbError> {
         let timeout = self.lock_timeout;
         let out = &mut ctx.out;
-        Ok(lock::run_lock(&self.path, timeout, &mut |path| {
-            out.status("Waiting", format!("for another envdb run to release {} (up to {timeout:?})", path.display()))
-        })?)
+        self.location.run_lock(timeout, &mut |what| out.status("Waiting", format!("for {what} (up to {timeout:?})")))
     }
 
     /// Where this environment's backups go.

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod backup;
 pub mod foreign_keys;
 pub mod history;
+pub mod location;
 pub mod lock;
 pub mod schema;
 pub mod sqlite;

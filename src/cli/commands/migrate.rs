@@ -2,11 +2,11 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::apply::{self, MigrateOptions, MigrateReport, Progress};
-use crate::db::{DbError, OpenOptions, history, lock};
+use crate::db::apply::{MigrateOptions, MigrateReport, Progress};
+use crate::db::location::Location;
+use crate::db::{DbError, lock};
 use crate::plan::{self, Applied};
 use serde::Serialize;
-use std::path::Path;
 use std::process::ExitCode;
 
 /// Apply pending migrations, each in its own transaction
@@ -56,7 +56,7 @@ pub fn apply_pending(ctx: &mut Ctx, target: &Target, to: Option<u64>, single: bo
     let _lock = target.run_lock(ctx)?;
     // Keeping applications out (when none runs) allows the fast journal and the cleanup below.
     let apps_out = lock::try_exclusive_app_lock(&target.path)?;
-    apply_at(ctx, target, &target.path, &migrations, to, single, apps_out.is_some())
+    apply_at(ctx, target, &target.location, &migrations, to, single, apps_out.is_some())
 }
 
 /// `apply_pending` for a caller that already holds the run lock; `apps_out` says whether it also
@@ -69,23 +69,23 @@ pub fn apply_pending_locked(
     single: bool,
     apps_out: bool,
 ) -> anyhow::Result<MigrateReport> {
-    apply_at(ctx, target, &target.path, migrations, to, single, apps_out)
+    apply_at(ctx, target, &target.location, migrations, to, single, apps_out)
 }
 
-/// Applies the target's pending migrations to the database file at `path`: the target's own, or
-/// the new one `reset` builds beside it (which no application can have open: `apps_out`).
+/// Applies the target's pending migrations to the database at `at`: the target's own, or the
+/// new one `reset` builds beside it (which no application can have open: `apps_out`).
 pub fn apply_at(
     ctx: &mut Ctx,
     target: &Target,
-    path: &Path,
+    at: &Location,
     migrations: &[crate::Migration<'_>],
     to: Option<u64>,
     single: bool,
     apps_out: bool,
 ) -> anyhow::Result<MigrateReport> {
-    let created = !path.exists();
-    // The environment the file records is checked by the run itself.
-    let conn = crate::db::open(path, OpenOptions { create: true, read_only: false, busy_timeout: target.busy })?;
+    let created = !at.exists();
+    // The environment the database records is checked by the run itself.
+    let mut db = target.connect_at(at, true, false)?;
     let opts = MigrateOptions {
         target: to,
         single_transaction: single,
@@ -102,7 +102,7 @@ pub fn apply_at(
     let verbose = ctx.out.verbose > 0;
     let out = &mut ctx.out;
     let dir = &target.dir;
-    let result = apply::migrate(&conn, path, migrations, &opts, target.busy, &mut |p| match p {
+    let result = db.migrate(migrations, &opts, &mut |p| match p {
         Progress::Planned(n) => planned = n,
         Progress::Applied(m, took) => {
             done += 1;
@@ -115,10 +115,10 @@ pub fn apply_at(
         Progress::Applying(_) => {}
     });
     drop(bar);
-    // Removing a new file is only safe while no application can have opened it meanwhile.
-    if result.is_err() && created && apps_out && history::latest(&conn).unwrap_or(1) == 0 {
-        drop(conn);
-        crate::db::remove_database(path);
+    // Removing a new database is only safe while no application can have opened it meanwhile.
+    if result.is_err() && created && apps_out && db.latest().unwrap_or(1) == 0 {
+        drop(db);
+        at.remove_created();
     }
     Ok(result.map_err(|e| target.locate(e))?)
 }

@@ -4,6 +4,7 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
+use crate::db::location::Location;
 use crate::db::{self, DbError, lock};
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             None => None,
         };
         let built = building_path(&target.path);
+        let building = Location::File(built.clone());
         db::remove_database(&built);
         ctx.out.status(
             "Building",
@@ -67,10 +69,10 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         );
         let outcome = (|| {
             // No application can have the new file open, so the fast journal is safe.
-            let report = super::migrate::apply_at(ctx, &target, &built, &migrations, None, false, true)?;
+            let report = super::migrate::apply_at(ctx, &target, &building, &migrations, None, false, true)?;
             ctx.out.status("Migrated", format!("the new database: schema version 0 → {}", report.after));
             if let Some(seed) = super::seed::seed_file(&target) {
-                super::seed::run(ctx, &target, &seed, Some(&built))?;
+                super::seed::run(ctx, &target, &seed, Some(&building))?;
             }
             if before.is_some() {
                 let backup = target.backup(ctx, None, false)?.path;

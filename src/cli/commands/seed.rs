@@ -25,13 +25,18 @@ pub fn seed_file(target: &Target) -> Option<PathBuf> {
 
 /// Runs the seed file against the target's (existing) database, or, for `reset`, against the
 /// database at `at` that is being built to replace it.
-pub fn run(ctx: &mut Ctx, target: &Target, seed: &Path, at: Option<&Path>) -> anyhow::Result<()> {
+pub fn run(
+    ctx: &mut Ctx,
+    target: &Target,
+    seed: &Path,
+    at: Option<&crate::db::location::Location>,
+) -> anyhow::Result<()> {
     let shown = target.project.show(seed).display().to_string();
     let bytes = std::fs::read(seed).with_context(|| format!("cannot read the seed file {shown}"))?;
     let sql = String::from_utf8(crate::checksum::normalize(&bytes).into_owned())
         .map_err(|_| anyhow::anyhow!("{shown} is not valid UTF-8"))?;
     let mut db = match at {
-        Some(path) => target.open_at(path)?,
+        Some(at) => target.connect_at(at, false, false)?,
         None => target.open(false)?,
     };
     db.run_script(&shown, &sql)?;

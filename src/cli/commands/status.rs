@@ -26,6 +26,9 @@ struct Status {
     database: String,
     exists: bool,
     size_bytes: u64,
+    /// What the backend tells about the database (SQLite: size, journal mode; PostgreSQL: server
+    /// version, size, connections), by label.
+    facts: std::collections::BTreeMap<&'static str, String>,
     version: u64,
     latest: u64,
     pending: Vec<String>,
@@ -41,13 +44,17 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     // state is computed from the files as they are.
     let problems: Vec<Problem> = check(&target.dir, false).errors().cloned().collect();
     let migrations = target.dir.migrations();
-    let applied = target.applied()?;
+    let (applied, facts) = match target.open_existing_read_only()? {
+        Some(mut db) => (db.applied()?, db.facts().into_iter().collect()),
+        None => Default::default(),
+    };
     let version = applied.last().map_or(0, |a| a.version);
     let drift = plan::drift(&migrations, &applied);
     let status = Status {
         database: target.show(),
-        exists: target.path.exists(),
-        size_bytes: std::fs::metadata(&target.path).map_or(0, |m| m.len()),
+        exists: target.location.exists(),
+        size_bytes: target.location.file().and_then(|f| std::fs::metadata(f).ok()).map_or(0, |m| m.len()),
+        facts,
         version,
         latest: migrations.last().map_or(0, |m| m.version),
         pending: migrations.iter().filter(|m| m.version > version).map(|m| m.name.to_owned()).collect(),
@@ -60,7 +67,12 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     } else {
         let out = &mut ctx.out;
         out.line(format!("database:  {}{}", status.database, if status.exists { "" } else { " (not created yet)" }));
-        out.line(format!("size:      {} bytes", status.size_bytes));
+        if status.facts.is_empty() {
+            out.line(format!("size:      {} bytes", status.size_bytes));
+        }
+        for (label, value) in &status.facts {
+            out.line(format!("{:<10} {value}", format!("{label}:")));
+        }
         out.line(format!("version:   {} of {}", status.version, status.latest));
         out.line(format!(
             "pending:   {}",
