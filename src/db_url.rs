@@ -214,6 +214,11 @@ fn redact(text: &str) -> Option<String> {
     Some(out)
 }
 
+/// `text` as it may be printed: redacted as a URL, or `(not shown)` when it has no `://`.
+pub fn redact_or_hide(text: &str) -> String {
+    redact(text).unwrap_or_else(|| "(not shown)".into())
+}
+
 /// Percent-decodes `text` into UTF-8; `None` on a bad escape or bytes that are not UTF-8.
 fn decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
