@@ -299,7 +299,8 @@ fn defaults(name: &str) -> EnvConfig {
 enum Piece<'a> {
     Text(&'a str),
     Placeholder(&'a str),
-    Var(&'a str),
+    /// A variable's name, and whether its `}` closes it.
+    Var(&'a str, bool),
 }
 
 fn pieces(template: &str, vars: bool) -> Vec<Piece<'_>> {
@@ -315,9 +316,10 @@ fn pieces(template: &str, vars: bool) -> Vec<Piece<'_>> {
         };
         out.push(Piece::Text(&rest[..at]));
         let inner = &rest[at + open_len..];
-        let close = inner.find('}').unwrap_or(inner.len());
+        let closed = inner.find('}');
+        let close = closed.unwrap_or(inner.len());
         let key = &inner[..close];
-        out.push(if open_len == 2 { Piece::Var(key) } else { Piece::Placeholder(key) });
+        out.push(if open_len == 2 { Piece::Var(key, closed.is_some()) } else { Piece::Placeholder(key) });
         rest = &inner[(close + 1).min(inner.len())..];
     }
     out.push(Piece::Text(rest));
@@ -346,8 +348,9 @@ fn expand(
     for piece in pieces(template, var.is_some()) {
         match piece {
             Piece::Text(text) => out.push_str(text),
-            Piece::Var(name) => {
-                let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            Piece::Var(name, closed) => {
+                let valid = closed
+                    && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                     && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !valid {
                     return Err(EnvError::BadVariable {
@@ -403,7 +406,7 @@ fn expand_url(
     let shown = crate::db_url::redact_or_hide(template);
     let vars: Vec<String> = pieces(template, true)
         .into_iter()
-        .filter_map(|p| if let Piece::Var(v) = p { Some(v.to_owned()) } else { None })
+        .filter_map(|p| if let Piece::Var(v, _) = p { Some(v.to_owned()) } else { None })
         .collect();
     let text = match expand(env, "url", template, &shown, cx, Some(var)) {
         Err(e @ EnvError::UnsetVar { .. }) => return Ok(Err(e)),
