@@ -181,7 +181,10 @@ mod tests {
         assert_eq!(s.lock_timeout, Some(Seconds(Duration::from_millis(500))));
         assert_eq!(s.statement_timeout, Some(Seconds(Duration::from_secs(60))));
         assert_eq!(s.lock_retries, Some(0));
-        assert_eq!(Config::parse("[env.x]\nlock_timeout = 0\n").unwrap().env["x"].lock_timeout, Some(Seconds(Duration::ZERO)));
+        assert_eq!(
+            Config::parse("[env.x]\nlock_timeout = 0\n").unwrap().env["x"].lock_timeout,
+            Some(Seconds(Duration::ZERO))
+        );
         for bad in ["-1", "1e300", "nan", "inf", "0.0001", "2147484", "\"5s\"", "true"] {
             let e = Config::parse(&format!("[env.x]\nurl = \"postgres://h/d\"\nlock_timeout = {bad}\n")).unwrap_err();
             assert!(e.contains("line 3") && e.contains("lock_timeout"), "{bad}: {e}");

@@ -18,17 +18,8 @@ const ACCEPTED_PARAMS: &str =
 
 /// Query parameters whose value is shown in the redacted form; any other (`password`, and any
 /// key this parser does not know, which may be a misspelt `password`) is shown as `***`.
-const SHOWN_PARAMS: &[&str] = &[
-    "host",
-    "port",
-    "user",
-    "dbname",
-    "sslmode",
-    "application_name",
-    "connect_timeout",
-    "options",
-    "sslrootcert",
-];
+const SHOWN_PARAMS: &[&str] =
+    &["host", "port", "user", "dbname", "sslmode", "application_name", "connect_timeout", "options", "sslrootcert"];
 
 /// `sslmode`: libpq's default is `prefer`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,7 +44,9 @@ impl SslMode {
     }
 
     fn parse(text: &str) -> Option<SslMode> {
-        [SslMode::Disable, SslMode::Prefer, SslMode::Require, SslMode::VerifyFull].into_iter().find(|m| m.as_str() == text)
+        [SslMode::Disable, SslMode::Prefer, SslMode::Require, SslMode::VerifyFull]
+            .into_iter()
+            .find(|m| m.as_str() == text)
     }
 }
 
@@ -120,7 +113,9 @@ pub enum Problem {
         "it is a file path, not a URL\n  help: a SQLite database is a file (`database` in envdb.toml, or --database PATH); a PostgreSQL one is postgres://user@host:port/dbname"
     )]
     FilePath,
-    #[error("it is not a URL (the text is not shown, in case it is a secret); expected postgres://user@host:port/dbname")]
+    #[error(
+        "it is not a URL (the text is not shown, in case it is a secret); expected postgres://user@host:port/dbname"
+    )]
     NotAUrl,
     #[error("unknown scheme `{0}://`; did you mean postgres://?")]
     Typo(String),
@@ -413,7 +408,8 @@ impl DbUrl {
             let value = decode(value).ok_or_else(|| fail(Problem::Escape(what)))?;
             match key.as_str() {
                 "host" => {
-                    hosts = value.split(',').map(|h| parse_host(h.to_owned())).collect::<Result<_, _>>().map_err(fail)?
+                    hosts =
+                        value.split(',').map(|h| parse_host(h.to_owned())).collect::<Result<_, _>>().map_err(fail)?
                 }
                 "port" => ports = value.split(',').map(parse_port).collect::<Result<_, _>>().map_err(fail)?,
                 "user" => user = Some(value).filter(|u| !u.is_empty()),

@@ -180,9 +180,7 @@ pub enum EnvError {
         "environment `{env}`: unknown placeholder `{{{placeholder}}}` in {key} {template}; known: {{workspace}}, {{data_dir}}, {{home}}, {{name}}"
     )]
     Placeholder { env: String, key: &'static str, placeholder: String, template: String },
-    #[error(
-        "environment `{env}`: {what} is not available on this machine, so {key} {template} cannot be resolved"
-    )]
+    #[error("environment `{env}`: {what} is not available on this machine, so {key} {template} cannot be resolved")]
     NoDir { env: String, key: &'static str, what: &'static str, template: String },
     #[error(
         "environment `{env}`: `${{{var}` in url {template} is not a variable name (letters, digits and `_`, closed by `}}`)"
@@ -326,6 +324,9 @@ fn pieces(template: &str, vars: bool) -> Vec<Piece<'_>> {
     out
 }
 
+/// Reads one variable of the process environment (injected for tests).
+type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// What a template may refer to besides the process environment.
 struct Context<'a> {
     root: &'a Path,
@@ -342,7 +343,7 @@ fn expand(
     template: &str,
     shown: &str,
     cx: &Context<'_>,
-    var: Option<&dyn Fn(&str) -> Option<String>>,
+    var: Option<Vars<'_>>,
 ) -> Result<String, EnvError> {
     let mut out = String::new();
     for piece in pieces(template, var.is_some()) {
@@ -365,8 +366,7 @@ fn expand(
                 }
             }
             Piece::Placeholder(placeholder) => {
-                let missing =
-                    |what| EnvError::NoDir { env: env.to_owned(), key, what, template: shown.to_owned() };
+                let missing = |what| EnvError::NoDir { env: env.to_owned(), key, what, template: shown.to_owned() };
                 let value = match placeholder {
                     "workspace" => cx.root.to_owned(),
                     "data_dir" => cx.dirs.data_dir.clone().ok_or_else(|| missing("the OS data directory"))?,
@@ -830,13 +830,25 @@ mod tests {
     #[test]
     fn bad_url_configurations() {
         let err = |toml: &str| pg_envs(toml, &[("PW", "pw")]).unwrap_err();
-        assert_eq!(err("[env.dev]\nurl = \"postgres://h/d\"\ndatabase = \"x.db\"\n"), EnvError::UrlAndDatabase { env: "dev".into() });
+        assert_eq!(
+            err("[env.dev]\nurl = \"postgres://h/d\"\ndatabase = \"x.db\"\n"),
+            EnvError::UrlAndDatabase { env: "dev".into() }
+        );
         let e = err("[env.staging]\nurl = \"postgress://u:hunter2@h/d\"\n").to_string();
-        assert!(e.contains("environment `staging`") && e.contains("did you mean postgres://") && !e.contains("hunter2"), "{e}");
+        assert!(
+            e.contains("environment `staging`") && e.contains("did you mean postgres://") && !e.contains("hunter2"),
+            "{e}"
+        );
         assert!(matches!(err("[env.staging]\nurl = \"postgres://u:${PW@h/d\"\n"), EnvError::BadVariable { .. }));
         assert!(matches!(err("[env.staging]\nurl = \"postgres://h/${}\"\n"), EnvError::BadVariable { .. }));
-        assert!(matches!(err("[env.staging]\nurl = \"postgres://h/{nope}\"\n"), EnvError::Placeholder { key: "url", .. }));
-        let e = err("[env.a]\nurl = \"postgres://u:${PW}@H:5432/d\"\n[env.b]\nurl = \"postgresql://h/d?sslmode=disable\"\n").to_string();
+        assert!(matches!(
+            err("[env.staging]\nurl = \"postgres://h/{nope}\"\n"),
+            EnvError::Placeholder { key: "url", .. }
+        ));
+        let e = err(
+            "[env.a]\nurl = \"postgres://u:${PW}@H:5432/d\"\n[env.b]\nurl = \"postgresql://h/d?sslmode=disable\"\n",
+        )
+        .to_string();
         assert!(e.contains("`a` and `b` both use the PostgreSQL database postgres://u:***@H:5432/d"), "{e}");
         for bad in ["", "Public", "1x", "my-schema", "pg_catalog", "information_schema", &"x".repeat(64)] {
             let e = err(&format!("[env.dev]\nhistory_schema = \"{bad}\"\n"));

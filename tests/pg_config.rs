@@ -14,7 +14,12 @@ fn project(toml: &str) -> Test {
 
 #[track_caller]
 fn no_secret(r: &Run) {
-    assert!(!r.stdout.contains(SECRET) && !r.stderr.contains(SECRET), "--- stdout\n{}\n--- stderr\n{}", r.stdout, r.stderr);
+    assert!(
+        !r.stdout.contains(SECRET) && !r.stderr.contains(SECRET),
+        "--- stdout\n{}\n--- stderr\n{}",
+        r.stdout,
+        r.stderr
+    );
 }
 
 fn with_env(t: &Test, args: &[&str], vars: &[(&str, &str)]) -> Run {
@@ -122,7 +127,10 @@ fn database_url_is_read_only_when_the_configuration_names_it() {
     assert_eq!(j["backend"], "sqlite", "an exported DATABASE_URL does not retarget dev");
     t.write("envdb.toml", "name = \"app\"\n[env.dev]\nurl = \"${DATABASE_URL}\"\n");
     let j = with_env(&t, &["env", "--format", "json"], &vars).json();
-    assert_eq!((j["backend"].as_str(), j["database"].as_str()), (Some("postgres"), Some("postgres://prod.internal/app")));
+    assert_eq!(
+        (j["backend"].as_str(), j["database"].as_str()),
+        (Some("postgres"), Some("postgres://prod.internal/app"))
+    );
 }
 
 #[test]
@@ -132,7 +140,10 @@ fn configuration_conflicts_and_bad_settings() {
             "[env.dev]\nurl = \"postgres://h/app\"\ndatabase = \"app.db\"\n",
             &["[env.dev] has both `url` and `database`", "envdb.toml"],
         ),
-        ("[env.dev]\nhistory_schema = \"Envdb-History\"\n", &["history_schema \"Envdb-History\" is not a plain identifier"]),
+        (
+            "[env.dev]\nhistory_schema = \"Envdb-History\"\n",
+            &["history_schema \"Envdb-History\" is not a plain identifier"],
+        ),
         ("[env.dev]\nlock_timeout = -1\n", &["lock_timeout", "line 3"]),
         ("[env.dev]\nlock_retries = \"3\"\n", &["lock_retries", "line 3"]),
         (

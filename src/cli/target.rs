@@ -4,8 +4,8 @@
 use super::Ctx;
 use crate::check::check;
 use crate::db::{self, DbError, OpenOptions, history, lock};
-use crate::embedded::Migration;
 use crate::db_url::DbUrl;
+use crate::embedded::Migration;
 use crate::environment::{DatabaseOverride, Dirs, EnvError, Environment, Environments};
 use crate::migration_dir::MigrationDir;
 use crate::problem::CheckFailed;

@@ -20,7 +20,10 @@ fn name(h: &str) -> Host {
 #[test]
 fn accepted_forms() {
     let u = ok("postgres://app:s3cret@db.example.com:6432/app_prod?sslmode=verify-full");
-    assert_eq!((u.host(), u.port(), u.user(), u.password()), (&name("db.example.com"), 6432, Some("app"), Some("s3cret")));
+    assert_eq!(
+        (u.host(), u.port(), u.user(), u.password()),
+        (&name("db.example.com"), 6432, Some("app"), Some("s3cret"))
+    );
     assert_eq!((u.dbname(), u.sslmode()), ("app_prod", SslMode::VerifyFull));
 
     let u = ok("postgresql://localhost/app");
@@ -44,7 +47,10 @@ fn unix_sockets_query_parameters_and_several_hosts() {
     let u = ok("postgres://%2Ftmp%2Fpg:5444/app");
     assert_eq!((u.host(), u.port()), (&Host::Socket("/tmp/pg".into()), 5444));
     let u = ok("postgres://ignored/x?host=%2Fvar%2Frun&port=7000&user=me&dbname=real&password=pw");
-    assert_eq!((u.host(), u.port(), u.user(), u.dbname(), u.password()), (&Host::Socket("/var/run".into()), 7000, Some("me"), "real", Some("pw")));
+    assert_eq!(
+        (u.host(), u.port(), u.user(), u.dbname(), u.password()),
+        (&Host::Socket("/var/run".into()), 7000, Some("me"), "real", Some("pw"))
+    );
     let u = ok("postgres://a:1,b,[::1]:3/db");
     let ends: Vec<(String, u16)> = u.endpoints().iter().map(|e| (e.host.to_string(), e.port)).collect();
     assert_eq!(ends, [("a".into(), 1), ("b".into(), DEFAULT_PORT), ("[::1]".into(), 3)]);
@@ -52,7 +58,9 @@ fn unix_sockets_query_parameters_and_several_hosts() {
     assert!(u.endpoints().iter().all(|e| e.port == 9));
     let u = ok("postgres:///db?host=a,::1&port=1,2");
     assert_eq!(u.endpoints()[1], Endpoint { host: Host::Ipv6(Ipv6Addr::LOCALHOST), port: 2 });
-    let u = ok("postgres://h/db?application_name=envdb&connect_timeout=10&options=-c%20search_path%3Dx&sslrootcert=/ca.pem");
+    let u = ok(
+        "postgres://h/db?application_name=envdb&connect_timeout=10&options=-c%20search_path%3Dx&sslrootcert=/ca.pem",
+    );
     assert_eq!((u.param("application_name"), u.param("connect_timeout")), (Some("envdb"), Some("10")));
     assert_eq!((u.param("options"), u.param("sslrootcert")), (Some("-c search_path=x"), Some("/ca.pem")));
     assert_eq!(u.param("nope"), None);
@@ -126,7 +134,11 @@ fn refused_forms() {
     for (text, expected) in cases {
         assert_eq!(&problem(text), expected, "{text}");
     }
-    assert!(problem("postgres://h/db?sslmode=verify-ca").to_string().contains("accepted: disable, prefer, require, verify-full"));
+    assert!(
+        problem("postgres://h/db?sslmode=verify-ca")
+            .to_string()
+            .contains("accepted: disable, prefer, require, verify-full")
+    );
 }
 
 /// Every place a password can be written, in URLs that parse and in URLs that do not.
@@ -185,7 +197,10 @@ fn with_dbname_keeps_everything_else() {
     let u = ok("postgres://app:pw@h:6432/app?dbname=app2&sslmode=require&application_name=x");
     let s = u.with_dbname("envdb scratch/1");
     assert_eq!(s.dbname(), "envdb scratch/1");
-    assert_eq!((s.host(), s.port(), s.user(), s.password(), s.sslmode()), (u.host(), 6432, Some("app"), Some("pw"), SslMode::Require));
+    assert_eq!(
+        (s.host(), s.port(), s.user(), s.password(), s.sslmode()),
+        (u.host(), 6432, Some("app"), Some("pw"), SslMode::Require)
+    );
     assert_eq!(s.expose_secret(), "postgres://app:pw@h:6432/envdb%20scratch%2F1?sslmode=require&application_name=x");
     assert_eq!(ok(s.expose_secret()), s, "the rewritten text parses to the same URL");
     assert!(ok("postgres://h:1/a").with_dbname("b").same_database(&ok("postgres://H:1/b?sslmode=disable")));
