@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The configuration file's name, at the project root.
 pub const FILE_NAME: &str = "envdb.toml";
@@ -45,6 +46,58 @@ pub struct EnvConfig {
     pub ephemeral: Option<bool>,
     /// Backups to keep after each upgrade.
     pub backup_keep: Option<u32>,
+    /// A PostgreSQL environment's server: `postgres://user@host:port/dbname?sslmode=…`, with
+    /// `${VAR}` read from the process environment (so no password is committed). Not with
+    /// `database`.
+    pub url: Option<String>,
+    /// PostgreSQL: the schema of envdb's tables (default `public`).
+    pub history_schema: Option<String>,
+    /// PostgreSQL: how long a migration's statement waits for a lock (default 5 s; 0 waits forever).
+    pub lock_timeout: Option<Seconds>,
+    /// PostgreSQL: how long one statement of a migration may run (default: no limit).
+    pub statement_timeout: Option<Seconds>,
+    /// PostgreSQL: how many times a migration that hit `lock_timeout` is retried (default 3).
+    pub lock_retries: Option<u32>,
+}
+
+/// A number of seconds (`5`, `0.5`): from 0 to 2147483.647 (PostgreSQL counts its timeouts in
+/// milliseconds in a C `int`), and not below a millisecond unless 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds(pub Duration);
+
+impl Seconds {
+    /// The longest accepted, in milliseconds.
+    pub const MAX_MILLIS: u64 = i32::MAX as u64;
+
+    fn from_f64<E: serde::de::Error>(secs: f64) -> Result<Seconds, E> {
+        let range = "a number of seconds from 0 to 2147483.647, at least 0.001 unless 0";
+        if !secs.is_finite() || secs < 0.0 || secs * 1000.0 > Self::MAX_MILLIS as f64 || (secs > 0.0 && secs < 0.001) {
+            return Err(E::custom(format!("{secs} is out of range: expected {range}")));
+        }
+        Ok(Seconds(Duration::from_secs_f64(secs)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Seconds, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Seconds;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number of seconds")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Seconds, E> {
+                Seconds::from_f64(v as f64)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Seconds, E> {
+                Seconds::from_f64(v as f64)
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Seconds, E> {
+                Seconds::from_f64(v)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -117,6 +170,27 @@ mod tests {
         assert_eq!(c.env["staging"].protected, Some(true));
         let e = Config::parse("[env.prod]\nprotect = true\n").unwrap_err();
         assert!(e.contains("line 2") && e.contains("protect"), "{e}");
+    }
+
+    #[test]
+    fn reads_postgres_settings() {
+        let c = Config::parse("[env.staging]\nurl = \"${STAGING_URL}\"\nhistory_schema = \"envdb\"\nlock_timeout = 0.5\nstatement_timeout = 60\nlock_retries = 0\n").unwrap();
+        let s = &c.env["staging"];
+        assert_eq!(s.url.as_deref(), Some("${STAGING_URL}"));
+        assert_eq!(s.history_schema.as_deref(), Some("envdb"));
+        assert_eq!(s.lock_timeout, Some(Seconds(Duration::from_millis(500))));
+        assert_eq!(s.statement_timeout, Some(Seconds(Duration::from_secs(60))));
+        assert_eq!(s.lock_retries, Some(0));
+        assert_eq!(
+            Config::parse("[env.x]\nlock_timeout = 0\n").unwrap().env["x"].lock_timeout,
+            Some(Seconds(Duration::ZERO))
+        );
+        for bad in ["-1", "1e300", "nan", "inf", "0.0001", "2147484", "\"5s\"", "true"] {
+            let e = Config::parse(&format!("[env.x]\nurl = \"postgres://h/d\"\nlock_timeout = {bad}\n")).unwrap_err();
+            assert!(e.contains("line 3") && e.contains("lock_timeout"), "{bad}: {e}");
+        }
+        let e = Config::parse("[env.x]\nlock_retries = -1\n").unwrap_err();
+        assert!(e.contains("lock_retries"), "{e}");
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! Environments: dev, test, prod and any custom name, each with its own data directory and
 //! database, chosen the same way by the command line and by the application:
 //! `--database PATH` > `--env NAME` > the environment variable (`ENVDB_ENV` by default) >
-//! `default_env` (dev).
+//! `default_env` (dev). An environment is on PostgreSQL when it has a `url` (or `--database-url`
+//! gives one), else on a SQLite file.
 
 use crate::config::{Config, EnvConfig};
+use crate::db_url::{DbUrl, UrlError};
 use crate::project::physical;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// The variable naming the environment unless envdb.toml renames it with `env_var`.
 pub const DEFAULT_ENV_VAR: &str = "ENVDB_ENV";
@@ -40,6 +43,59 @@ pub struct EnvSpec {
     pub protected: bool,
     pub ephemeral: bool,
     pub backup_keep: Option<u32>,
+    /// The PostgreSQL server, when the environment has a `url`: `Err` when it names a variable
+    /// this process does not have (or its value is not a URL), raised only when the environment
+    /// is resolved, so that prod's unset variable does not stop a dev command. `database` is
+    /// then only the SQLite default path of `data_dir`.
+    pub url: Option<Result<DbUrl, EnvError>>,
+    /// PostgreSQL's settings (used when the environment is on PostgreSQL, ignored on SQLite).
+    pub postgres: PgSettings,
+}
+
+/// Per-environment PostgreSQL settings from envdb.toml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgSettings {
+    /// The schema of `envdb_migrations` and `envdb_meta`: a plain lowercase identifier, so it
+    /// means the same quoted or not.
+    pub history_schema: String,
+    /// `lock_timeout` for migrations (zero: wait forever, PostgreSQL's meaning).
+    pub lock_timeout: Duration,
+    /// `statement_timeout` for migrations, if any.
+    pub statement_timeout: Option<Duration>,
+    /// Retries of a migration that hit the lock timeout (SQLSTATE 55P03).
+    pub lock_retries: u32,
+}
+
+impl Default for PgSettings {
+    fn default() -> PgSettings {
+        PgSettings {
+            history_schema: "public".into(),
+            lock_timeout: Duration::from_secs(5),
+            statement_timeout: None,
+            lock_retries: 3,
+        }
+    }
+}
+
+impl EnvSpec {
+    /// Where the database is, as printed: the redacted URL of a PostgreSQL environment (or why
+    /// it has none on this machine), else the file path.
+    pub fn location(&self, show: &dyn Fn(&Path) -> String) -> String {
+        match &self.url {
+            Some(Ok(url)) => url.redacted(),
+            Some(Err(_)) => "(its url cannot be resolved here)".into(),
+            None => show(&self.database),
+        }
+    }
+}
+
+/// What replaces the environment's database on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseOverride {
+    /// `--database PATH`: a SQLite file.
+    Path(PathBuf),
+    /// `--database-url URL`: a PostgreSQL database.
+    Url(DbUrl),
 }
 
 /// How the environment was chosen.
@@ -47,6 +103,8 @@ pub struct EnvSpec {
 pub enum ChosenBy {
     /// `--database PATH` (the environment's name still comes from the rest of the order).
     DatabaseFlag,
+    /// `--database-url URL` (likewise).
+    DatabaseUrlFlag,
     /// `--env NAME` or `--dev`/`--test`/`--prod`.
     Flag,
     /// The environment variable, by name.
@@ -61,6 +119,7 @@ impl fmt::Display for ChosenBy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ChosenBy::DatabaseFlag => f.write_str("--database"),
+            ChosenBy::DatabaseUrlFlag => f.write_str("--database-url"),
             ChosenBy::Flag => f.write_str("--env flag"),
             ChosenBy::Variable(v) => write!(f, "${v}"),
             ChosenBy::Default => f.write_str("default_env"),
@@ -98,8 +157,14 @@ impl Environment {
         &self.spec.name
     }
 
+    /// The SQLite file (for a PostgreSQL environment, only the default path in its data_dir).
     pub fn database(&self) -> &Path {
         &self.spec.database
+    }
+
+    /// The PostgreSQL database, when the environment is on PostgreSQL.
+    pub fn url(&self) -> Option<&DbUrl> {
+        self.spec.url.as_ref()?.as_ref().ok()
     }
 
     pub fn protected(&self) -> bool {
@@ -112,13 +177,33 @@ pub enum EnvError {
     #[error("unknown environment `{name}` (from {source_of_name}); known: {}", .known.join(", "))]
     Unknown { name: String, source_of_name: String, known: Vec<String> },
     #[error(
-        "environment `{env}`: unknown placeholder `{{{placeholder}}}` in data_dir {template:?}; known: {{workspace}}, {{data_dir}}, {{home}}, {{name}}"
+        "environment `{env}`: unknown placeholder `{{{placeholder}}}` in {key} {template}; known: {{workspace}}, {{data_dir}}, {{home}}, {{name}}"
     )]
-    Placeholder { env: String, placeholder: String, template: String },
+    Placeholder { env: String, key: &'static str, placeholder: String, template: String },
+    #[error("environment `{env}`: {what} is not available on this machine, so {key} {template} cannot be resolved")]
+    NoDir { env: String, key: &'static str, what: &'static str, template: String },
     #[error(
-        "environment `{env}`: {what} is not available on this machine, so data_dir {template:?} cannot be resolved"
+        "environment `{env}`: `${{{var}` in url {template} is not a variable name (letters, digits and `_`, closed by `}}`)"
     )]
-    NoDir { env: String, what: &'static str, template: String },
+    BadVariable { env: String, var: String, template: String },
+    #[error(
+        "environment `{env}`: its url needs ${var}, which is not set (or is empty) in this process's environment\n  help: set {var}, or give the database with --database-url URL (envdb reads only the variables a url names)"
+    )]
+    UnsetVar { env: String, var: String },
+    #[error("environment `{env}`: url{}: {error}", from_vars(.vars))]
+    Url { env: String, vars: Vec<String>, error: UrlError },
+    #[error(
+        "[env.{env}] has both `url` and `database`: a PostgreSQL environment has a url, a SQLite one a database file\n  help: remove one of them"
+    )]
+    UrlAndDatabase { env: String },
+    #[error(
+        "environment `{env}`: history_schema {value:?} {reason}\n  help: use a plain lowercase identifier such as `public` or `envdb`"
+    )]
+    HistorySchema { env: String, value: String, reason: &'static str },
+    #[error(
+        "environments `{a}` and `{b}` both use the PostgreSQL database {url}\n  help: give each its own database in envdb.toml: isolation is the point"
+    )]
+    SharedUrl { a: String, b: String, url: String },
     #[error(
         "environments `{a}` and `{b}` both use the database {}{}\n  help: give each its own data_dir or database in envdb.toml: isolation is the point",
         .path.display(), spellings(.a, .a_path, .b, .b_path, .path)
@@ -135,15 +220,21 @@ pub enum EnvError {
     #[error("`{0}` is not a valid environment name: use lowercase letters, digits, `-` and `_`")]
     BadName(String),
     #[error(
-        "refusing to open the protected environment `{env}` ({}) from a test run\n  help: tests use the test environment or envdb::testing::fresh; {TEST_MARKER} is set by `cargo envdb test` and the test helper",
-        .database.display()
+        "refusing to open the protected environment `{env}` ({database}) from a test run\n  help: tests use the test environment or envdb::testing::fresh; {TEST_MARKER} is set by `cargo envdb test` and the test helper"
     )]
-    TestRun { env: String, database: PathBuf },
+    TestRun { env: String, database: String },
     #[error(
         "{} records the protected environment `{env}`; taking it from `{env}` needs that environment's confirmation, which a test run cannot give; nothing was changed\n  help: adopt it outside the test run ({TEST_MARKER} unset), confirming `{env}`",
         .database.display()
     )]
     RecordedTestRun { env: String, database: PathBuf },
+}
+
+fn from_vars(vars: &[String]) -> String {
+    match vars {
+        [] => String::new(),
+        vars => format!(" (from {})", vars.iter().map(|v| format!("${v}")).collect::<Vec<_>>().join(", ")),
+    }
 }
 
 /// Why the application's environment could not be resolved.
@@ -201,33 +292,152 @@ fn defaults(name: &str) -> EnvConfig {
     }
 }
 
-fn expand(env: &str, template: &str, root: &Path, project: &str, dirs: &Dirs) -> Result<PathBuf, EnvError> {
-    let mut out = String::new();
+/// A template's pieces: text, `{placeholder}` and, where variables are allowed, `${VAR}` (an
+/// unclosed one runs to the end, and is then refused as a name).
+enum Piece<'a> {
+    Text(&'a str),
+    Placeholder(&'a str),
+    /// A variable's name, and whether its `}` closes it.
+    Var(&'a str, bool),
+}
+
+fn pieces(template: &str, vars: bool) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
     let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let close = rest[open..].find('}').map(|c| open + c).unwrap_or(rest.len() - 1);
-        let key = &rest[open + 1..close];
-        let missing = |what| EnvError::NoDir { env: env.to_owned(), what, template: template.to_owned() };
-        let value = match key {
-            "workspace" => root.to_owned(),
-            "data_dir" => dirs.data_dir.clone().ok_or_else(|| missing("the OS data directory"))?,
-            "home" => dirs.home.clone().ok_or_else(|| missing("the home directory"))?,
-            "name" => PathBuf::from(project),
-            other => {
-                return Err(EnvError::Placeholder {
-                    env: env.to_owned(),
-                    placeholder: other.to_owned(),
-                    template: template.to_owned(),
-                });
-            }
+    loop {
+        let var_at = if vars { rest.find("${") } else { None };
+        let brace_at = rest.find('{');
+        let (at, open_len) = match (var_at, brace_at) {
+            (Some(v), Some(b)) if v < b => (v, 2),
+            (_, Some(b)) => (b, 1),
+            (_, None) => break,
         };
-        out.push_str(&value.to_string_lossy());
-        rest = &rest[(close + 1).min(rest.len())..];
+        out.push(Piece::Text(&rest[..at]));
+        let inner = &rest[at + open_len..];
+        let closed = inner.find('}');
+        let close = closed.unwrap_or(inner.len());
+        let key = &inner[..close];
+        out.push(if open_len == 2 { Piece::Var(key, closed.is_some()) } else { Piece::Placeholder(key) });
+        rest = &inner[(close + 1).min(inner.len())..];
     }
-    out.push_str(rest);
-    let path = PathBuf::from(out);
-    Ok(if path.is_relative() { root.join(path) } else { path })
+    out.push(Piece::Text(rest));
+    out
+}
+
+/// Reads one variable of the process environment (injected for tests).
+type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// What a template may refer to besides the process environment.
+struct Context<'a> {
+    root: &'a Path,
+    project: &'a str,
+    dirs: &'a Dirs,
+}
+
+/// Expands a template: `{workspace}`, `{data_dir}`, `{home}`, `{name}`, and with `var` given
+/// `${VAR}` from the process environment. `key` names the setting in errors, where `shown` is the
+/// template as it may be printed.
+fn expand(
+    env: &str,
+    key: &'static str,
+    template: &str,
+    shown: &str,
+    cx: &Context<'_>,
+    var: Option<Vars<'_>>,
+) -> Result<String, EnvError> {
+    let mut out = String::new();
+    for piece in pieces(template, var.is_some()) {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Var(name, closed) => {
+                let valid = closed
+                    && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid {
+                    return Err(EnvError::BadVariable {
+                        env: env.to_owned(),
+                        var: name.to_owned(),
+                        template: shown.to_owned(),
+                    });
+                }
+                match var.and_then(|v| v(name)).filter(|v| !v.is_empty()) {
+                    Some(value) => out.push_str(&value),
+                    None => return Err(EnvError::UnsetVar { env: env.to_owned(), var: name.to_owned() }),
+                }
+            }
+            Piece::Placeholder(placeholder) => {
+                let missing = |what| EnvError::NoDir { env: env.to_owned(), key, what, template: shown.to_owned() };
+                let value = match placeholder {
+                    "workspace" => cx.root.to_owned(),
+                    "data_dir" => cx.dirs.data_dir.clone().ok_or_else(|| missing("the OS data directory"))?,
+                    "home" => cx.dirs.home.clone().ok_or_else(|| missing("the home directory"))?,
+                    "name" => PathBuf::from(cx.project),
+                    other => {
+                        return Err(EnvError::Placeholder {
+                            env: env.to_owned(),
+                            key,
+                            placeholder: other.to_owned(),
+                            template: shown.to_owned(),
+                        });
+                    }
+                };
+                out.push_str(&value.to_string_lossy());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An environment's data directory.
+fn expand_dir(env: &str, template: &str, cx: &Context<'_>) -> Result<PathBuf, EnvError> {
+    let path = PathBuf::from(expand(env, "data_dir", template, &format!("{template:?}"), cx, None)?);
+    Ok(if path.is_relative() { cx.root.join(path) } else { path })
+}
+
+/// An environment's `url`: a template error is the configuration's (`Err`); an unset variable,
+/// or a variable whose value does not make a URL, is this machine's (`Ok(Err)`, raised only if
+/// the environment is used); a literal URL that does not parse is the configuration's.
+fn expand_url(
+    env: &str,
+    template: &str,
+    cx: &Context<'_>,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Result<DbUrl, EnvError>, EnvError> {
+    let shown = crate::db_url::redact_or_hide(template);
+    let vars: Vec<String> = pieces(template, true)
+        .into_iter()
+        .filter_map(|p| if let Piece::Var(v, _) = p { Some(v.to_owned()) } else { None })
+        .collect();
+    let text = match expand(env, "url", template, &shown, cx, Some(var)) {
+        Err(e @ EnvError::UnsetVar { .. }) => return Ok(Err(e)),
+        other => other?,
+    };
+    match DbUrl::parse(&text) {
+        Ok(url) => Ok(Ok(url)),
+        Err(error) if vars.is_empty() => Err(EnvError::Url { env: env.to_owned(), vars, error }),
+        Err(error) => Ok(Err(EnvError::Url { env: env.to_owned(), vars, error })),
+    }
+}
+
+/// Refuses a history schema that is not a plain identifier PostgreSQL would let a user create.
+fn history_schema(env: &str, value: &str) -> Result<(), EnvError> {
+    let reason = if value.is_empty() {
+        Some("is empty")
+    } else if value.len() > 63 {
+        Some("is longer than 63 bytes (PostgreSQL would truncate it)")
+    } else if !value.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        || !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        Some("is not a plain identifier (lowercase letters, digits and `_`, not starting with a digit)")
+    } else if value.starts_with("pg_") || value == "information_schema" {
+        Some("is a system schema name")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(EnvError::HistorySchema { env: env.to_owned(), value: value.to_owned(), reason }),
+        None => Ok(()),
+    }
 }
 
 /// How two environments reached one database, when their configured paths differ.
@@ -253,6 +463,19 @@ impl Environments {
     /// placeholders, file names that are paths, an environment written both under its name and
     /// its alias, and two environments that share a database file (compared physically).
     pub fn load(config: &Config, root: &Path, project: &str, dirs: &Dirs) -> Result<Environments, EnvError> {
+        Environments::load_with(config, root, project, dirs, &|k| std::env::var(k).ok())
+    }
+
+    /// [`Environments::load`] with the process environment injected (`${VAR}` in a `url`): a
+    /// variable is read only by the url that names it.
+    pub fn load_with(
+        config: &Config,
+        root: &Path,
+        project: &str,
+        dirs: &Dirs,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Environments, EnvError> {
+        let cx = Context { root, project, dirs };
         plain_file_name(|| "`name` (the project's name, used in file names)".into(), project)?;
         if let Some(file) = &config.database {
             plain_file_name(|| "`database`".into(), file)?;
@@ -272,6 +495,12 @@ impl Environments {
             if let Some(file) = &table.database {
                 plain_file_name(|| format!("`database` in [env.{written}]"), file)?;
             }
+            if table.url.is_some() && table.database.is_some() {
+                return Err(EnvError::UrlAndDatabase { env: written.clone() });
+            }
+            if let Some(schema) = &table.history_schema {
+                history_schema(name, schema)?;
+            }
             let base = tables.remove(name).unwrap_or_default();
             let merged = EnvConfig {
                 data_dir: table.data_dir.clone().or(base.data_dir),
@@ -280,6 +509,11 @@ impl Environments {
                 protected: table.protected.or(base.protected),
                 ephemeral: table.ephemeral.or(base.ephemeral),
                 backup_keep: table.backup_keep.or(base.backup_keep),
+                url: table.url.clone().or(base.url),
+                history_schema: table.history_schema.clone().or(base.history_schema),
+                lock_timeout: table.lock_timeout.or(base.lock_timeout),
+                statement_timeout: table.statement_timeout.or(base.statement_timeout),
+                lock_retries: table.lock_retries.or(base.lock_retries),
             };
             tables.insert(name.to_owned(), merged);
         }
@@ -290,11 +524,19 @@ impl Environments {
         let mut files: Vec<(String, PathBuf, PathBuf)> = Vec::new();
         for (name, t) in tables {
             let template = t.data_dir.clone().unwrap_or_else(|| format!("{{workspace}}/.envdb/{name}"));
-            let written = expand(&name, &template, root, project, dirs)?;
+            let written = expand_dir(&name, &template, &cx)?;
             let file = t.database.as_deref().unwrap_or(&default_file);
             let data_dir = physical(&written);
             let database = data_dir.join(file);
             files.push((name.clone(), written.join(file), physical(&database)));
+            let url = t.url.as_deref().map(|u| expand_url(&name, u, &cx, var)).transpose()?;
+            let pg = PgSettings::default();
+            let postgres = PgSettings {
+                history_schema: t.history_schema.unwrap_or(pg.history_schema),
+                lock_timeout: t.lock_timeout.map_or(pg.lock_timeout, |s| s.0),
+                statement_timeout: t.statement_timeout.map(|s| s.0),
+                lock_retries: t.lock_retries.unwrap_or(pg.lock_retries),
+            };
             specs.insert(
                 name.clone(),
                 EnvSpec {
@@ -306,8 +548,17 @@ impl Environments {
                     protected: t.protected.unwrap_or(false),
                     ephemeral: t.ephemeral.unwrap_or(false),
                     backup_keep: t.backup_keep,
+                    url,
+                    postgres,
                 },
             );
+        }
+        let urls: Vec<(&String, &DbUrl)> =
+            specs.iter().filter_map(|(n, s): (&String, &EnvSpec)| Some((n, s.url.as_ref()?.as_ref().ok()?))).collect();
+        for (i, (a, url)) in urls.iter().enumerate() {
+            if let Some((b, _)) = urls[i + 1..].iter().find(|(_, other)| other.same_database(url)) {
+                return Err(EnvError::SharedUrl { a: a.to_string(), b: b.to_string(), url: url.redacted() });
+            }
         }
         for (i, (a, a_path, real)) in files.iter().enumerate() {
             if let Some((b, b_path, _)) = files[i + 1..].iter().find(|(_, _, other)| other == real) {
@@ -356,20 +607,26 @@ impl Environments {
                 protected: true,
                 ephemeral: false,
                 backup_keep: None,
+                url: None,
+                postgres: PgSettings::default(),
             },
         };
         spec.database = database.to_owned();
+        spec.url = None;
         if spec.protected && is_test_run(var) {
             return Err(EnvError::RecordedTestRun { env: spec.name, database: spec.database });
         }
         Ok(Environment { spec, chosen_by: ChosenBy::Recorded })
     }
 
-    /// Chooses the environment: `database` (a path) > `flag` > the variable > `default_env`.
-    /// `var` reads the process environment (injected for tests).
+    /// Chooses the environment: `database` (`--database PATH` or `--database-url URL`, which
+    /// replace the database but not the name) > `flag` > the variable > `default_env`. `var`
+    /// reads the process environment (injected for tests). A protected environment is refused
+    /// in a test run, whether on a file or a server; then an environment whose url cannot be
+    /// resolved here is refused.
     pub fn resolve(
         &self,
-        database: Option<&Path>,
+        database: Option<DatabaseOverride>,
         flag: Option<&str>,
         var: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Environment, EnvError> {
@@ -381,15 +638,24 @@ impl Environments {
         };
         let mut spec = self.get(&name, &source)?.clone();
         let chosen_by = match database {
-            Some(path) => {
-                spec.database = path.to_owned();
+            Some(DatabaseOverride::Path(path)) => {
                 spec.data_dir = path.parent().map(Path::to_owned).unwrap_or_default();
+                spec.database = path;
+                spec.url = None;
                 ChosenBy::DatabaseFlag
+            }
+            Some(DatabaseOverride::Url(url)) => {
+                spec.url = Some(Ok(url));
+                ChosenBy::DatabaseUrlFlag
             }
             None => chosen_by,
         };
         if spec.protected && is_test_run(var) {
-            return Err(EnvError::TestRun { env: spec.name, database: spec.database });
+            let database = spec.location(&|p| p.display().to_string());
+            return Err(EnvError::TestRun { env: spec.name, database });
+        }
+        if let Some(Err(e)) = spec.url {
+            return Err(e);
         }
         Ok(Environment { spec, chosen_by })
     }
@@ -442,7 +708,7 @@ mod tests {
             (None, None, &[("ENVDB_ENV", "")], "dev", ChosenBy::Default),
         ];
         for (db, flag, vs, name, by) in cases {
-            let r = e.resolve(db.map(Path::new), *flag, &vars(vs)).unwrap();
+            let r = e.resolve(db.map(|d| DatabaseOverride::Path(d.into())), *flag, &vars(vs)).unwrap();
             assert_eq!((r.name(), &r.chosen_by), (*name, by), "{db:?} {flag:?} {vs:?}");
             if let Some(db) = db {
                 assert_eq!(r.database(), Path::new(db));
@@ -518,6 +784,93 @@ mod tests {
         let err = e.owner_of("prod", db, &vars(&[("ENVDB_TEST", "1")])).unwrap_err();
         assert!(matches!(err, EnvError::RecordedTestRun { .. }));
         assert!(e.owner_of("test", db, &vars(&[("ENVDB_TEST", "1")])).is_ok());
+    }
+
+    fn pg_envs(toml: &str, vs: &'static [(&'static str, &'static str)]) -> Result<Environments, EnvError> {
+        let config = Config::parse(toml).unwrap();
+        Environments::load_with(&config, Path::new("/work/app"), "app", &dirs(), &vars(vs))
+    }
+
+    #[test]
+    fn url_environments_and_their_settings() {
+        let toml = "[env.staging]\nurl = \"postgres://app:${PW}@db:6432/{name}_staging\"\nlock_timeout = 2\nlock_retries = 0\n[env.prod]\nurl = \"${PROD_URL}\"\nhistory_schema = \"envdb\"\nstatement_timeout = 30\n";
+        let e = pg_envs(toml, &[("PW", "s3cret"), ("PROD_URL", "postgresql://h/app")]).unwrap();
+        let staging = e.resolve(None, Some("staging"), &vars(&[])).unwrap();
+        let url = staging.url().unwrap();
+        assert_eq!((url.password(), url.dbname(), url.port()), (Some("s3cret"), "app_staging", 6432));
+        assert_eq!(staging.spec.postgres.lock_timeout, Duration::from_secs(2));
+        assert_eq!((staging.spec.postgres.lock_retries, staging.spec.postgres.history_schema.as_str()), (0, "public"));
+        assert_eq!(staging.database(), Path::new("/work/app/.envdb/staging/app.db"), "the data_dir default stays");
+        let prod = &e.specs["prod"];
+        assert_eq!(prod.postgres.history_schema, "envdb");
+        assert_eq!(prod.postgres.statement_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(prod.postgres.lock_timeout, Duration::from_secs(5));
+        assert_eq!(prod.location(&|p| p.display().to_string()), "postgresql://h/app");
+        assert!(e.specs["dev"].url.is_none() && e.specs["dev"].postgres == PgSettings::default());
+        assert!(e.resolve(None, None, &vars(&[])).unwrap().url().is_none());
+    }
+
+    #[test]
+    fn an_unset_variable_is_an_error_only_for_the_environment_that_needs_it() {
+        let toml = "[env.prod]\nurl = \"${PROD_URL}\"\n[env.staging]\nurl = \"${STAGING_URL}\"\n";
+        let e = pg_envs(toml, &[("STAGING_URL", "sqlite://x.db")]).unwrap();
+        assert!(e.resolve(None, None, &vars(&[])).is_ok(), "dev does not need $PROD_URL");
+        let err = e.resolve(None, Some("prod"), &vars(&[])).unwrap_err();
+        assert_eq!(err, EnvError::UnsetVar { env: "prod".into(), var: "PROD_URL".into() });
+        assert!(err.to_string().contains("needs $PROD_URL, which is not set"), "{err}");
+        let err = e.resolve(None, Some("staging"), &vars(&[])).unwrap_err().to_string();
+        assert!(err.contains("environment `staging`: url (from $STAGING_URL)") && err.contains("sqlite://"), "{err}");
+        let url = DbUrl::parse("postgres://other/db").unwrap();
+        let r = e.resolve(Some(DatabaseOverride::Url(url.clone())), Some("prod"), &vars(&[])).unwrap();
+        assert_eq!((r.name(), r.url(), &r.chosen_by), ("prod", Some(&url), &ChosenBy::DatabaseUrlFlag));
+        let empty = pg_envs(toml, &[("PROD_URL", "")]).unwrap();
+        assert!(matches!(empty.resolve(None, Some("prod"), &vars(&[])), Err(EnvError::UnsetVar { .. })));
+    }
+
+    #[test]
+    fn bad_url_configurations() {
+        let err = |toml: &str| pg_envs(toml, &[("PW", "pw")]).unwrap_err();
+        assert_eq!(
+            err("[env.dev]\nurl = \"postgres://h/d\"\ndatabase = \"x.db\"\n"),
+            EnvError::UrlAndDatabase { env: "dev".into() }
+        );
+        let e = err("[env.staging]\nurl = \"postgress://u:hunter2@h/d\"\n").to_string();
+        assert!(
+            e.contains("environment `staging`") && e.contains("did you mean postgres://") && !e.contains("hunter2"),
+            "{e}"
+        );
+        assert!(matches!(err("[env.staging]\nurl = \"postgres://u:${PW@h/d\"\n"), EnvError::BadVariable { .. }));
+        assert!(matches!(err("[env.staging]\nurl = \"postgres://h/${}\"\n"), EnvError::BadVariable { .. }));
+        assert!(matches!(
+            err("[env.staging]\nurl = \"postgres://h/{nope}\"\n"),
+            EnvError::Placeholder { key: "url", .. }
+        ));
+        let e = err(
+            "[env.a]\nurl = \"postgres://u:${PW}@H:5432/d\"\n[env.b]\nurl = \"postgresql://h/d?sslmode=disable\"\n",
+        )
+        .to_string();
+        assert!(e.contains("`a` and `b` both use the PostgreSQL database postgres://u:***@H:5432/d"), "{e}");
+        for bad in ["", "Public", "1x", "my-schema", "pg_catalog", "information_schema", &"x".repeat(64)] {
+            let e = err(&format!("[env.dev]\nhistory_schema = \"{bad}\"\n"));
+            assert!(matches!(&e, EnvError::HistorySchema { env, .. } if env == "dev"), "{bad}: {e}");
+        }
+        assert!(pg_envs("[env.dev]\nhistory_schema = \"_envdb2\"\n", &[]).is_ok());
+    }
+
+    #[test]
+    fn a_test_run_cannot_reach_a_protected_postgres_environment() {
+        let toml = "[env.prod]\nurl = \"postgres://app:${PW}@db/app\"\n";
+        let e = pg_envs(toml, &[("PW", "s3cret")]).unwrap();
+        let err = e.resolve(None, Some("prod"), &vars(&[("ENVDB_TEST", "1")])).unwrap_err();
+        assert_eq!(err, EnvError::TestRun { env: "prod".into(), database: "postgres://app:***@db/app".into() });
+        let unset = pg_envs(toml, &[]).unwrap();
+        let err = unset.resolve(None, Some("prod"), &vars(&[("ENVDB_TEST", "1")])).unwrap_err();
+        assert!(matches!(err, EnvError::TestRun { .. }), "refused as protected before the unset variable: {err}");
+        let url = DbUrl::parse("postgres://elsewhere/x").unwrap();
+        let err = e.resolve(Some(DatabaseOverride::Url(url)), Some("prod"), &vars(&[("ENVDB_TEST", "1")])).unwrap_err();
+        assert!(matches!(err, EnvError::TestRun { .. }), "{err}");
+        let r = e.resolve(Some(DatabaseOverride::Path("/tmp/x.db".into())), Some("prod"), &vars(&[])).unwrap();
+        assert!(r.url().is_none(), "--database makes it a file");
     }
 
     #[test]

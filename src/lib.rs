@@ -12,6 +12,7 @@ pub mod build;
 pub mod check;
 pub mod checksum;
 pub mod config;
+pub mod db_url;
 pub mod embedded;
 pub mod file_name;
 pub mod fix;

@@ -6,8 +6,9 @@ use crate::check::check;
 use crate::db::backend::Database;
 use crate::db::location::{Location, RunLock};
 use crate::db::{self, DbError, OpenOptions, lock};
+use crate::db_url::DbUrl;
 use crate::embedded::Migration;
-use crate::environment::{Dirs, Environment, Environments};
+use crate::environment::{DatabaseOverride, Dirs, EnvError, Environment, Environments};
 use crate::migration_dir::MigrationDir;
 use crate::problem::CheckFailed;
 use crate::project::Project;
@@ -33,6 +34,9 @@ pub struct EnvArgs {
     /// A database file to use instead of the environment's
     #[arg(long, value_name = "PATH")]
     pub database: Option<PathBuf>,
+    /// A PostgreSQL database to use instead of the environment's (postgres://user@host:port/dbname)
+    #[arg(long, value_name = "URL", conflicts_with = "database")]
+    pub database_url: Option<String>,
 }
 
 impl EnvArgs {
@@ -43,6 +47,11 @@ impl EnvArgs {
             (_, _, true) => Some("prod"),
             _ => self.env.as_deref(),
         }
+    }
+
+    /// Whether `--database` or `--database-url` replaces the environment's database.
+    pub fn overrides_database(&self) -> bool {
+        self.database.is_some() || self.database_url.is_some()
     }
 }
 
@@ -73,25 +82,35 @@ fn seconds(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("expected {range} ({e})"))
 }
 
-/// Loads every environment of the project.
-pub fn environments(project: &Project) -> anyhow::Result<Environments> {
-    Environments::load(&project.config, &project.root, &project.name(), &Dirs::os()).with_context(|| {
-        match &project.config_path {
-            Some(path) => format!("in {}", project.show(path).display()),
-            None => {
-                format!("in the default configuration (no envdb.toml in {})", project.show(&project.root).display())
-            }
-        }
-    })
+/// Where the environments come from, for an error about them.
+fn configuration(project: &Project) -> String {
+    match &project.config_path {
+        Some(path) => format!("in {}", project.show(path).display()),
+        None => format!("in the default configuration (no envdb.toml in {})", project.show(&project.root).display()),
+    }
 }
 
-/// Resolves the environment for these flags (the same order the runtime uses).
+/// Loads every environment of the project.
+pub fn environments(project: &Project) -> anyhow::Result<Environments> {
+    Environments::load(&project.config, &project.root, &project.name(), &Dirs::os())
+        .with_context(|| configuration(project))
+}
+
+/// Resolves the environment for these flags (the same order the runtime uses). An environment
+/// whose url cannot be resolved on this machine is an error naming the configuration file.
 pub fn resolve_env(project: &Project, args: &EnvArgs) -> anyhow::Result<Environment> {
-    let database = args
-        .database
-        .as_ref()
-        .map(|p| crate::project::physical_dir(&std::path::absolute(p).unwrap_or_else(|_| p.clone())));
-    Ok(environments(project)?.resolve(database.as_deref(), args.flag(), &|k| std::env::var(k).ok())?)
+    let database = match (&args.database, &args.database_url) {
+        (Some(p), _) => Some(DatabaseOverride::Path(crate::project::physical_dir(
+            &std::path::absolute(p).unwrap_or_else(|_| p.clone()),
+        ))),
+        (None, Some(url)) => Some(DatabaseOverride::Url(DbUrl::parse(url).context("--database-url")?)),
+        (None, None) => None,
+    };
+    environments(project)?.resolve(database, args.flag(), &|k| std::env::var(k).ok()).map_err(|e| {
+        let from_config = matches!(e, EnvError::UnsetVar { .. } | EnvError::Url { .. });
+        let e = anyhow::Error::new(e);
+        if from_config { e.context(configuration(project)) } else { e }
+    })
 }
 
 /// A resolved environment plus the project's migrations.

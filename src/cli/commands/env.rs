@@ -34,8 +34,12 @@ struct Block {
     chosen_by: Option<String>,
     protected: bool,
     data_dir: String,
+    /// `sqlite` or `postgres`.
+    backend: &'static str,
+    /// The file, or the PostgreSQL URL with its password replaced by `***`.
     database: String,
-    exists: bool,
+    /// Whether the file exists; `null` for a PostgreSQL database (not connected to here).
+    exists: Option<bool>,
     recorded_environment: Option<String>,
     database_version: u64,
     migrations_version: u64,
@@ -55,15 +59,21 @@ fn block(
         chosen_by: chosen_by.map(ToString::to_string),
         protected: spec.protected,
         data_dir: show(&spec.data_dir),
-        database: show(&spec.database),
-        exists: spec.database.exists(),
+        backend: if spec.url.is_some() { "postgres" } else { "sqlite" },
+        database: spec.location(show),
+        exists: spec.url.is_none().then(|| spec.database.exists()),
         recorded_environment: None,
         database_version: 0,
         migrations_version: latest,
         pending: migrations.len(),
         status: "not created yet".into(),
     };
-    if !b.exists {
+    match &spec.url {
+        Some(Ok(_)) => b.status = "PostgreSQL: not checked (the server is not contacted yet)".into(),
+        Some(Err(e)) => b.status = e.to_string().lines().next().unwrap_or_default().to_owned(),
+        None => {}
+    }
+    if b.exists != Some(true) {
         return b;
     }
     let opts = OpenOptions { create: false, read_only: true, ..OpenOptions::default() };

@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub fn exec(mut args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
-    if args.db.env.flag().is_none() && args.db.env.database.is_none() {
+    if args.db.env.flag().is_none() && !args.db.env.overrides_database() {
         args.db.env.env = Some("test".into());
     }
     // SAFETY: single-threaded at this point; the marker must hold for this process too, so that
@@ -32,7 +32,8 @@ pub fn exec(mut args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         let _lock = target.run_lock(ctx)?;
         // Only ever the environment's own database (never a file named with --database), and
         // only one that records this environment: opening it checks.
-        let own = target.env.chosen_by != crate::environment::ChosenBy::DatabaseFlag;
+        use crate::environment::ChosenBy;
+        let own = !matches!(target.env.chosen_by, ChosenBy::DatabaseFlag | ChosenBy::DatabaseUrlFlag);
         if target.env.spec.ephemeral && own && target.path.exists() {
             drop(target.open(false)?);
             crate::db::remove_database(&target.path);
