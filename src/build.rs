@@ -6,7 +6,7 @@
 //! fn main() { envdb::build::embed().expect("migrations"); }
 //! ```
 
-use crate::check::check;
+use crate::check::check_as;
 use crate::migration_dir::{MigrationDir, ScanError};
 use crate::problem::CheckFailed;
 use crate::project::{Project, ProjectError};
@@ -51,7 +51,7 @@ pub fn embed() -> Result<(), BuildError> {
         println!("cargo:rerun-if-changed={}", dir.path.join(&f.file_name).display());
     }
     println!("cargo:rerun-if-changed={}", dir.path.join(crate::sum_file::FILE_NAME).display());
-    let report = check(&dir, false);
+    let report = check_as(&dir, false, project.config.dialect());
     for w in report.warnings() {
         println!("cargo:warning={w}");
     }

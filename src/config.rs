@@ -134,6 +134,16 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The SQL dialect the migrations are written for: PostgreSQL's when any environment has a
+    /// `url` (the migrations must run there), SQLite's otherwise.
+    pub fn dialect(&self) -> crate::sql_lex::Dialect {
+        if self.env.values().any(|e| e.url.is_some()) {
+            crate::sql_lex::Dialect::Postgres
+        } else {
+            crate::sql_lex::Dialect::Sqlite
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
         Config::parse(&text).map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })

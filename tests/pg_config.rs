@@ -172,3 +172,15 @@ fn a_test_run_cannot_reach_a_protected_postgres_environment() {
     let r = with_env(&t, &["env", "--env", "prod", "--database-url", "postgres://other/x"], &[("ENVDB_TEST", "1")]);
     r.failure().stderr_has("refusing to open the protected environment `prod` (postgres://other/x)");
 }
+
+#[test]
+fn check_learns_the_postgres_dialect_from_an_environment_with_a_url() {
+    let t = Test::with(&[
+        ("0001_a.sql", "CREATE TABLE a (id bigint PRIMARY KEY);"),
+        ("0002_index.sql", "CREATE INDEX a_by_id ON a (id);"),
+    ]);
+    t.run(&["check"]).success().stderr_lacks("CONCURRENTLY");
+    t.write("envdb.toml", "[env.prod]\nurl = \"postgres://app@db.internal/app\"\nprotected = true\n");
+    t.run(&["check"]).success().stderr_has("0002_index.sql").stderr_has("CREATE INDEX CONCURRENTLY");
+    t.run(&["check", "--strict"]).failure().stderr_has("CREATE INDEX without CONCURRENTLY");
+}

@@ -2,7 +2,7 @@
 //! per command; the guard rails around writing to a protected environment.
 
 use super::Ctx;
-use crate::check::check;
+use crate::check::check_as;
 use crate::db::backend::Database;
 use crate::db::location::{Location, RunLock};
 use crate::db::{self, DbError, OpenOptions, lock};
@@ -146,12 +146,21 @@ impl Target {
 
     /// The migrations on disk, refusing a directory that fails `check`.
     pub fn migrations(&self) -> anyhow::Result<Vec<Migration<'_>>> {
-        let report = check(&self.dir, false);
+        let report = check_as(&self.dir, false, self.dialect());
         if !report.is_ok() {
             return Err(anyhow::Error::new(CheckFailed(report)))
                 .context("the migrations must pass `cargo envdb check` before they are applied");
         }
         Ok(self.dir.migrations())
+    }
+
+    /// The SQL dialect the migrations run in here: PostgreSQL's for a server database, else
+    /// the one envdb.toml implies.
+    pub fn dialect(&self) -> crate::sql_lex::Dialect {
+        match self.env.url() {
+            Some(_) => crate::sql_lex::Dialect::Postgres,
+            None => self.project.config.dialect(),
+        }
     }
 
     pub fn show(&self) -> String {

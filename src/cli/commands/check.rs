@@ -1,7 +1,6 @@
 //! `cargo envdb check`: verify the migrations directory and the sum file.
 
-use super::read_migrations;
-use crate::check::check;
+use crate::check::check_as;
 use crate::cli::{Ctx, git};
 use crate::migration_dir::MigrationDir;
 use crate::problem::Severity;
@@ -21,8 +20,9 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    let project = ctx.project()?;
+    let dialect = project.config.dialect();
     let dir = if args.staged {
-        let project = ctx.project()?;
         let display = project.show(&project.migrations);
         match git::staged_files(&project.migrations)? {
             Some(files) => MigrationDir::from_memory(&display, files),
@@ -32,12 +32,12 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             }
         }
     } else {
-        read_migrations(ctx)?.1
+        MigrationDir::read(&project.migrations, &project.show(&project.migrations))?
     };
     for name in &dir.ignored {
         ctx.out.note(format!("{}: ignored, not a migration", dir.show(name)));
     }
-    let report = check(&dir, args.strict);
+    let report = check_as(&dir, args.strict, dialect);
     if ctx.out.json() {
         ctx.out.print_json(&report.problems);
     } else {

@@ -105,7 +105,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let project = ctx.project()?;
     let envs = target::environments(&project)?;
     let dir = MigrationDir::read(&project.migrations, &project.show(&project.migrations))?;
-    let report = check::check(&dir, false);
+    let report = check::check_as(&dir, false, project.config.dialect());
     let migrations = if report.is_ok() { dir.migrations() } else { Vec::new() };
     let show = |p: &std::path::Path| project.show(p).display().to_string();
     let resolved = target::resolve_env(&project, &args.env)?;

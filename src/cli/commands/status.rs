@@ -1,7 +1,7 @@
 //! `cargo envdb status`: where the database stands against the migrations on disk, and what is
 //! wrong with them.
 
-use crate::check::check;
+use crate::check::check_as;
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
 use crate::db::lock;
@@ -42,7 +42,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
     // The diagnostic command: migrations that fail `check` are reported, not refused; the
     // state is computed from the files as they are.
-    let problems: Vec<Problem> = check(&target.dir, false).errors().cloned().collect();
+    let problems: Vec<Problem> = check_as(&target.dir, false, target.dialect()).errors().cloned().collect();
     let migrations = target.dir.migrations();
     let (applied, facts) = match target.open_existing_read_only()? {
         Some(mut db) => (db.applied()?, db.facts().into_iter().collect()),
