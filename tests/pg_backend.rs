@@ -146,18 +146,20 @@ fn concurrent_runners_direct_and_through_pgbouncer_apply_each_migration_once() {
     let mut sqls = vec![String::from("CREATE TABLE log (v int NOT NULL);\nINSERT INTO log VALUES (1);")];
     for v in 2..=100 {
         sqls.push(if v == 50 {
-            "-- envdb: no-transaction\nINSERT INTO log VALUES (50);\nCREATE INDEX CONCURRENTLY log_v ON log (v);\nSELECT 1;".into()
+            "-- envdb: no-transaction\nSELECT pg_sleep(0.2);\nINSERT INTO log VALUES (50);\nCREATE INDEX CONCURRENTLY log_v ON log (v);\nSELECT 1;".into()
         } else {
             format!("INSERT INTO log VALUES ({v});")
         });
     }
     let files = Files::new(sqls);
+    let start = std::sync::Barrier::new(8);
     std::thread::scope(|s| {
         for i in 0..8 {
-            let (pg, files) = (&pg, &files);
+            let (pg, files, start) = (&pg, &files, &start);
             s.spawn(move || {
                 let via = if i % 2 == 0 { Via::Tcp } else { Via::Bouncer };
                 let mut db = open(&pg.url(via), PgOptions::default());
+                start.wait();
                 let _lock = db.run_lock(Duration::from_secs(60), &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
                 migrate(&mut db, &files.list()).unwrap_or_else(|e| panic!("{e}"));
             });
@@ -179,12 +181,15 @@ fn without_the_lease_the_guard_still_applies_each_migration_once() {
     let files = Files::new(sqls);
     let mut db = open(&pg.url(Via::Tcp), PgOptions::default());
     migrate(&mut db, &files.list()[..1]).unwrap();
+    let start = std::sync::Barrier::new(4);
     std::thread::scope(|s| {
         for i in 0..4 {
-            let (pg, files) = (&pg, &files);
+            let (pg, files, start) = (&pg, &files, &start);
             s.spawn(move || {
                 let via = if i % 2 == 0 { Via::Tcp } else { Via::Bouncer };
-                migrate(&mut open(&pg.url(via), PgOptions::default()), &files.list()).unwrap_or_else(|e| panic!("{e}"));
+                let mut db = open(&pg.url(via), PgOptions::default());
+                start.wait();
+                migrate(&mut db, &files.list()).unwrap_or_else(|e| panic!("{e}"));
             });
         }
     });
