@@ -357,3 +357,34 @@ fn a_missing_database_is_named_and_created_only_when_asked() {
     drop(db);
     pg.server().admin().batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).unwrap();
 }
+
+#[test]
+fn a_password_from_the_password_file_and_the_tls_modes() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let pg = pgtest::database();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pgpass");
+    let line = format!("# envdb\n127.0.0.1:{}:*:envdb_test:{}\n", pg.server().port(), pg.server().password());
+    std::fs::write(&file, line).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // SAFETY: no other test of this binary reads PGPASSFILE or PGPASSWORD (all others put the
+    // password in the URL), and std's environment functions are serialised.
+    unsafe { std::env::set_var("PGPASSFILE", &file) };
+    let url = format!("postgres://envdb_test@127.0.0.1:{}/{}", pg.server().port(), pg.name());
+    let connected = Postgres::connect(&url, "label".into(), PgOptions::default()).map(drop).map_err(|e| e.to_string());
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let ignored = error(&url, PgOptions::default()).to_string();
+    unsafe { std::env::remove_var("PGPASSFILE") };
+    connected.unwrap();
+    assert!(ignored.contains("asks for a password for the role `envdb_test`"), "{ignored}");
+
+    // The test server has no TLS: `prefer` falls back to plain text, `require` refuses.
+    let with = |mode: &str| format!("{}?sslmode={mode}", pg.url(Via::Tcp));
+    open(&with("prefer"), PgOptions::default());
+    open(&with("disable"), PgOptions::default());
+    let e = error(&with("require"), PgOptions::default()).to_string();
+    assert!(e.contains("TLS with the server of postgres://envdb_test:***@test failed"), "{e}");
+    assert!(!e.contains(pg.server().password()), "{e}");
+    let e = error(&with("verify-ca"), PgOptions::default()).to_string();
+    assert!(e.contains("sslmode=verify-ca is not supported"), "{e}");
+}
