@@ -25,20 +25,20 @@ use crate::embedded::Migration;
 use crate::plan::{self, Applied};
 use crate::sql_text::Directives;
 use rusqlite::Connection;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A migration that failed, with what had been applied before it.
 #[derive(Debug, thiserror::Error)]
-#[error("{failure}\n  {outcome}", failure = self.failure(), outcome = self.outcome())]
+#[error("{failure}\n  {outcome}{left}", failure = self.failure(), outcome = self.outcome(), left = self.left_behind())]
 pub struct MigrationFailed {
     pub file: String,
     /// The line of the failing statement; `None` when no single statement failed (violations
     /// found by the foreign-key check after the file ran, named by table and row instead).
     pub line: Option<usize>,
     pub message: String,
-    /// The database the run was against.
-    pub database: PathBuf,
+    /// The database the run was against (a path, or a URL without its password).
+    pub database: String,
     /// Versions this run applied before the failure (and that stay applied).
     pub applied_before: Vec<u64>,
     /// The version the database is at now.
@@ -47,6 +47,9 @@ pub struct MigrationFailed {
     pub outside_transaction: bool,
     /// `--single-transaction`: everything this run did was rolled back.
     pub whole_run_rolled_back: bool,
+    /// What the failed file left that must be undone by hand, each the exact SQL to run
+    /// (PostgreSQL: the INVALID indexes a failed `no-transaction` file left).
+    pub left_behind: Vec<String>,
 }
 
 impl MigrationFailed {
@@ -56,6 +59,16 @@ impl MigrationFailed {
             Some(line) => format!("{} failed at line {line}: {}", self.file, self.message),
             None => format!("{} failed: {}", self.file, self.message),
         }
+    }
+
+    fn left_behind(&self) -> String {
+        if self.left_behind.is_empty() {
+            return String::new();
+        }
+        format!(
+            "\n  it left INVALID indexes behind; drop them before retrying:\n    {}",
+            self.left_behind.join("\n    ")
+        )
     }
 
     fn outcome(&self) -> String {
@@ -115,6 +128,15 @@ pub enum Progress<'a> {
     Planned(usize),
     Applying(&'a Migration<'a>),
     Applied(&'a Migration<'a>, Duration),
+    /// PostgreSQL: `file` hit the lock timeout (SQLSTATE 55P03) and was rolled back; attempt
+    /// `attempt` of `attempts` starts after `wait`.
+    Retrying {
+        file: &'a str,
+        attempt: u32,
+        attempts: u32,
+        wait: Duration,
+        message: String,
+    },
 }
 
 impl Run<'_> {
@@ -147,11 +169,12 @@ impl MigrationFailed {
             file: file.to_owned(),
             line,
             message,
-            database: database.to_owned(),
+            database: database.display().to_string(),
             applied_before: Vec::new(),
             version_now: 0,
             outside_transaction: false,
             whole_run_rolled_back: false,
+            left_behind: Vec::new(),
         }))
     }
 }
@@ -362,12 +385,12 @@ fn apply_all_in_one(
 
 /// A migration's down file as a migration of its own (its name, `NNNN_slug.down.sql`, is what
 /// errors show).
-fn down_file<'a>(m: &Migration<'a>, path: &Path) -> Result<(String, &'a str), DbError> {
+pub(crate) fn down_file<'a>(m: &Migration<'a>, database: &str) -> Result<(String, &'a str), DbError> {
     let name = m.name.replace(".sql", ".down.sql");
     match m.down {
         Some(sql) => Ok((name, sql)),
         None => Err(DbError::Plan {
-            database: path.display().to_string(),
+            database: database.to_owned(),
             error: plan::PlanError::NoDown { version: m.version, name: m.name.to_owned(), down: name },
         }),
     }
@@ -379,7 +402,7 @@ pub fn rollback(conn: &Connection, path: &Path, steps: &[&Migration<'_>], busy: 
     let mut done = Vec::new();
     foreign_keys_off(&run, |fk| {
         steps.iter().try_for_each(|m| {
-            let (down_name, down) = down_file(m, path)?;
+            let (down_name, down) = down_file(m, &path.display().to_string())?;
             let as_migration = Migration { name: &down_name, up: down, ..**m };
             let (directives, stmts) = prepare(&as_migration, false)?;
             let unrecord = || history::unrecord(conn, m.version).map_err(|e| run.err(e));
@@ -406,7 +429,7 @@ pub fn rollback(conn: &Connection, path: &Path, steps: &[&Migration<'_>], busy: 
 /// atomically and is refused before anything changes. Returns the up step's milliseconds.
 pub fn redo(conn: &Connection, path: &Path, m: &Migration<'_>, busy: Duration) -> Result<u64, DbError> {
     let run = Run { conn, path, busy };
-    let (down_name, down_sql) = down_file(m, path)?;
+    let (down_name, down_sql) = down_file(m, &path.display().to_string())?;
     let down = Migration { name: &down_name, up: down_sql, ..*m };
     let (down_directives, down_stmts) = prepare(&down, false)?;
     let (up_directives, up_stmts) = prepare(m, false)?;
@@ -461,15 +484,20 @@ pub fn repair(
         for (a, m) in changes {
             history::set_checksum(conn, a.version, m.checksum).map_err(|e| run.err(e))?;
         }
-        let audit = changes
-            .iter()
-            .map(|(a, m)| {
-                format!("{}:{}->{}", a.version, plan::short_checksum(&a.checksum), plan::short_checksum(m.checksum))
-            })
-            .collect::<Vec<_>>()
-            .join(",");
-        history::set_meta(conn, "last_repair", &format!("{} {audit}", history::now())).map_err(|e| run.err(e))
+        history::set_meta(conn, "last_repair", &repair_record(changes)).map_err(|e| run.err(e))
     })
+}
+
+/// The `last_repair` meta value: when, and each version's checksum before and after.
+pub(crate) fn repair_record(changes: &[(&Applied, &Migration<'_>)]) -> String {
+    let audit = changes
+        .iter()
+        .map(|(a, m)| {
+            format!("{}:{}->{}", a.version, plan::short_checksum(&a.checksum), plan::short_checksum(m.checksum))
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    format!("{} {audit}", history::now())
 }
 
 /// Runs a SQL script (a seed file) in one transaction: all of it or none, errors naming the file

@@ -8,6 +8,8 @@ pub mod foreign_keys;
 pub mod history;
 pub mod location;
 pub mod lock;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod schema;
 pub mod sqlite;
 pub mod statements;
@@ -68,6 +70,9 @@ pub enum DbError {
         "{file} runs outside a transaction (`-- envdb: no-transaction`), so migration {version} cannot be redone atomically; nothing was changed\n  help: run `cargo envdb rollback`, then `cargo envdb migrate`, checking the database in between"
     )]
     RedoOutsideTransaction { file: String, version: u64 },
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Postgres(Box<postgres::PgError>),
 }
 
 impl DbError {

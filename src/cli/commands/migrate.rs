@@ -112,7 +112,7 @@ pub fn apply_at(
                 bar.update_with(done as u64, planned as u64, "migrations");
             }
         }
-        Progress::Applying(_) => {}
+        Progress::Applying(_) | Progress::Retrying { .. } => {}
     });
     drop(bar);
     // Removing a new database is only safe while no application can have opened it meanwhile.

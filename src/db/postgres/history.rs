@@ -1,0 +1,176 @@
+//! envdb's tables on PostgreSQL, always schema-qualified and quoted (so `search_path` can never
+//! put a second history elsewhere): `envdb_migrations` and `envdb_meta` with the meaning they
+//! have on SQLite, and `envdb_lock`, the run lock's lease (`lock`). The SQL is built here as text
+//! for the simple-query protocol.
+
+use super::sql::{ident, literal};
+use crate::plan::Applied;
+
+/// The SQLSTATE the guard raises when the migration is applied already (another runner did it
+/// meanwhile): the transaction is rolled back and the migration skipped.
+pub const ALREADY_APPLIED: &str = "EDB01";
+
+/// The history tables in one schema.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    /// The schema's name, as configured (`history_schema`).
+    pub schema: String,
+    pub migrations: String,
+    pub meta: String,
+    pub lock: String,
+}
+
+impl Tables {
+    pub fn new(schema: &str) -> Tables {
+        let q = |t: &str| format!("{}.{}", ident(schema), ident(t));
+        Tables {
+            schema: schema.to_owned(),
+            migrations: q("envdb_migrations"),
+            meta: q("envdb_meta"),
+            lock: q("envdb_lock"),
+        }
+    }
+
+    /// One row: the schema exists, each table exists, and the session's role.
+    pub fn probe(&self) -> String {
+        let reg = |t: &str| format!("to_regclass({}) IS NOT NULL", literal(t));
+        format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = {}), {}, {}, {}, current_user",
+            literal(&self.schema),
+            reg(&self.migrations),
+            reg(&self.meta),
+            reg(&self.lock)
+        )
+    }
+
+    /// Takes the history's transaction-scoped advisory lock (held until COMMIT or ROLLBACK, so
+    /// nothing is left behind a pooler): every write of the history is serialised by it.
+    pub fn xact_lock(&self) -> String {
+        format!(
+            "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('envdb'), pg_catalog.hashtext({}));\n",
+            literal(&self.schema)
+        )
+    }
+
+    /// Creates what is missing (the schema only when `schema_missing`: `CREATE SCHEMA IF NOT
+    /// EXISTS` needs CREATE on the database even when the schema exists), under the lock, with
+    /// `created_at` once and the environment and project when unset.
+    pub fn create(&self, schema_missing: bool, environment: Option<&str>, project: Option<&str>) -> String {
+        let mut sql = String::from("BEGIN;\n");
+        sql += &self.xact_lock();
+        if schema_missing {
+            sql += &format!("CREATE SCHEMA IF NOT EXISTS {};\n", ident(&self.schema));
+        }
+        sql += &format!(
+            "CREATE TABLE IF NOT EXISTS {} (version bigint PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, \
+             applied_at timestamptz NOT NULL, execution_ms bigint NOT NULL, tool_version text NOT NULL);\n\
+             CREATE TABLE IF NOT EXISTS {} (key text PRIMARY KEY, value text NOT NULL);\n\
+             CREATE TABLE IF NOT EXISTS {} (id int PRIMARY KEY CHECK (id = 1), holder text NOT NULL, host text NOT NULL, \
+             pid bigint NOT NULL, acquired_at timestamptz NOT NULL, heartbeat_at timestamptz NOT NULL, expires_at timestamptz NOT NULL);\n",
+            self.migrations, self.meta, self.lock
+        );
+        sql += &self.meta_defaults(environment, project);
+        sql + "COMMIT;"
+    }
+
+    /// `created_at`, and the environment and project when unset (never replaced).
+    pub fn meta_defaults(&self, environment: Option<&str>, project: Option<&str>) -> String {
+        let mut sql = format!(
+            "INSERT INTO {} (key, value) VALUES ('created_at', {}) ON CONFLICT (key) DO NOTHING;\n",
+            self.meta,
+            literal(&crate::db::history::now())
+        );
+        for (key, value) in [("environment", environment), ("project", project)] {
+            if let Some(value) = value {
+                sql += &format!(
+                    "INSERT INTO {} (key, value) VALUES ({}, {}) ON CONFLICT (key) DO NOTHING;\n",
+                    self.meta,
+                    literal(key),
+                    literal(value)
+                );
+            }
+        }
+        sql
+    }
+
+    /// The history, oldest first, `applied_at` as RFC 3339 UTC to the second (as on SQLite).
+    pub fn read(&self) -> String {
+        format!(
+            "SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+             execution_ms, tool_version FROM {} ORDER BY version",
+            self.migrations
+        )
+    }
+
+    pub fn meta_value(&self, key: &str) -> String {
+        format!("SELECT value FROM {} WHERE key = {}", self.meta, literal(key))
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> String {
+        format!(
+            "INSERT INTO {} (key, value) VALUES ({}, {}) ON CONFLICT (key) DO UPDATE SET value = excluded.value;\n",
+            self.meta,
+            literal(key),
+            literal(value)
+        )
+    }
+
+    /// Raises [`ALREADY_APPLIED`] when `version` is recorded: read inside the migration's
+    /// transaction, after the advisory lock, so each migration is applied exactly once.
+    pub fn guard(&self, version: u64) -> String {
+        format!(
+            "DO $envdb_guard$ BEGIN IF EXISTS (SELECT 1 FROM {} WHERE version = {version}) THEN \
+             RAISE EXCEPTION 'envdb: migration {version} is applied already' USING ERRCODE = '{ALREADY_APPLIED}'; \
+             END IF; END $envdb_guard$;\n",
+            self.migrations
+        )
+    }
+
+    /// Records a migration, its execution time measured by the server from the message's
+    /// arrival (`ms: None`) or given, and moves `schema_version` and `last_migration` along.
+    pub fn record(&self, version: u64, name: &str, checksum: &str, ms: Option<u64>) -> String {
+        let ms = ms.map_or_else(
+            || String::from("(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint"),
+            |ms| ms.to_string(),
+        );
+        format!(
+            "INSERT INTO {} (version, name, checksum, applied_at, execution_ms, tool_version) VALUES ({version}, {}, {}, now(), {ms}, {});\n",
+            self.migrations,
+            literal(name),
+            literal(checksum),
+            literal(crate::VERSION)
+        ) + &self.set_meta("schema_version", &version.to_string())
+            + &self.set_meta("last_migration", name)
+    }
+
+    /// Removes a migration's row and moves `schema_version` and `last_migration` back.
+    pub fn unrecord(&self, version: u64) -> String {
+        format!(
+            "DELETE FROM {m} WHERE version = {version};\n\
+             INSERT INTO {meta} (key, value) SELECT 'schema_version', coalesce(max(version), 0)::text FROM {m} \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value;\n\
+             INSERT INTO {meta} (key, value) VALUES ('last_migration', coalesce((SELECT name FROM {m} ORDER BY version DESC LIMIT 1), '')) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value;\n",
+            m = self.migrations,
+            meta = self.meta
+        )
+    }
+
+    pub fn set_checksum(&self, version: u64, checksum: &str) -> String {
+        format!("UPDATE {} SET checksum = {} WHERE version = {version};\n", self.migrations, literal(checksum))
+    }
+}
+
+/// A history row read as text.
+pub fn applied(row: Vec<Option<String>>) -> Option<Applied> {
+    let mut it = row.into_iter();
+    let mut next = || it.next().flatten().unwrap_or_default();
+    Some(Applied {
+        version: next().parse().ok()?,
+        name: next(),
+        checksum: next(),
+        applied_at: next(),
+        execution_ms: next().parse().unwrap_or(0),
+        tool_version: next(),
+    })
+}

@@ -1,0 +1,268 @@
+//! The PostgreSQL implementation of [`Database`] (feature `postgres`): a session over the
+//! simple-query protocol only (so PgBouncer in transaction pooling mode works), envdb's tables in
+//! a configurable schema, the runner, and the run lock's lease.
+//!
+//! - `connect`: the URL, the password (URL, PGPASSWORD, ~/.pgpass), TLS, the connect timeout;
+//! - `history`: envdb's tables and the SQL that reads and writes them;
+//! - `apply`: each migration and its history row in one transaction, one message;
+//! - `lock`: the run lock (a lease row with a heartbeat);
+//! - `pgpass`, `sql`, `error`: the password file, quoting, messages without secrets.
+
+mod apply;
+pub mod connect;
+mod error;
+mod history;
+mod lock;
+pub mod pgpass;
+mod sql;
+
+pub use connect::Tls;
+pub use error::PgError;
+pub use lock::LeaseGuard;
+
+use super::DbError;
+use super::apply::{MigrateOptions, MigrateReport, Progress};
+use super::backend::Database;
+use super::schema::Object;
+use crate::embedded::Migration;
+use crate::plan::Applied;
+use connect::Target;
+use history::Tables;
+use sql::{ident, literal, rows, value};
+use std::time::Duration;
+
+/// How a PostgreSQL database is reached and migrated.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// The schema of envdb's tables (`history_schema`), created when missing.
+    pub history_schema: String,
+    /// For the whole connection: TCP, TLS and authentication (`connect_timeout` in the URL wins).
+    pub connect_timeout: Duration,
+    /// `SET LOCAL lock_timeout` in every migration's transaction.
+    pub lock_timeout: Duration,
+    /// `SET LOCAL statement_timeout` in every migration's transaction, when set.
+    pub statement_timeout: Option<Duration>,
+    /// How many times a migration that hit the lock timeout (55P03) is tried again.
+    pub lock_retries: u32,
+    /// How long the run lock's lease lasts without a heartbeat (a run that died is waited for
+    /// that long, unless it died on this machine).
+    pub lease_ttl: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            history_schema: String::from("public"),
+            connect_timeout: Duration::from_secs(10),
+            lock_timeout: Duration::from_secs(5),
+            statement_timeout: None,
+            lock_retries: 3,
+            lease_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+/// An open PostgreSQL database.
+pub struct Postgres {
+    client: ::postgres::Client,
+    target: Target,
+    label: String,
+    opts: PgOptions,
+    tables: Tables,
+    /// Set once the history tables were seen (they are never dropped by envdb).
+    history_seen: bool,
+}
+
+impl std::fmt::Debug for Postgres {
+    // The configuration holds the password: only the label is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres").field("label", &self.label).finish_non_exhaustive()
+    }
+}
+
+impl Postgres {
+    /// Connects to the database of `secret_url` (which may hold a password); `label` names it in
+    /// every message (the URL without its password).
+    pub fn connect(secret_url: &str, label: String, opts: PgOptions) -> Result<Postgres, DbError> {
+        let target = connect::target(secret_url, &label, opts.connect_timeout)?;
+        let client = connect::connect(&target)?;
+        let tables = Tables::new(&opts.history_schema);
+        Ok(Postgres { client, target, label, opts, tables, history_seen: false })
+    }
+
+    /// The session, for what only PostgreSQL has (the catalog queries).
+    pub fn client(&mut self) -> &mut ::postgres::Client {
+        &mut self.client
+    }
+
+    pub fn options(&self) -> &PgOptions {
+        &self.opts
+    }
+
+    fn err(&self, e: &::postgres::Error) -> DbError {
+        PgError::server(&self.label, e).into()
+    }
+
+    /// Whether envdb's tables exist (looked up once they were seen).
+    fn history_exists(&mut self) -> Result<bool, DbError> {
+        if !self.history_seen {
+            let probe = rows(&mut self.client, &self.tables.probe()).map_err(|e| self.err(&e))?;
+            let row = probe.into_iter().next().unwrap_or_default();
+            let yes = |i: usize| row.get(i).cloned().flatten().as_deref() == Some("t");
+            self.history_seen = yes(1) && yes(2) && yes(3);
+        }
+        Ok(self.history_seen)
+    }
+
+    /// Creates envdb's schema and tables when missing, and records the environment and project
+    /// when the database records none. A role that may not create them gets the GRANT to run.
+    fn ensure(&mut self, environment: Option<&str>, project: Option<&str>) -> Result<(), DbError> {
+        let probe = rows(&mut self.client, &self.tables.probe()).map_err(|e| self.err(&e))?;
+        let row = probe.into_iter().next().unwrap_or_default();
+        let yes = |i: usize| row.get(i).cloned().flatten().as_deref() == Some("t");
+        let role = row.get(4).cloned().flatten().unwrap_or_default();
+        let sql = if yes(1) && yes(2) && yes(3) {
+            if environment.is_none() && project.is_none() {
+                self.history_seen = true;
+                return Ok(());
+            }
+            self.tables.meta_defaults(environment, project)
+        } else {
+            self.tables.create(!yes(0), environment, project)
+        };
+        if let Err(e) = self.client.batch_execute(&sql) {
+            let _ = self.client.batch_execute("ROLLBACK");
+            if error::code(&e) == Some("42501") {
+                let (label, schema) = (self.label.clone(), self.opts.history_schema.clone());
+                return Err(PgError::HistorySchemaDenied { label, schema, role, message: error::describe(&e) }.into());
+            }
+            return Err(self.err(&e));
+        }
+        self.history_seen = true;
+        Ok(())
+    }
+}
+
+/// Creates the database of `secret_url` when it does not exist, connecting to the `postgres`
+/// maintenance database (`template1` when there is none). Returns whether it created it. The
+/// caller decides whether it may (a protected environment needs `--create`).
+pub fn ensure_database(secret_url: &str, label: &str, opts: &PgOptions) -> Result<bool, DbError> {
+    let target = connect::target(secret_url, label, opts.connect_timeout)?;
+    let name = target.config.get_dbname().map_or_else(|| connect::user(&target.config), str::to_owned);
+    let mut last = None;
+    let mut client = None;
+    for maintenance in ["postgres", "template1"] {
+        let mut t = target.clone();
+        t.config.dbname(maintenance);
+        match connect::connect(&t) {
+            Ok(c) => {
+                client = Some(c);
+                break;
+            }
+            Err(e @ PgError::MissingDatabase { .. }) => last = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let Some(mut client) = client else {
+        return Err(last.unwrap_or_else(|| PgError::Url { label: label.to_owned(), reason: String::new() }).into());
+    };
+    let server = |e: &::postgres::Error| DbError::from(PgError::server(label, e));
+    let exists =
+        value(&mut client, &format!("SELECT 1 FROM pg_catalog.pg_database WHERE datname = {}", literal(&name)))
+            .map_err(|e| server(&e))?
+            .is_some();
+    if exists {
+        return Ok(false);
+    }
+    match client.batch_execute(&format!("CREATE DATABASE {}", ident(&name))) {
+        Ok(()) => Ok(true),
+        // Created meanwhile by another run.
+        Err(e) if error::code(&e) == Some("42P04") => Ok(false),
+        Err(e) if error::code(&e) == Some("42501") => Err(PgError::Server {
+            label: label.to_owned(),
+            message: format!(
+                "the database `{name}` does not exist and the role `{}` may not create it ({})\n  help: create it as a role with CREATEDB: CREATE DATABASE \"{name}\";",
+                connect::user(&target.config),
+                error::describe(&e)
+            ),
+        }
+        .into()),
+        Err(e) => Err(server(&e)),
+    }
+}
+
+impl Database for Postgres {
+    fn label(&self) -> String {
+        self.label.clone()
+    }
+
+    fn applied(&mut self) -> Result<Vec<Applied>, DbError> {
+        if !self.history_exists()? {
+            return Ok(Vec::new());
+        }
+        let found = rows(&mut self.client, &self.tables.read()).map_err(|e| self.err(&e))?;
+        Ok(found.into_iter().filter_map(history::applied).collect())
+    }
+
+    fn meta(&mut self, key: &str) -> Result<Option<String>, DbError> {
+        if !self.history_exists()? {
+            return Ok(None);
+        }
+        value(&mut self.client, &self.tables.meta_value(key)).map_err(|e| self.err(&e))
+    }
+
+    fn adopt(&mut self, env: &str) -> Result<(), DbError> {
+        self.ensure(None, None)?;
+        let sql = self.tables.set_meta("environment", env);
+        self.client.batch_execute(&sql).map_err(|e| self.err(&e))
+    }
+
+    fn migrate(
+        &mut self,
+        migrations: &[Migration<'_>],
+        opts: &MigrateOptions,
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<MigrateReport, DbError> {
+        self.migrate_inner(migrations, opts, progress)
+    }
+
+    fn rollback(&mut self, steps: &[&Migration<'_>]) -> Result<Vec<u64>, DbError> {
+        self.rollback_inner(steps)
+    }
+
+    fn redo(&mut self, m: &Migration<'_>) -> Result<u64, DbError> {
+        self.redo_inner(m)
+    }
+
+    fn baseline(&mut self, migrations: &[Migration<'_>], n: u64, environment: Option<&str>) -> Result<(), DbError> {
+        self.baseline_inner(migrations, n, environment)
+    }
+
+    fn repair(&mut self, changes: &[(&Applied, &Migration<'_>)]) -> Result<(), DbError> {
+        self.repair_inner(changes)
+    }
+
+    fn run_script(&mut self, name: &str, sql: &str) -> Result<(), DbError> {
+        self.run_script_inner(name, sql)
+    }
+
+    fn schema(&mut self) -> Result<Vec<Object>, DbError> {
+        // wired by the lead: catalog::objects(&mut self.client, &self.opts.history_schema)
+        Ok(Vec::new())
+    }
+
+    fn problems(&mut self, _limit: usize) -> Result<Vec<String>, DbError> {
+        // wired by the lead: catalog::invalid_indexes(&mut self.client)
+        Ok(Vec::new())
+    }
+
+    fn facts(&mut self) -> Vec<(&'static str, String)> {
+        let sql = "SELECT current_setting('server_version'), \
+                   pg_catalog.pg_size_pretty(pg_catalog.pg_database_size(current_database())), \
+                   (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = current_database())";
+        let Ok(found) = rows(&mut self.client, sql) else { return Vec::new() };
+        let row = found.into_iter().next().unwrap_or_default();
+        let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+        vec![("server", format!("PostgreSQL {}", text(0))), ("size", text(1)), ("connections", text(2))]
+    }
+}
