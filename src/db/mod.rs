@@ -7,6 +7,8 @@ pub mod backup;
 pub mod foreign_keys;
 pub mod history;
 pub mod lock;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod schema;
 pub mod sqlite;
 pub mod statements;
