@@ -205,6 +205,8 @@ fn columns(q: &mut Query<'_>, rels: &str) -> Result<Vec<Row>, ::postgres::Error>
     q(&sql)
 }
 
+/// Functions, procedures and aggregates; not those a type made for itself (a range type's
+/// constructors), which the type shows.
 fn functions(q: &mut Query<'_>) -> Result<Vec<Object>, ::postgres::Error> {
     let sql = format!(
         "SELECT {name} || '(' || pg_get_function_identity_arguments(p.oid) || ')', p.prokind,
@@ -216,7 +218,9 @@ fn functions(q: &mut Query<'_>) -> Result<Vec<Object>, ::postgres::Error> {
               FROM pg_aggregate a WHERE a.aggfnoid = p.oid)
            END
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-         WHERE {USER_SCHEMA} AND {ext}",
+         WHERE {USER_SCHEMA} AND {ext}
+           AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_proc'::regclass AND i.objid = p.oid
+                           AND i.deptype = 'i')",
         name = qualified("n", "p.proname"),
         ext = not_extension_member("pg_proc", "p.oid"),
     );
