@@ -9,11 +9,13 @@
 //! - `pgpass`, `sql`, `error`: the password file, quoting, messages without secrets.
 
 mod apply;
+pub mod catalog;
 pub mod connect;
 mod error;
 mod history;
 mod lock;
 pub mod pgpass;
+pub mod scratch;
 mod sql;
 
 pub use connect::Tls;
@@ -247,13 +249,18 @@ impl Database for Postgres {
     }
 
     fn schema(&mut self) -> Result<Vec<Object>, DbError> {
-        // wired by the lead: catalog::objects(&mut self.client, &self.opts.history_schema)
-        Ok(Vec::new())
+        catalog::objects(&mut self.client, &self.opts.history_schema).map_err(|e| self.err(&e))
     }
 
-    fn problems(&mut self, _limit: usize) -> Result<Vec<String>, DbError> {
-        // wired by the lead: catalog::invalid_indexes(&mut self.client)
-        Ok(Vec::new())
+    fn problems(&mut self, limit: usize) -> Result<Vec<String>, DbError> {
+        let invalid = catalog::invalid_indexes(&mut self.client).map_err(|e| self.err(&e))?;
+        Ok(invalid
+            .into_iter()
+            .take(limit)
+            .map(|(index, table)| {
+                format!("index {index} on {table} is INVALID (a failed CREATE INDEX CONCURRENTLY?): DROP INDEX CONCURRENTLY IF EXISTS {index};")
+            })
+            .collect())
     }
 
     fn facts(&mut self) -> Vec<(&'static str, String)> {
