@@ -157,7 +157,11 @@ fn every_kind_of_object_appears_in_one_order_whatever_order_it_was_created_in() 
         text("sequence", "app.counter"),
         "CREATE SEQUENCE app.counter\n    AS integer\n    START WITH 10\n    INCREMENT BY 5\n    MINVALUE 10\n    MAXVALUE 1000\n    CACHE 1\n    CYCLE"
     );
-    assert!(text("sequence", "app.pet_id_seq").ends_with("\n    OWNED BY app.pet.id"), "{}", text("sequence", "app.pet_id_seq"));
+    assert!(
+        text("sequence", "app.pet_id_seq").ends_with("\n    OWNED BY app.pet.id"),
+        "{}",
+        text("sequence", "app.pet_id_seq")
+    );
     assert!(text("sequence", "app.owner_id_seq").ends_with("\n    OWNED BY app.owner.id"));
     assert_eq!(
         text("table", "app.pet"),
@@ -205,7 +209,9 @@ fn every_kind_of_object_appears_in_one_order_whatever_order_it_was_created_in() 
     assert!(text("function", "app.add(a integer, b integer)").starts_with("CREATE OR REPLACE FUNCTION app.add("));
     assert!(text("procedure", "app.tidy()").starts_with("CREATE OR REPLACE PROCEDURE app.tidy()"));
     assert!(text("aggregate", "app.total(integer)").contains("SFUNC = app.add, STYPE = integer, INITCOND = '0'"));
-    assert!(text("trigger", "app.pet.pet_touch").starts_with("CREATE TRIGGER pet_touch BEFORE INSERT OR UPDATE ON app.pet"));
+    assert!(
+        text("trigger", "app.pet.pet_touch").starts_with("CREATE TRIGGER pet_touch BEFORE INSERT OR UPDATE ON app.pet")
+    );
     assert!(text("trigger", "app.pet.pet_quiet").ends_with(";\nALTER TABLE app.pet DISABLE TRIGGER pet_quiet"));
     // The functions a range type made for itself are the type's.
     assert!(!first.iter().any(|(k, n, _)| k == "function" && n.starts_with("app.span")), "{first:#?}");
@@ -240,7 +246,8 @@ fn diff_after(base: &str, database: &str, migrations: &str) -> Vec<String> {
 
 #[test]
 fn each_change_shows_as_a_readable_difference() {
-    let function = "CREATE OR REPLACE FUNCTION f(x int) RETURNS int LANGUAGE plpgsql AS $$\nBEGIN\n  RETURN x + 1;\nEND $$;";
+    let function =
+        "CREATE OR REPLACE FUNCTION f(x int) RETURNS int LANGUAGE plpgsql AS $$\nBEGIN\n  RETURN x + 1;\nEND $$;";
     let base = format!("CREATE TYPE mood AS ENUM ('sad', 'ok'); CREATE TABLE owner (id int PRIMARY KEY); {function}");
     let body_changed = function.replace("x + 1", "x + 2");
     let base = base.as_str();
@@ -316,7 +323,10 @@ fn each_change_shows_as_a_readable_difference() {
     }
     let unexpected = diff_after(base, "CREATE SEQUENCE s;", "");
     assert_eq!(unexpected.len(), 1, "{unexpected:?}");
-    assert!(unexpected[0].starts_with("unexpected sequence public.s, not created by any migration:\n"), "{unexpected:?}");
+    assert!(
+        unexpected[0].starts_with("unexpected sequence public.s, not created by any migration:\n"),
+        "{unexpected:?}"
+    );
 }
 
 #[test]
@@ -367,10 +377,9 @@ fn the_scratch_database_is_dropped_after_a_success_and_after_a_failure() {
                 let _keep = session.batch_execute("SELECT pg_sleep(0.5)");
             });
             let mut again = postgres::Client::connect(scratch.url(), postgres::NoTls)?;
-            again.batch_execute("CREATE TABLE t (x int); CREATE TABLE t (x int)").map_err(|e| {
-                assert!(exists(&name));
-                e
-            })
+            let result = again.batch_execute("CREATE TABLE t (x int); CREATE TABLE t (x int)");
+            assert!(exists(&name), "{name} is gone before its guard");
+            result
         };
         let error = failed().unwrap_err();
         assert_eq!(error.code(), Some(&postgres::error::SqlState::DUPLICATE_TABLE), "{error:?}");

@@ -155,7 +155,10 @@ fn schemas(q: &mut Query<'_>, hist: &str) -> Result<Vec<Object>, ::postgres::Err
          WHERE {USER_SCHEMA} AND n.nspname <> {hist} AND {}",
         not_extension_member("pg_namespace", "n.oid")
     );
-    Ok(q(&sql)?.iter().map(|r| text::object("schema", text::field(r, 0), format!("CREATE SCHEMA {}", text::field(r, 0)))).collect())
+    Ok(q(&sql)?
+        .iter()
+        .map(|r| text::object("schema", text::field(r, 0), format!("CREATE SCHEMA {}", text::field(r, 0))))
+        .collect())
 }
 
 fn extensions(q: &mut Query<'_>) -> Result<Vec<Object>, ::postgres::Error> {

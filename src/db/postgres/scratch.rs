@@ -79,7 +79,8 @@ impl Scratch {
                 Err(error) => return Err(ScratchError::Create { name, server, error }),
             }
         };
-        let mut scratch = Scratch { name, url: String::new(), maintenance_url, server, admin: Some(client), connect, dropped: false };
+        let mut scratch =
+            Scratch { name, url: String::new(), maintenance_url, server, admin: Some(client), connect, dropped: false };
         // Dropped again (by the guard) if the URL cannot be made, which `first` shows it can.
         scratch.url = with_database(target_url, &scratch.name)?;
         Ok(scratch)
@@ -135,7 +136,8 @@ impl fmt::Debug for Scratch {
 
 /// The server of a URL as messages show it, `host:port` (never the user's password).
 fn server_of(url: &str) -> Result<String, ScratchError> {
-    let config: ::postgres::Config = url.parse().map_err(|e: ::postgres::Error| ScratchError::Url { reason: e.to_string() })?;
+    let config: ::postgres::Config =
+        url.parse().map_err(|e: ::postgres::Error| ScratchError::Url { reason: e.to_string() })?;
     let hosts: Vec<String> = config
         .get_hosts()
         .iter()
@@ -174,7 +176,8 @@ pub fn with_database(url: &str, db: &str) -> Result<String, ScratchError> {
         }
         None => format!("{url} dbname={db}"),
     };
-    let parsed: ::postgres::Config = out.parse().map_err(|e: ::postgres::Error| ScratchError::Url { reason: e.to_string() })?;
+    let parsed: ::postgres::Config =
+        out.parse().map_err(|e: ::postgres::Error| ScratchError::Url { reason: e.to_string() })?;
     if parsed.get_dbname() != Some(db) {
         return Err(ScratchError::Url { reason: format!("its database name could not be replaced by {db}") });
     }

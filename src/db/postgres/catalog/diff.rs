@@ -61,13 +61,19 @@ fn changed(actual: &Object, expected: &Object) -> Vec<String> {
                     out.push(format!("{part} {name}.{}: {changes} (database → migrations)", old.name));
                 }
             }
-            None => out.push(format!("unexpected {part} {name}.{}, not created by any migration:\n    {}", old.name, line.trim())),
+            None => out.push(format!(
+                "unexpected {part} {name}.{}, not created by any migration:\n    {}",
+                old.name,
+                line.trim()
+            )),
         }
     }
     let mut other_added = Vec::new();
     for line in added_rest {
         match column(line) {
-            Some(new) => out.push(format!("missing {part} {name}.{}; the migrations create:\n    {}", new.name, line.trim())),
+            Some(new) => {
+                out.push(format!("missing {part} {name}.{}; the migrations create:\n    {}", new.name, line.trim()))
+            }
             None => other_added.push(line),
         }
     }
@@ -110,7 +116,8 @@ fn column_changes(old: &Column, new: &Column) -> String {
         changes.push(format!("default {} → {}", or(&old.default, "none"), or(&new.default, "none")));
     }
     if old.generated != new.generated {
-        let generated = |c: &Column| c.generated.as_ref().map_or("not generated".to_owned(), |e| format!("generated as ({e})"));
+        let generated =
+            |c: &Column| c.generated.as_ref().map_or("not generated".to_owned(), |e| format!("generated as ({e})"));
         changes.push(format!("{} → {}", generated(old), generated(new)));
     }
     changes.join(", ")
@@ -172,7 +179,8 @@ mod tests {
 
     #[test]
     fn other_objects_show_their_differing_lines_and_reordered_columns_show_both_texts() {
-        let f = |body: &str| ("function".into(), "public.f()".into(), format!("CREATE FUNCTION public.f()\n{body}\n$$"));
+        let f =
+            |body: &str| ("function".into(), "public.f()".into(), format!("CREATE FUNCTION public.f()\n{body}\n$$"));
         let d = diff(&[f(" RETURN 1;")], &[f(" RETURN 2;")]);
         assert_eq!(d, ["function public.f() differs (- database, + migrations):\n    -  RETURN 1;\n    +  RETURN 2;"]);
         let d = diff(&[table("    a int,\n    b int")], &[table("    b int,\n    a int")]);
