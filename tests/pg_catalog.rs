@@ -342,7 +342,10 @@ fn an_index_a_failed_concurrent_build_left_is_reported_as_invalid() {
 }
 
 fn connect_plain() -> Connect {
-    Box::new(|url: &str| postgres::Client::connect(url, postgres::NoTls))
+    Box::new(|url: &str| {
+        postgres::Client::connect(url, postgres::NoTls)
+            .map_err(|e| envdb::db::postgres::PgError::Server { label: "test".into(), message: e.to_string() })
+    })
 }
 
 fn exists(name: &str) -> bool {

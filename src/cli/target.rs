@@ -135,7 +135,7 @@ impl Target {
             busy: args.busy_timeout,
             lock_timeout: args.lock_timeout,
             path: env.database().to_owned(),
-            location: Location::File(env.database().to_owned()),
+            location: Location::of(&env),
             project,
             dir,
             env,
@@ -154,6 +154,35 @@ impl Target {
         Ok(self.dir.migrations())
     }
 
+    /// Refuses a command that so far works on database files only (backups, restore, upgrade,
+    /// reset) for a database on a server, before it does anything.
+    pub fn file_only(&self, command: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.location.file().is_some(),
+            "`cargo envdb {command}` works on SQLite databases so far, and {} is on PostgreSQL; nothing was changed\n  help: until envdb backs PostgreSQL up itself, use pg_dump and pg_restore",
+            self.show()
+        );
+        Ok(())
+    }
+
+    /// Creates the database when it is missing and the backend does not create it on opening
+    /// (a server database), saying so; a protected environment needs `--create`.
+    pub fn create_missing(&self, ctx: &mut Ctx, allowed: bool) -> anyhow::Result<()> {
+        if self.location.created_on_open() || self.location.exists() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            allowed || !self.env.protected(),
+            "the database {} does not exist, and `{}` is protected; nothing was changed\n  help: check the URL, or pass --create to create it",
+            self.show(),
+            self.env.name()
+        );
+        if self.location.create()? {
+            ctx.out.status("Created", format!("the database {}", self.show()));
+        }
+        Ok(())
+    }
+
     /// The SQL dialect the migrations run in here: PostgreSQL's for a server database, else
     /// the one envdb.toml implies.
     pub fn dialect(&self) -> crate::sql_lex::Dialect {
@@ -164,7 +193,10 @@ impl Target {
     }
 
     pub fn show(&self) -> String {
-        self.project.show(&self.path).display().to_string()
+        match self.location.file() {
+            Some(path) => self.project.show(path).display().to_string(),
+            None => self.location.label(),
+        }
     }
 
     /// The error with the migration file it names shown as a path that pastes from where the
@@ -186,7 +218,9 @@ impl Target {
         upto: Option<u64>,
     ) -> Result<Vec<db::schema::Object>, db::schema::ReplayError> {
         self.location.replay(migrations, upto).map_err(|mut e| {
-            if let db::schema::ReplayError::Migration { file, .. } = &mut e {
+            if let db::schema::ReplayError::Migration { file, .. }
+            | db::schema::ReplayError::ScratchMigration { file, .. } = &mut e
+            {
                 *file = self.dir.show(file);
             }
             e

@@ -15,6 +15,9 @@ use std::time::Duration;
 pub enum Location {
     /// A SQLite database file.
     File(PathBuf),
+    /// A database on a PostgreSQL server.
+    #[cfg(feature = "postgres")]
+    Server { url: Box<crate::db_url::DbUrl>, opts: super::postgres::PgOptions },
 }
 
 /// The exclusive run lock of a database, released on drop.
@@ -23,10 +26,29 @@ pub struct RunLock {
 }
 
 impl Location {
+    /// Where an environment's database lives: at its `url` (or `--database-url`), else in its file.
+    pub fn of(env: &crate::environment::Environment) -> Location {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = env.url() {
+            let pg = &env.spec.postgres;
+            let opts = super::postgres::PgOptions {
+                history_schema: pg.history_schema.clone(),
+                lock_timeout: pg.lock_timeout,
+                statement_timeout: pg.statement_timeout,
+                lock_retries: pg.lock_retries,
+                ..Default::default()
+            };
+            return Location::Server { url: Box::new(url.clone()), opts };
+        }
+        Location::File(env.database().to_owned())
+    }
+
     /// The database as messages name it: its path, or its URL without the password.
     pub fn label(&self) -> String {
         match self {
             Location::File(path) => path.display().to_string(),
+            #[cfg(feature = "postgres")]
+            Location::Server { url, .. } => url.redacted(),
         }
     }
 
@@ -34,13 +56,37 @@ impl Location {
     pub fn file(&self) -> Option<&Path> {
         match self {
             Location::File(path) => Some(path),
+            #[cfg(feature = "postgres")]
+            Location::Server { .. } => None,
         }
     }
 
-    /// Whether the database exists.
+    /// Whether the database exists (a server that cannot be reached is taken to have it, so
+    /// that opening it says what is wrong).
     pub fn exists(&self) -> bool {
         match self {
             Location::File(path) => path.exists(),
+            #[cfg(feature = "postgres")]
+            Location::Server { .. } => {
+                !matches!(self.open_server(), Err(DbError::Postgres(e)) if e.is_missing_database())
+            }
+        }
+    }
+
+    /// Whether opening creates the database (a file does, in its data directory); a server
+    /// database is created by [`Location::create`], which a protected environment must ask for.
+    pub fn created_on_open(&self) -> bool {
+        self.file().is_some()
+    }
+
+    /// Creates the database when missing; says whether it did.
+    pub fn create(&self) -> Result<bool, DbError> {
+        match self {
+            Location::File(_) => Ok(false),
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts } => {
+                super::postgres::ensure_database(url.expose_secret(), &url.redacted(), opts)
+            }
         }
     }
 
@@ -48,13 +94,60 @@ impl Location {
     pub fn open(&self, opts: OpenOptions) -> Result<Box<dyn Database>, DbError> {
         match self {
             Location::File(path) => Ok(Box::new(Sqlite::open(path, opts)?)),
+            #[cfg(feature = "postgres")]
+            Location::Server { .. } => {
+                if opts.create {
+                    self.create()?;
+                }
+                Ok(Box::new(self.open_server()?))
+            }
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    fn open_server(&self) -> Result<super::postgres::Postgres, DbError> {
+        match self {
+            Location::Server { url, opts } => {
+                super::postgres::Postgres::connect(url.expose_secret(), url.redacted(), opts.clone())
+            }
+            Location::File(_) => unreachable!("open_server is called on server locations only"),
+        }
+    }
+
+    /// Keeps applications out while the returned lock lives, when none holds a database file
+    /// now (`None` when one does; always `None` on a server, whose sessions envdb does not lock).
+    pub fn keep_apps_out(&self) -> Result<Option<lock::Held>, DbError> {
+        match self.file() {
+            Some(path) => Ok(lock::try_exclusive_app_lock(path)?),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether an application holds a database file open (through the runtime's lock).
+    pub fn app_running(&self) -> bool {
+        self.file().is_some_and(lock::app_running)
+    }
+
+    /// `DATABASE_URL` for a child process (`run`, `test`): `sqlite://<path>`, or the server URL
+    /// with its password, which only the child sees.
+    pub fn child_url(&self) -> std::ffi::OsString {
+        match self {
+            Location::File(path) => {
+                let mut url = std::ffi::OsString::from("sqlite://");
+                url.push(path);
+                url
+            }
+            #[cfg(feature = "postgres")]
+            Location::Server { url, .. } => url.expose_secret().into(),
         }
     }
 
     /// Removes a database this run created and could not migrate past version 0 (best effort).
+    /// A server database stays: dropping one takes rights the run may not have, and an empty
+    /// database costs nothing.
     pub fn remove_created(&self) {
-        match self {
-            Location::File(path) => super::remove_database(path),
+        if let Location::File(path) = self {
+            super::remove_database(path);
         }
     }
 
@@ -72,14 +165,31 @@ impl Location {
                 })?;
                 Ok(RunLock { _held: Box::new(held) })
             }
+            #[cfg(feature = "postgres")]
+            Location::Server { .. } => {
+                let held = self.open_server()?.run_lock(timeout, on_wait)?;
+                Ok(RunLock { _held: Box::new(held) })
+            }
         }
     }
 
     /// The schema `migrations` (up to `upto`) produce on an empty database of the same backend,
-    /// never this one: SQLite's in-memory sandbox.
+    /// never this one: SQLite's in-memory sandbox, or a scratch database on the same server,
+    /// always dropped.
     pub fn replay(&self, migrations: &[Migration<'_>], upto: Option<u64>) -> Result<Vec<Object>, ReplayError> {
         match self {
             Location::File(_) => super::schema::of_migrations(migrations, upto),
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts } => super::postgres::replay(url, opts, migrations, upto),
+        }
+    }
+
+    /// What differs between two schemas of this backend, one readable line each.
+    pub fn diff(&self, actual: &[Object], expected: &[Object]) -> Vec<String> {
+        match self {
+            Location::File(_) => super::schema::diff(actual, expected),
+            #[cfg(feature = "postgres")]
+            Location::Server { .. } => super::postgres::catalog::diff(actual, expected),
         }
     }
 }

@@ -34,7 +34,16 @@ pub enum ReplayError {
     Migration { file: String, line: Option<usize>, message: String },
     #[error("the replay of the migrations in memory failed: {0}\n  {REPLAY_NOTE}")]
     Other(super::DbError),
+    #[error(
+        "the replay of the migrations in a scratch database failed at {file}{at}: {message}\n  {SCRATCH_NOTE}\n  help: make {file} run on an empty database",
+        at = line.map(|l| format!(" line {l}")).unwrap_or_default()
+    )]
+    ScratchMigration { file: String, line: Option<usize>, message: String },
+    #[error("the replay of the migrations in a scratch database failed: {0}\n  {SCRATCH_NOTE}")]
+    Scratch(String),
 }
+
+const SCRATCH_NOTE: &str = "note: this comes from the replay (a scratch database envdb creates on the same server, runs the migrations in to learn the schema they produce, and drops), not from your database, which the replay does not touch";
 
 const REPLAY_NOTE: &str = "note: this comes from the replay (an empty in-memory database where envdb runs the migrations to learn the schema they produce), not from your database, which the replay does not touch";
 

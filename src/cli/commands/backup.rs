@@ -27,6 +27,7 @@ pub struct Args {
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
+    target.file_only("backup")?;
     let made = target.write(ctx, "back up", false, |ctx| target.backup(ctx, args.output.as_deref(), args.vacuum))?;
     let size = std::fs::metadata(&made.path).map_or(0, |m| m.len());
     if ctx.out.json() {

@@ -41,6 +41,7 @@ pub fn describe(b: &BackupFile) -> String {
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
+    target.file_only("backups")?;
     let dir = target.backups_dir();
     let mut list = crate::db::backup::list(&dir, &target.path, target.env.name())
         .with_context(|| format!("cannot read {}", dir.display()))?;

@@ -2,7 +2,6 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::schema;
 use std::process::ExitCode;
 
 /// Record migrations 1..=N as applied without running them (adopting an existing database)
@@ -43,7 +42,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             target.show(),
             applied.last().map_or(0, |a| a.version)
         );
-        let diff = schema::diff(&db.schema()?, &expected);
+        let diff = target.location.diff(&db.schema()?, &expected);
         if !diff.is_empty() {
             let list = diff.join("\n  ");
             let what = format!(

@@ -149,7 +149,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
 /// adoption is in its audit log, and a test run cannot do it at all.
 fn adopt(ctx: &mut Ctx, project: &Project, envs: &Environments, env: &Environment) -> anyhow::Result<ExitCode> {
     let path = env.database();
-    let db = std::cell::RefCell::new(Sqlite::open(path, OpenOptions { create: false, ..OpenOptions::default() })?);
+    let location = crate::db::location::Location::of(env);
+    let db = std::cell::RefCell::new(location.open(OpenOptions { create: false, ..OpenOptions::default() })?);
     let before = db.borrow_mut().meta("environment")?;
     let owner = match before.as_deref() {
         Some(recorded) if canonical(recorded) != env.name() => {
@@ -171,7 +172,7 @@ fn adopt(ctx: &mut Ctx, project: &Project, envs: &Environments, env: &Environmen
         "Adopted",
         format!(
             "{} as `{}` (it recorded {})",
-            project.show(path).display(),
+            location.file().map_or_else(|| location.label(), |f| project.show(f).display().to_string()),
             env.name(),
             before.map_or("no environment".into(), |b| format!("`{b}`"))
         ),

@@ -2,9 +2,9 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
+use crate::db::DbError;
 use crate::db::apply::{MigrateOptions, MigrateReport, Progress};
 use crate::db::location::Location;
-use crate::db::{DbError, lock};
 use crate::plan::{self, Applied};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -25,6 +25,9 @@ pub struct Args {
     /// Apply everything in one transaction: all or nothing
     #[arg(long)]
     single_transaction: bool,
+    /// Create a missing server database even for a protected environment
+    #[arg(long)]
+    create: bool,
 }
 
 /// `migrate --format json`: the versions before and after, and the history row of each migration
@@ -45,17 +48,24 @@ pub fn pending<'m, 'a>(
 ) -> anyhow::Result<Vec<&'m crate::Migration<'a>>> {
     let applied = target.applied()?;
     Ok(plan::pending(migrations, &applied, to)
-        .map_err(|error| DbError::Plan { database: target.path.display().to_string(), error })?)
+        .map_err(|error| DbError::Plan { database: target.location.label(), error })?)
 }
 
 /// Applies pending migrations under the run lock, printing each. A database this run created and
 /// could not bring past version 0 is removed again, so a failed first run leaves nothing behind.
 /// The migrations are checked first, so a refusal creates nothing (not even the data directory).
-pub fn apply_pending(ctx: &mut Ctx, target: &Target, to: Option<u64>, single: bool) -> anyhow::Result<MigrateReport> {
+pub fn apply_pending(
+    ctx: &mut Ctx,
+    target: &Target,
+    to: Option<u64>,
+    single: bool,
+    create: bool,
+) -> anyhow::Result<MigrateReport> {
     let migrations = target.migrations()?;
+    target.create_missing(ctx, create)?;
     let _lock = target.run_lock(ctx)?;
     // Keeping applications out (when none runs) allows the fast journal and the cleanup below.
-    let apps_out = lock::try_exclusive_app_lock(&target.path)?;
+    let apps_out = target.location.keep_apps_out()?;
     apply_at(ctx, target, &target.location, &migrations, to, single, apps_out.is_some())
 }
 
@@ -112,7 +122,12 @@ pub fn apply_at(
                 bar.update_with(done as u64, planned as u64, "migrations");
             }
         }
-        Progress::Applying(_) | Progress::Retrying { .. } => {}
+        Progress::Retrying { file, attempt, attempts, wait, message } => out.warn(format!(
+            "{}: {message}; retrying (attempt {attempt} of {attempts}) in {} ms",
+            dir.show(file),
+            wait.as_millis()
+        )),
+        Progress::Applying(_) => {}
     });
     drop(bar);
     // Removing a new database is only safe while no application can have opened it meanwhile.
@@ -140,8 +155,9 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let report =
-        target.write(ctx, "migrate", false, |ctx| apply_pending(ctx, &target, args.to, args.single_transaction))?;
+    let report = target.write(ctx, "migrate", false, |ctx| {
+        apply_pending(ctx, &target, args.to, args.single_transaction, args.create)
+    })?;
     if ctx.out.json() {
         let applied = target.applied()?.into_iter().filter(|a| report.applied.iter().any(|r| r.0 == a.version));
         let migrated =

@@ -100,6 +100,7 @@ pub fn prune(
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
+    target.file_only("prune")?;
     let pruned = if args.dry_run {
         prune(ctx, &target, args.keep, args.older_than, true)?
     } else {

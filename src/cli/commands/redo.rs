@@ -27,7 +27,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             anyhow::bail!("{} has no applied migration to redo", target.show());
         };
         let plan = plan::rollback(&migrations, &applied, latest - 1)
-            .map_err(|error| DbError::Plan { database: target.path.display().to_string(), error })?;
+            .map_err(|error| DbError::Plan { database: target.location.label(), error })?;
         let Some(m) = plan.first() else {
             anyhow::bail!("{}: migration {latest} is not among the migrations on disk", target.show());
         };

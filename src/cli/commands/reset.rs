@@ -46,6 +46,7 @@ fn unchanged(e: anyhow::Error, target: &Target, before: Option<u64>) -> anyhow::
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
+    target.file_only("reset")?;
     // Refuse migrations that fail `check` before anything else.
     let migrations = target.migrations()?;
     target.write(ctx, "reset (erase and recreate)", true, |ctx| {

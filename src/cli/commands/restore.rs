@@ -117,6 +117,7 @@ fn check(ctx: &mut Ctx, target: &Target, file: &Path, show: &str, force: bool) -
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
+    target.file_only("restore")?;
     // `latest` was re-read against its checksum just now; a named file's recorded checksum is
     // re-read while it is copied.
     let (file, checksum) = if args.file == "latest" {

@@ -72,7 +72,7 @@ pub fn revert(
     let current = applied.last().map_or(0, |a| a.version);
     let to = target_version(current, to, steps)?;
     let plan = plan::rollback(&migrations, &applied, to)
-        .map_err(|error| DbError::Plan { database: target.path.display().to_string(), error })?;
+        .map_err(|error| DbError::Plan { database: target.location.label(), error })?;
     let reverted: Vec<Step> = plan.iter().map(|m| Step { version: m.version, name: m.name.to_owned() }).collect();
     if dry_run {
         for step in &reverted {

@@ -38,8 +38,7 @@ pub fn cargo() -> OsString {
 
 /// The variables a child process gets for an environment.
 pub fn child_env(target: &Target) -> Vec<(&'static str, OsString)> {
-    let mut url = OsString::from("sqlite://");
-    url.push(&target.path);
+    let url = target.location.child_url();
     vec![
         ("ENVDB_ENV", target.env.name().into()),
         ("DATABASE_URL", url),
@@ -75,8 +74,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
     crate::cli::protect::confirm(ctx, &target.env, "run the application against")?;
     if !args.no_migrate {
-        let report =
-            target.write(ctx, "migrate", false, |ctx| super::migrate::apply_pending(ctx, &target, None, false))?;
+        let report = target
+            .write(ctx, "migrate", false, |ctx| super::migrate::apply_pending(ctx, &target, None, false, false))?;
         if !report.applied.is_empty() {
             ctx.out.status("Migrated", format!("schema version {} → {}", report.before, report.after));
         }

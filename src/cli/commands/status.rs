@@ -4,7 +4,6 @@
 use crate::check::check_as;
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::lock;
 use crate::plan;
 use crate::problem::Problem;
 use serde::Serialize;
@@ -59,7 +58,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         latest: migrations.last().map_or(0, |m| m.version),
         pending: migrations.iter().filter(|m| m.version > version).map(|m| m.name.to_owned()).collect(),
         drift,
-        app_running: lock::app_running(&target.path),
+        app_running: target.location.app_running(),
         problems,
     };
     if ctx.out.json() {

@@ -39,7 +39,8 @@ pub fn exec(mut args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             crate::db::remove_database(&target.path);
             ctx.out.status("Removed", format!("{} (ephemeral)", target.show()));
         }
-        let apps_out = crate::db::lock::try_exclusive_app_lock(&target.path)?;
+        target.create_missing(ctx, false)?;
+        let apps_out = target.location.keep_apps_out()?;
         super::migrate::apply_pending_locked(ctx, &target, &migrations, None, false, apps_out.is_some())?
     };
     if !report.applied.is_empty() {

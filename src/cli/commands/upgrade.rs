@@ -26,6 +26,7 @@ pub struct Args {
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
+    target.file_only("upgrade")?;
     let migrations = target.migrations()?;
     let pending = super::migrate::pending(&target, &migrations, None)?;
     let before = target.version();

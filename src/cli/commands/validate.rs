@@ -42,7 +42,7 @@ pub fn problems(
             _ => target.replay(migrations, Some(version))?,
         };
         let actual = db.schema()?;
-        problems.extend(schema::diff(&actual, &expected).into_iter().map(|d| format!("schema: {d}")));
+        problems.extend(target.location.diff(&actual, &expected).into_iter().map(|d| format!("schema: {d}")));
     }
     Ok(problems)
 }

@@ -48,6 +48,13 @@ pub enum PgError {
     Server { label: String, message: String },
 }
 
+impl PgError {
+    /// The database named in the URL does not exist (SQLSTATE 3D000).
+    pub fn is_missing_database(&self) -> bool {
+        matches!(self, PgError::MissingDatabase { .. })
+    }
+}
+
 /// The server's error as `ERROR <SQLSTATE>: <message>` (with its detail), or the client
 /// library's error with its causes; never its configuration.
 pub fn describe(e: &::postgres::Error) -> String {

@@ -15,12 +15,14 @@ mod error;
 mod history;
 mod lock;
 pub mod pgpass;
+mod replay;
 pub mod scratch;
 mod sql;
 
 pub use connect::Tls;
 pub use error::PgError;
 pub use lock::LeaseGuard;
+pub use replay::replay;
 
 use super::DbError;
 use super::apply::{MigrateOptions, MigrateReport, Progress};

@@ -11,7 +11,7 @@ use std::fmt;
 const MAINTENANCE: [&str; 2] = ["postgres", "template1"];
 
 /// How to open a session from a URL (the backend's, with its TLS settings).
-pub type Connect = Box<dyn FnMut(&str) -> Result<Client, ::postgres::Error>>;
+pub type Connect = Box<dyn FnMut(&str) -> Result<Client, super::PgError>>;
 
 /// Why a scratch database could not be made or dropped; each names the server and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +24,7 @@ pub enum ScratchError {
         "cannot connect to the maintenance database (tried {}) on {server} to create a scratch database: {error}\n  help: let the role connect to `postgres` or `template1`; validate needs it to create and drop its scratch database",
         MAINTENANCE.join(", ")
     )]
-    Connect { server: String, error: ::postgres::Error },
+    Connect { server: String, error: super::PgError },
     #[error(
         "the role `{role}` may not create databases on {server} (SQLSTATE 42501), and validate compares your schema with the one the migrations make in a scratch database it creates and drops\n  help: run `ALTER ROLE {role} CREATEDB` as a superuser, or validate with a role that has CREATEDB"
     )]
@@ -34,7 +34,7 @@ pub enum ScratchError {
     #[error(
         "cannot drop the scratch database {name} on {server}: {error}\n  help: drop it yourself: DROP DATABASE {name} WITH (FORCE)"
     )]
-    Drop { name: String, server: String, error: ::postgres::Error },
+    Drop { name: String, server: String, error: String },
 }
 
 /// A scratch database, dropped when this guard is dropped (or by [`Scratch::drop_database`],
@@ -58,7 +58,7 @@ impl Scratch {
         let (mut client, maintenance_url) = match connect(&first) {
             Ok(client) => (client, first),
             // The server answered (no such database, not allowed there…): the other one.
-            Err(e) if e.as_db_error().is_some() => {
+            Err(super::PgError::MissingDatabase { .. } | super::PgError::Server { .. }) => {
                 let second = with_database(target_url, MAINTENANCE[1])?;
                 match connect(&second) {
                     Ok(client) => (client, second),
@@ -109,7 +109,9 @@ impl Scratch {
         let result = match self.admin.as_mut().map(|admin| admin.batch_execute(&sql)) {
             Some(Ok(())) => Ok(()),
             // The maintenance session may have been cut (a server restart): once more, fresh.
-            _ => (self.connect)(&self.maintenance_url).and_then(|mut admin| admin.batch_execute(&sql)),
+            _ => (self.connect)(&self.maintenance_url)
+                .map_err(|e| e.to_string())
+                .and_then(|mut admin| admin.batch_execute(&sql).map_err(|e| super::error::describe(&e))),
         };
         match result {
             Ok(()) => {
