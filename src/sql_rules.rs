@@ -8,7 +8,7 @@ use crate::sql_text::{self, DirectiveIssue, Directives};
 use std::fmt;
 
 /// envdb's own tables: only envdb writes them.
-pub const INTERNAL_TABLES: [&str; 2] = ["envdb_migrations", "envdb_meta"];
+pub const INTERNAL_TABLES: [&str; 3] = ["envdb_migrations", "envdb_meta", "envdb_lock"];
 
 /// Why a file cannot run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,8 +175,8 @@ pub fn read_as(sql: &str, dialect: Dialect) -> Reading<'_> {
         dialect,
         &mut refusals,
     );
-    // Both names start so; most files never mention them, and skip the scan.
-    if sql.as_bytes().windows(7).any(|w| w.eq_ignore_ascii_case(b"envdb_m")) {
+    // Every name starts so; most files never mention one, and skip the scan.
+    if sql.as_bytes().windows(6).any(|w| w.eq_ignore_ascii_case(b"envdb_")) {
         internal_writes(&tokens, dialect, &mut refusals);
     }
     refusals.sort_by_key(|r| r.line);
@@ -462,6 +462,7 @@ mod tests {
             "CREATE UNIQUE INDEX i ON envdb_migrations (name);",
             "CREATE TRIGGER t AFTER INSERT ON a BEGIN DELETE FROM envdb_meta; END;",
             "CREATE TEMP TRIGGER t AFTER UPDATE ON envdb_meta BEGIN SELECT 1; END;",
+            "DELETE FROM envdb_lock;",
         ] {
             assert_eq!(refusals(&format!("SELECT 1;\n{sql}")), [(2, I)], "{sql}");
         }
