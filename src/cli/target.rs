@@ -237,10 +237,8 @@ impl Target {
 
     /// Opens for reading only; `None` when the database does not exist yet.
     pub fn open_existing_read_only(&self) -> Result<Option<Box<dyn Database>>, DbError> {
-        if !self.location.exists() {
-            return Ok(None);
-        }
-        let mut db = self.connect(false, true)?;
+        let opts = OpenOptions { create: false, read_only: true, busy_timeout: self.busy };
+        let Some(mut db) = self.location.open_existing(opts)? else { return Ok(None) };
         db.check_environment(self.env.name())?;
         Ok(Some(db))
     }

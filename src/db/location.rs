@@ -104,6 +104,18 @@ impl Location {
         }
     }
 
+    /// Opens it when it exists (one connection on a server); `None` when it does not.
+    pub fn open_existing(&self, opts: OpenOptions) -> Result<Option<Box<dyn Database>>, DbError> {
+        let opts = OpenOptions { create: false, ..opts };
+        match self.open(opts) {
+            Ok(db) => Ok(Some(db)),
+            Err(DbError::Missing(_)) => Ok(None),
+            #[cfg(feature = "postgres")]
+            Err(DbError::Postgres(e)) if e.is_missing_database() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     #[cfg(feature = "postgres")]
     fn open_server(&self) -> Result<super::postgres::Postgres, DbError> {
         match self {

@@ -93,7 +93,8 @@ pub fn apply_at(
     single: bool,
     apps_out: bool,
 ) -> anyhow::Result<MigrateReport> {
-    let created = !at.exists();
+    // A server database is created (and said so) before the run lock: only a file is made here.
+    let created = at.created_on_open() && !at.exists();
     // The environment the database records is checked by the run itself.
     let mut db = target.connect_at(at, true, false)?;
     let opts = MigrateOptions {

@@ -43,15 +43,15 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     // state is computed from the files as they are.
     let problems: Vec<Problem> = check_as(&target.dir, false, target.dialect()).errors().cloned().collect();
     let migrations = target.dir.migrations();
-    let (applied, facts) = match target.open_existing_read_only()? {
-        Some(mut db) => (db.applied()?, db.facts().into_iter().collect()),
+    let (exists, applied, facts) = match target.open_existing_read_only()? {
+        Some(mut db) => (true, db.applied()?, db.facts().into_iter().collect()),
         None => Default::default(),
     };
     let version = applied.last().map_or(0, |a| a.version);
     let drift = plan::drift(&migrations, &applied);
     let status = Status {
         database: target.show(),
-        exists: target.location.exists(),
+        exists,
         size_bytes: target.location.file().and_then(|f| std::fs::metadata(f).ok()).map_or(0, |m| m.len()),
         facts,
         version,
