@@ -184,3 +184,26 @@ fn check_learns_the_postgres_dialect_from_an_environment_with_a_url() {
     t.run(&["check"]).success().stderr_has("0002_index.sql").stderr_has("CREATE INDEX CONCURRENTLY");
     t.run(&["check", "--strict"]).failure().stderr_has("CREATE INDEX without CONCURRENTLY");
 }
+
+#[test]
+fn env_shows_where_a_postgres_database_stands_without_its_password() {
+    let db = pgtest::database();
+    // A database the server does not have yet (the harness made `db` itself).
+    let url = db.server().url(pgtest::Via::Tcp, &format!("{}_app", db.name()));
+    let password = db.server().password().to_owned();
+    let t = project("[env.dev]\nurl = \"${APP_URL}\"\n[env.gone]\nurl = \"postgres://app@127.0.0.1:1/x\"\n");
+    let vars = [("APP_URL", url.as_str())];
+    let r = with_env(&t, &["env", "--all", "--format", "json"], &vars);
+    r.success();
+    let blocks = r.json();
+    let dev = blocks.as_array().unwrap().iter().find(|b| b["environment"] == "dev").unwrap().clone();
+    assert_eq!(dev["status"], "not created yet", "{dev}");
+    with_env(&t, &["migrate"], &vars).success().stderr_has("Created the database");
+    let r = with_env(&t, &["env"], &vars);
+    r.success().stdout_has("up to date").stdout_has("postgres://");
+    let gone = with_env(&t, &["env", "--env", "gone"], &vars);
+    gone.success().stdout_has("unreadable").stdout_has("127.0.0.1:1");
+    for r in [&r, &gone] {
+        assert!(!r.stdout.contains(&password) && !r.stderr.contains(&password), "{}{}", r.stdout, r.stderr);
+    }
+}

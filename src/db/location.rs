@@ -28,9 +28,15 @@ pub struct RunLock {
 impl Location {
     /// Where an environment's database lives: at its `url` (or `--database-url`), else in its file.
     pub fn of(env: &crate::environment::Environment) -> Location {
+        Location::of_spec(&env.spec)
+    }
+
+    /// [`Location::of`] for an environment's definition; a `url` that cannot be resolved here
+    /// (an unset `${VAR}`) is the caller's to report.
+    pub fn of_spec(spec: &crate::environment::EnvSpec) -> Location {
         #[cfg(feature = "postgres")]
-        if let Some(url) = env.url() {
-            let pg = &env.spec.postgres;
+        if let Some(Ok(url)) = &spec.url {
+            let pg = &spec.postgres;
             let opts = super::postgres::PgOptions {
                 history_schema: pg.history_schema.clone(),
                 lock_timeout: pg.lock_timeout,
@@ -40,7 +46,20 @@ impl Location {
             };
             return Location::Server { url: Box::new(url.clone()), opts };
         }
-        Location::File(env.database().to_owned())
+        Location::File(spec.database.clone())
+    }
+
+    /// Bounds the time a connection to a server may take (`env` lists every environment and
+    /// must not wait ten seconds for each unreachable one).
+    pub fn with_connect_timeout(self, timeout: Duration) -> Location {
+        match self {
+            #[cfg(feature = "postgres")]
+            Location::Server { url, mut opts } => {
+                opts.connect_timeout = timeout;
+                Location::Server { url, opts }
+            }
+            other => other,
+        }
     }
 
     /// The database as messages name it: its path, or its URL without the password.

@@ -3,8 +3,7 @@
 use crate::cli::Ctx;
 use crate::cli::target::{self, EnvArgs};
 use crate::db::OpenOptions;
-use crate::db::backend::Database as _;
-use crate::db::sqlite::Sqlite;
+use crate::db::location::Location;
 use crate::environment::{ChosenBy, EnvSpec, Environment, Environments, canonical};
 use crate::migration_dir::MigrationDir;
 use crate::project::Project;
@@ -38,7 +37,8 @@ struct Block {
     backend: &'static str,
     /// The file, or the PostgreSQL URL with its password replaced by `***`.
     database: String,
-    /// Whether the file exists; `null` for a PostgreSQL database (not connected to here).
+    /// Whether the database exists; `null` when that could not be found out (an unreachable
+    /// server, a url whose variable is unset).
     exists: Option<bool>,
     recorded_environment: Option<String>,
     database_version: u64,
@@ -68,19 +68,24 @@ fn block(
         pending: migrations.len(),
         status: "not created yet".into(),
     };
-    match &spec.url {
-        Some(Ok(_)) => b.status = "PostgreSQL: not checked (the server is not contacted yet)".into(),
-        Some(Err(e)) => b.status = e.to_string().lines().next().unwrap_or_default().to_owned(),
-        None => {}
-    }
-    if b.exists != Some(true) {
+    if let Some(Err(e)) = &spec.url {
+        b.status = e.to_string().lines().next().unwrap_or_default().to_owned();
         return b;
     }
+    if b.exists == Some(false) {
+        return b;
+    }
+    let location = Location::of_spec(spec).with_connect_timeout(std::time::Duration::from_secs(3));
     let opts = OpenOptions { create: false, read_only: true, ..OpenOptions::default() };
-    let read = Sqlite::open(&spec.database, opts).and_then(|mut db| Ok((db.applied()?, db.meta("environment")?)));
+    let read = location.open_existing(opts).and_then(|found| match found {
+        Some(mut db) => Ok(Some((db.applied()?, db.meta("environment")?))),
+        None => Ok(None),
+    });
     match read {
-        Err(e) => b.status = format!("unreadable: {e}"),
-        Ok((applied, recorded)) => {
+        Err(e) => b.status = format!("unreadable: {}", e.to_string().lines().next().unwrap_or_default()),
+        Ok(None) => b.exists = Some(false),
+        Ok(Some((applied, recorded))) => {
+            b.exists = Some(true);
             b.database_version = applied.last().map_or(0, |a| a.version);
             b.pending = migrations.iter().filter(|m| m.version > b.database_version).count();
             let drift = plan::drift(migrations, &applied);
