@@ -16,6 +16,7 @@ mod config;
 pub mod locate;
 /// The client the harness and its tests use (synchronous; simple-query protocol only).
 pub use postgres;
+mod tls;
 mod watchdog;
 
 use std::fmt;
@@ -270,6 +271,48 @@ impl Server {
             ));
         }
         Ok(out)
+    }
+
+    /// Turns TLS on (`ssl = on`, reloaded) with a new CA and a certificate for `localhost`;
+    /// returns the CA certificate's file, for a client's `SSL_CERT_FILE`. For a server of its
+    /// own ([`Server::start`]): the shared one stays without TLS.
+    pub fn enable_tls(&self) -> Result<PathBuf, StartError> {
+        let pems = tls::generate().map_err(|e| StartError(format!("cannot make the test certificates: {e}")))?;
+        let data = self.data();
+        let write = |path: PathBuf, text: &str, mode: u32| -> Result<(), StartError> {
+            use std::os::unix::fs::PermissionsExt as _;
+            let failed = |e: std::io::Error| StartError(format!("cannot write {}: {e}", path.display()));
+            std::fs::write(&path, text).map_err(failed)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(failed)?;
+            if let Some((uid, gid)) = self.owner {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid)).map_err(failed)?;
+            }
+            Ok(())
+        };
+        write(data.join("server.crt"), &pems.cert, 0o644)?;
+        write(data.join("server.key"), &pems.key, 0o600)?;
+        let ca = self.dir.join("ca.crt");
+        write(ca.clone(), &pems.ca, 0o644)?;
+        let conf = data.join("postgresql.conf");
+        let mut text =
+            std::fs::read_to_string(&conf).map_err(|e| StartError(format!("cannot read {}: {e}", conf.display())))?;
+        text.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        write(conf, &text, 0o600)?;
+        self.run(Command::new(self.bindir.join("pg_ctl")).args(["reload", "-s", "-D"]).arg(&data))?;
+        // A reload is asynchronous: wait until the server says TLS is on.
+        for _ in 0..100 {
+            let on = self.admin_try()?.simple_query("SHOW ssl").ok().and_then(|rows| {
+                rows.into_iter().find_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(r) => r.get(0).map(|v| v == "on"),
+                    _ => None,
+                })
+            });
+            if on == Some(true) {
+                return Ok(ca);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        fail("the test server did not turn TLS on after a reload")
     }
 
     /// Restarts PostgreSQL (`pg_ctl restart -m fast`): every connection is cut, PgBouncer stays.
