@@ -40,6 +40,9 @@ impl Pg {
     }
 
     fn run_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        // Commands that may make a scratch database run one at a time (see [`scratch_databases`]).
+        let replays = args.iter().any(|a| ["validate", "baseline", "schema"].contains(a));
+        let _one_at_a_time = replays.then(|| SCRATCH.lock().unwrap_or_else(|e| e.into_inner()));
         let mut cmd = self.t.command(args);
         for (k, v) in vars {
             cmd.env(k, v);
@@ -77,6 +80,16 @@ impl Drop for Pg {
             let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name(env)));
         }
     }
+}
+
+/// Held by every run that may make a scratch database, so that [`scratch_databases`] sees none
+/// of another test's in-flight ones.
+static SCRATCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The scratch databases left on the server (none while no replaying run is in flight).
+fn scratch_databases(server: &pgtest::Server) -> Vec<String> {
+    let _none_in_flight = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+    column(&mut server.admin(), "SELECT datname FROM pg_database WHERE datname LIKE 'envdb_scratch_%'")
 }
 
 fn column(client: &mut pgtest::postgres::Client, sql: &str) -> Vec<String> {
@@ -222,8 +235,7 @@ fn baseline_repair_validate_and_schema_dump() {
     p.run(&["baseline", "1"]).success().stderr_has("migrations 1 to 1 recorded as applied");
     assert_eq!(p.versions("dev"), ["1"]);
     p.run(&["migrate"]).success();
-    let scratch =
-        || column(&mut p.server.admin(), "SELECT datname FROM pg_database WHERE datname LIKE 'envdb_scratch_%'");
+    let scratch = || scratch_databases(p.server);
     p.run(&["validate"]).success().stderr_has("Valid");
     assert_eq!(scratch(), Vec::<String>::new(), "the scratch database is dropped");
 
@@ -518,12 +530,13 @@ fn a_database_url_with_its_password_works_and_is_never_printed_or_logged() {
     r.success().stderr_has("Created the database");
     no_password(&t, &r, p.server.password());
     assert_eq!(p.versions("prod"), ["1"]);
-    let r = t.run(&["rollback", "--env", "prod", "--database-url", &url, "--confirm", "prod"]);
+    let r = t.run(&["rollback", "--env", "prod", &format!("--database-url={url}"), "--confirm", "prod"]);
     r.failure().stderr_has("no down file");
     no_password(&t, &r, p.server.password());
     let log = t.audit_log("xdg/app");
     assert_eq!(log.lines().count(), 2, "{log}");
     assert!(log.contains("--database-url postgres://envdb_test:***@127.0.0.1"), "{log}");
+    assert!(log.contains("--database-url=postgres://envdb_test:***@127.0.0.1"), "{log}");
 }
 
 #[test]
@@ -558,4 +571,68 @@ fn check_warns_about_postgres_hazards_errs_with_strict_and_allow_destructive_sil
     for (file, _, _) in hazards {
         r.stderr_lacks(file);
     }
+}
+
+#[test]
+fn a_missing_or_wrong_password_from_the_environment_names_its_source_and_never_shows_it() {
+    for via in [Via::Tcp, Via::Bouncer] {
+        let p = Pg::new(via, &[("0001_people.sql", PEOPLE)]);
+        let bare = p.server.url(via, &p.name("dev")).replace(&format!(":{}@", p.server.password()), "@");
+        // HOME without a .pgpass, PGPASSFILE unset: no password anywhere.
+        let home = p.t.path("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let home = home.display().to_string();
+        let base = [("DEV_URL", bare.as_str()), ("HOME", home.as_str())];
+        let mut cmd = p.t.command(&["migrate"]);
+        cmd.envs(base).env_remove("PGPASSWORD").env_remove("PGPASSFILE");
+        let r = Run::from(cmd.output().unwrap());
+        r.failure().stderr_has("asks for a password for the role `envdb_test`").stderr_has("PGPASSWORD");
+        let wrong = "NotThePw123";
+        let r = p.run_with(&["migrate"], &[base[0], base[1], ("PGPASSWORD", wrong)]);
+        r.failure().stderr_has("password authentication failed").stderr_has("(using the password in PGPASSWORD)");
+        no_password(&p.t, &r, wrong);
+        let r = p.run_with(&["migrate"], &[base[0], base[1], ("PGPASSWORD", p.server.password())]);
+        r.success();
+        assert_eq!(p.versions("dev"), ["1"], "{via:?}");
+    }
+}
+
+#[test]
+fn another_environments_database_is_refused_and_validate_without_createdb_says_what_to_grant() {
+    let p = Pg::new(Via::Tcp, &[("0001_people.sql", PEOPLE)]);
+    p.run(&["migrate"]).success();
+    let dev = p.server.url(Via::Tcp, &p.name("dev"));
+    let r = p.run(&["migrate", "--env", "prod", "--database-url", &dev]);
+    r.failure().stderr_has("belongs to the environment `dev` but is being opened as `prod`").stderr_has("help:");
+    // A role that may use the database but not create databases: validate cannot make its
+    // scratch database and says what to grant.
+    let role = format!("{}_user", p.db.name());
+    let mut admin = p.server.admin();
+    admin.batch_execute(&format!("CREATE ROLE {role} LOGIN NOCREATEDB PASSWORD 'OwnerPw77'")).unwrap();
+    p.admin("dev")
+        .batch_execute(&format!(
+            "GRANT USAGE ON SCHEMA public TO {role}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        ))
+        .unwrap();
+    let url = p.server.url_as(Via::Tcp, &p.name("dev"), &role, "OwnerPw77");
+    let r = p.run_with(&["validate"], &[("DEV_URL", &url)]);
+    r.failure().stderr_has(&format!("the role `{role}` may not create databases")).stderr_has("CREATEDB");
+    no_password(&p.t, &r, "OwnerPw77");
+    assert_eq!(scratch_databases(p.server), Vec::<String>::new());
+    p.run_with(&["status"], &[("DEV_URL", &url)]).success().stdout_has("version:   1 of 1");
+    drop(p);
+    admin.batch_execute(&format!("DROP ROLE IF EXISTS {role}")).unwrap();
+}
+
+#[test]
+fn history_schema_puts_envdbs_tables_in_a_schema_it_creates() {
+    let p = Pg::new(Via::Bouncer, &[("0001_people.sql", PEOPLE)]);
+    p.t.write("envdb.toml", "name = \"app\"\n[env.dev]\nurl = \"${DEV_URL}\"\nhistory_schema = \"envdb_history\"\n");
+    p.run(&["migrate"]).success();
+    let tables = p
+        .query("dev", "SELECT schemaname || '.' || tablename FROM pg_tables WHERE tablename LIKE 'envdb_%' ORDER BY 1");
+    assert!(tables.contains(&"envdb_history.envdb_migrations".to_owned()), "{tables:?}");
+    assert!(!tables.iter().any(|t| t.starts_with("public.")), "{tables:?}");
+    p.run(&["history"]).success().stdout_has("0001_people.sql");
+    p.run(&["validate"]).success();
 }
