@@ -636,3 +636,26 @@ fn history_schema_puts_envdbs_tables_in_a_schema_it_creates() {
     p.run(&["history"]).success().stdout_has("0001_people.sql");
     p.run(&["validate"]).success();
 }
+
+#[test]
+fn check_leaves_the_safe_postgres_forms_alone_and_migrate_applies_them() {
+    let p = Pg::new(
+        Via::Bouncer,
+        &[
+            ("0001_people.sql", PEOPLE),
+            ("0002_index.sql", "-- envdb: no-transaction\nCREATE INDEX CONCURRENTLY people_email ON people (email);\n"),
+            ("0003_col.sql", "ALTER TABLE people ADD COLUMN age int NOT NULL DEFAULT 0;"),
+            (
+                "0004_check.sql",
+                "ALTER TABLE people ADD COLUMN nick text;\nALTER TABLE people ADD CONSTRAINT nick_set CHECK (nick IS NOT NULL) NOT VALID;",
+            ),
+            ("0005_validate.sql", "UPDATE people SET nick = '';\nALTER TABLE people VALIDATE CONSTRAINT nick_set;"),
+            ("0006_notnull.sql", "ALTER TABLE people ALTER COLUMN nick SET NOT NULL;"),
+        ],
+    );
+    let r = p.run(&["check", "--strict"]);
+    r.success().stderr_has("0 warning(s)");
+    p.run(&["migrate"]).success();
+    assert_eq!(p.versions("dev").len(), 6);
+    p.run(&["validate"]).success();
+}
