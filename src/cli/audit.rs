@@ -22,9 +22,28 @@ fn host() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// An argument as the log may keep it: one holding a URL (`postgres://…`, also as
+/// `--database-url=postgres://…`) without its password.
+fn redact_arg(arg: &str) -> String {
+    if !arg.contains("://") {
+        return arg.to_owned();
+    }
+    match arg.split_once('=') {
+        Some((flag, value)) if flag.starts_with("--") && !flag.contains("://") => {
+            format!("{flag}={}", crate::db_url::redact_or_hide(value))
+        }
+        _ => crate::db_url::redact_or_hide(arg),
+    }
+}
+
+/// The environment's database as the log names it: a server database by its redacted URL.
+pub fn database(env: &Environment) -> String {
+    crate::db::location::Location::of(env).label()
+}
+
 /// Appends one entry. `error` is `None` for a success.
 pub fn append(env: &Environment, before: u64, after: u64, error: Option<&str>) -> std::io::Result<()> {
-    let command: Vec<String> = std::env::args().collect();
+    let command: Vec<String> = std::env::args().map(|a| redact_arg(&a)).collect();
     let entry = serde_json::json!({
         "time": crate::db::history::now(),
         "user": user(),
@@ -32,7 +51,7 @@ pub fn append(env: &Environment, before: u64, after: u64, error: Option<&str>) -
         "tool_version": crate::VERSION,
         "command": command.join(" "),
         "environment": env.name(),
-        "database": env.database(),
+        "database": database(env),
         "version_before": before,
         "version_after": after,
         "outcome": if error.is_none() { "ok" } else { "error" },

@@ -13,7 +13,7 @@ pub fn confirm(ctx: &mut Ctx, env: &Environment, operation: &str) -> anyhow::Res
     let name = env.name();
     ctx.out.line_err(format!(
         "{BAD}┌ PROTECTED ENVIRONMENT: {name}{BAD:#}\n{BAD}│{BAD:#} database:  {}\n{BAD}│{BAD:#} operation: {operation}\n{BAD}└{BAD:#}",
-        env.database().display()
+        super::audit::database(env)
     ));
     let given = &ctx.global.confirm;
     if !given.is_empty() {

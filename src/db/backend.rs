@@ -74,4 +74,7 @@ pub trait Database {
 
     /// Facts `status` shows about the database, as `(label, value)`.
     fn facts(&mut self) -> Vec<(&'static str, String)>;
+
+    /// The database's size in bytes: SQLite's file; PostgreSQL's `pg_database_size`.
+    fn size_bytes(&mut self) -> Result<u64, DbError>;
 }

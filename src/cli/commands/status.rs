@@ -43,8 +43,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     // state is computed from the files as they are.
     let problems: Vec<Problem> = check_as(&target.dir, false, target.dialect()).errors().cloned().collect();
     let migrations = target.dir.migrations();
-    let (exists, applied, facts) = match target.open_existing_read_only()? {
-        Some(mut db) => (true, db.applied()?, db.facts().into_iter().collect()),
+    let (exists, applied, facts, size_bytes) = match target.open_existing_read_only()? {
+        Some(mut db) => (true, db.applied()?, db.facts().into_iter().collect(), db.size_bytes()?),
         None => Default::default(),
     };
     let version = applied.last().map_or(0, |a| a.version);
@@ -52,7 +52,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let status = Status {
         database: target.show(),
         exists,
-        size_bytes: target.location.file().and_then(|f| std::fs::metadata(f).ok()).map_or(0, |m| m.len()),
+        size_bytes,
         facts,
         version,
         latest: migrations.last().map_or(0, |m| m.version),

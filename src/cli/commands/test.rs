@@ -27,7 +27,16 @@ pub fn exec(mut args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     // resolving below already refuses a protected environment.
     unsafe { std::env::set_var(TEST_MARKER, "1") };
     let target = Target::resolve(ctx, &args.db)?;
+    anyhow::ensure!(
+        !(target.env.spec.ephemeral && target.location.file().is_none()),
+        "`{}` is ephemeral, which works on SQLite only so far, and {} is on PostgreSQL; nothing was changed\n  help: remove `ephemeral = true` from [env.{}] in envdb.toml (the database is then migrated, not replaced), or use envdb::testing::fresh for a throwaway database per test",
+        target.env.name(),
+        target.show(),
+        target.env.name()
+    );
     let migrations = target.migrations()?;
+    // A server database is created before the run lock, whose lease lives in it.
+    target.create_missing(ctx, false)?;
     let report = {
         let _lock = target.run_lock(ctx)?;
         // Only ever the environment's own database (never a file named with --database), and
@@ -39,7 +48,6 @@ pub fn exec(mut args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             crate::db::remove_database(&target.path);
             ctx.out.status("Removed", format!("{} (ephemeral)", target.show()));
         }
-        target.create_missing(ctx, false)?;
         let apps_out = target.location.keep_apps_out()?;
         super::migrate::apply_pending_locked(ctx, &target, &migrations, None, false, apps_out.is_some())?
     };

@@ -24,6 +24,30 @@ pub fn problems(
     migrations: &[crate::Migration<'_>],
     replayed: Option<&[schema::Object]>,
 ) -> anyhow::Result<Vec<String>> {
+    Ok(checked(target, migrations, replayed)?.0)
+}
+
+/// What to do about a history that does not match the migrations, one line per kind of drift.
+fn drift_help(drift: &plan::Drift) -> Vec<&'static str> {
+    let mut help = Vec::new();
+    if !drift.changed.is_empty() {
+        help.push("an applied migration's file changed (or its recorded checksum was edited): revert the edit and write a new migration, or run `cargo envdb repair` to accept the file as it is");
+    }
+    if !drift.gone.is_empty() {
+        help.push("an applied migration's file is gone: restore it from version control");
+    }
+    if !drift.holes.is_empty() {
+        help.push("the history was edited by hand: restore a backup, or record the missing versions with `cargo envdb baseline` once the schema has them");
+    }
+    help
+}
+
+/// [`problems`] and the drift among them.
+fn checked(
+    target: &Target,
+    migrations: &[crate::Migration<'_>],
+    replayed: Option<&[schema::Object]>,
+) -> anyhow::Result<(Vec<String>, plan::Drift)> {
     let Some(mut db) = target.open_existing_read_only()? else {
         anyhow::bail!("{} does not exist yet\n  help: run `cargo envdb migrate` first", target.show());
     };
@@ -44,19 +68,22 @@ pub fn problems(
         let actual = db.schema()?;
         problems.extend(target.location.diff(&actual, &expected).into_iter().map(|d| format!("schema: {d}")));
     }
-    Ok(problems)
+    Ok((problems, drift))
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
     let migrations = target.migrations()?;
-    let problems = problems(&target, &migrations, None)?;
+    let (problems, drift) = checked(&target, &migrations, None)?;
     let version = target.version();
     if ctx.out.json() {
         ctx.out.print_json(&serde_json::json!({ "database": target.show(), "version": version, "problems": problems }));
     } else {
         for p in &problems {
             ctx.out.error_line(p);
+        }
+        for help in drift_help(&drift) {
+            ctx.out.line_err(format!("  help: {help}"));
         }
     }
     if problems.is_empty() {

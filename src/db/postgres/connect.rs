@@ -226,6 +226,19 @@ fn classify(target: &Target, e: &::postgres::Error, address: String) -> PgError 
     let user = user(&target.config);
     match super::error::code(e) {
         Some("28P01") => return PgError::WrongPassword { label, user, source_of_password: target.password_from },
+        // PgBouncer answers a wrong password and a missing database with a protocol violation
+        // (SQLSTATE 08P01) and the server's words.
+        Some("08P01")
+            if ["password authentication failed", "SASL authentication failed"]
+                .iter()
+                .any(|m| describe(e).contains(m)) =>
+        {
+            return PgError::WrongPassword { label, user, source_of_password: target.password_from };
+        }
+        Some("08P01") if describe(e).contains("\" does not exist") && describe(e).contains("database \"") => {
+            let name = target.config.get_dbname().map_or(user, str::to_owned);
+            return PgError::MissingDatabase { label, name };
+        }
         Some("3D000") => {
             let name = target.config.get_dbname().map_or(user, str::to_owned);
             return PgError::MissingDatabase { label, name };

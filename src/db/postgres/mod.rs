@@ -274,4 +274,13 @@ impl Database for Postgres {
         let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
         vec![("server", format!("PostgreSQL {}", text(0))), ("size", text(1)), ("connections", text(2))]
     }
+
+    fn size_bytes(&mut self) -> Result<u64, DbError> {
+        let sql = "SELECT pg_catalog.pg_database_size(current_database())";
+        let found = rows(&mut self.client, sql).map_err(|e| self.err(&e))?;
+        let size = found.into_iter().next().and_then(|r| r.into_iter().next().flatten());
+        size.and_then(|s| s.parse().ok()).ok_or_else(|| {
+            PgError::Server { label: self.label.clone(), message: "pg_database_size returned no number".into() }.into()
+        })
+    }
 }
