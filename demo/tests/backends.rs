@@ -71,3 +71,25 @@ fn the_demo_still_runs_on_sqlite() {
     assert_eq!(list.trim(), "[ ] #1 [p2] on a file");
     assert!(home.path().join("share/tasks/tasks.db").exists());
 }
+
+#[test]
+fn demo_processes_starting_together_migrate_once() {
+    let db = pgtest::database();
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            let url = db.url(if i % 2 == 0 { Via::Tcp } else { Via::Bouncer });
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_tasks"));
+            cmd.args(["--env", "pg", "list"]).env_remove("ENVDB_ENV").env_remove("ENVDB_TEST").env("TASKS_PG_URL", url);
+            cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let mut migrated = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        ok(&out);
+        migrated += String::from_utf8_lossy(&out.stderr).matches("migrated: ").count();
+    }
+    assert_eq!(migrated, 2, "each of the two migrations applied by exactly one process");
+    let mut client = db.connect(Via::Tcp);
+    assert_eq!(client.query_one("SELECT count(*) FROM envdb_migrations", &[]).unwrap().get::<_, i64>(0), 2);
+}
