@@ -27,6 +27,11 @@ pub fn mark_test_process() {
     TEST_PROCESS.store(true, Ordering::SeqCst);
 }
 
+/// Whether this process was marked as a test run ([`mark_test_process`], or `ENVDB_TEST` set).
+pub fn is_test_process() -> bool {
+    is_test_run(&|k| std::env::var(k).ok())
+}
+
 fn is_test_run(var: &dyn Fn(&str) -> Option<String>) -> bool {
     TEST_PROCESS.load(Ordering::SeqCst) || var(TEST_MARKER).is_some_and(|v| !v.is_empty() && v != "0")
 }

@@ -39,9 +39,14 @@ pub mod runtime;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// The PostgreSQL client `PgDb` hands out (the same version envdb links).
+#[cfg(feature = "postgres")]
+pub use ::postgres;
 pub use embedded::{Migration, Migrations};
 #[cfg(feature = "runtime")]
 pub use environment::Environment;
+#[cfg(feature = "postgres")]
+pub use runtime::PgDb;
 #[cfg(feature = "runtime")]
 pub use runtime::{BackupPolicy, Db, Policy, VersionInfo};
 

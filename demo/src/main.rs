@@ -1,7 +1,11 @@
 //! `tasks`: the demo host application. A task list with priorities whose database is opened,
-//! migrated and locked by envdb's runtime, exactly as a user's application would do it.
+//! migrated (and, on SQLite, locked) by envdb's runtime, exactly as a user's application would do
+//! it: on a SQLite file, or on PostgreSQL for an environment with a url (`tasks --env pg …`).
+
+mod store;
 
 use std::process::ExitCode;
+use store::Store;
 
 static MIGRATIONS: envdb::Migrations = envdb::embedded!();
 
@@ -33,49 +37,41 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     }
     // The same resolution as `cargo envdb`: --env > $ENVDB_ENV > default_env (dev).
     let env = envdb::Environment::resolve(&MIGRATIONS, env_flag)?;
-    let db = envdb::Db::open_env(&env, &MIGRATIONS)?;
-    for (_, name, ms) in &db.migrated().applied {
+    let mut store = Store::open(&env, &MIGRATIONS)?;
+    for (_, name, ms) in store.migrated() {
         eprintln!("migrated: {name} ({ms} ms)");
     }
-    let conn = db.conn();
     match words[..] {
-        [] | ["list"] => list(conn)?,
+        [] | ["list"] => list(&mut store)?,
         ["add", ref rest @ ..] if !rest.is_empty() => {
             let (title, priority) = match rest {
                 [title @ .., "--priority", p] => (title.join(" "), p.parse::<i64>()?),
                 title => (title.join(" "), 2),
             };
-            conn.execute("INSERT INTO tasks (title, priority) VALUES (?1, ?2)", rusqlite::params![title, priority])?;
-            println!("added #{}: {title} (priority {priority})", conn.last_insert_rowid());
+            let id = store.add(&title, priority)?;
+            println!("added #{id}: {title} (priority {priority})");
         }
         ["done", id] => {
-            let n = conn.execute("UPDATE tasks SET done = 1 WHERE id = ?1", [id.parse::<i64>()?])?;
-            if n == 0 {
+            if !store.done(id.parse::<i64>()?)? {
                 return Err(format!("no task #{id}").into());
             }
             println!("done #{id}");
         }
         ["version", "-v"] => {
             println!("tasks {}", env!("CARGO_PKG_VERSION"));
-            println!("{}", db.version_info());
+            println!("{}", store.version_info());
         }
         _ => return Err(USAGE.into()),
     }
     Ok(())
 }
 
-fn list(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare("SELECT id, title, priority, done FROM tasks ORDER BY done, priority, id")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, bool>(3)?))
-    })?;
-    let mut any = false;
-    for row in rows {
-        let (id, title, priority, done) = row?;
-        println!("{} #{id} [p{priority}] {title}", if done { "[x]" } else { "[ ]" });
-        any = true;
+fn list(store: &mut Store) -> Result<(), Box<dyn std::error::Error>> {
+    let tasks = store.list()?;
+    for t in &tasks {
+        println!("{} #{} [p{}] {}", if t.done { "[x]" } else { "[ ]" }, t.id, t.priority, t.title);
     }
-    if !any {
+    if tasks.is_empty() {
         println!("no tasks yet: tasks add <title> [--priority 1-3]");
     }
     Ok(())

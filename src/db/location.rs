@@ -36,21 +36,14 @@ impl Location {
     pub fn of_spec(spec: &crate::environment::EnvSpec) -> Location {
         #[cfg(feature = "postgres")]
         if let Some(Ok(url)) = &spec.url {
-            let pg = &spec.postgres;
-            let opts = super::postgres::PgOptions {
-                history_schema: pg.history_schema.clone(),
-                lock_timeout: pg.lock_timeout,
-                statement_timeout: pg.statement_timeout,
-                lock_retries: pg.lock_retries,
-                ..Default::default()
-            };
-            return Location::Server { url: Box::new(url.clone()), opts };
+            return Location::Server { url: Box::new(url.clone()), opts: (&spec.postgres).into() };
         }
         Location::File(spec.database.clone())
     }
 
     /// Bounds the time a connection to a server may take (`env` lists every environment and
     /// must not wait ten seconds for each unreachable one).
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables, reason = "a file has no connect timeout"))]
     pub fn with_connect_timeout(self, timeout: Duration) -> Location {
         match self {
             #[cfg(feature = "postgres")]
@@ -177,8 +170,10 @@ impl Location {
     /// A server database stays: dropping one takes rights the run may not have, and an empty
     /// database costs nothing.
     pub fn remove_created(&self) {
-        if let Location::File(path) = self {
-            super::remove_database(path);
+        match self {
+            Location::File(path) => super::remove_database(path),
+            #[cfg(feature = "postgres")]
+            Location::Server { .. } => {}
         }
     }
 

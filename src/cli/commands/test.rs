@@ -29,7 +29,7 @@ pub fn exec(mut args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
     anyhow::ensure!(
         !(target.env.spec.ephemeral && target.location.file().is_none()),
-        "`{}` is ephemeral, which works on SQLite only so far, and {} is on PostgreSQL; nothing was changed\n  help: remove `ephemeral = true` from [env.{}] in envdb.toml (the database is then migrated, not replaced), or use envdb::testing::fresh for a throwaway database per test",
+        "`{}` is ephemeral, which works on SQLite only so far, and {} is on PostgreSQL; nothing was changed\n  help: remove `ephemeral = true` from [env.{}] in envdb.toml (the database is then migrated, not replaced), or use envdb::testing::fresh_pg for a throwaway database per test",
         target.env.name(),
         target.show(),
         target.env.name()

@@ -51,6 +51,9 @@ pub struct PgOptions {
     /// How long the run lock's lease lasts without a heartbeat (a run that died is waited for
     /// that long, unless it died on this machine).
     pub lease_ttl: Duration,
+    /// The sessions' `application_name` (else the URL's, else `cargo-envdb`): the runtime names
+    /// an application's sessions `envdb-app:…` so that the tool can count them.
+    pub application_name: Option<String>,
 }
 
 impl Default for PgOptions {
@@ -62,9 +65,27 @@ impl Default for PgOptions {
             statement_timeout: None,
             lock_retries: 3,
             lease_ttl: Duration::from_secs(30),
+            application_name: None,
         }
     }
 }
+
+impl From<&crate::environment::PgSettings> for PgOptions {
+    /// An environment's settings from envdb.toml.
+    fn from(pg: &crate::environment::PgSettings) -> PgOptions {
+        PgOptions {
+            history_schema: pg.history_schema.clone(),
+            lock_timeout: pg.lock_timeout,
+            statement_timeout: pg.statement_timeout,
+            lock_retries: pg.lock_retries,
+            ..Default::default()
+        }
+    }
+}
+
+/// The prefix of the `application_name` of every session the runtime opens for an application
+/// (`envdb-app:<project>:<environment>`); `status` counts the sessions that carry it.
+pub const APP_PREFIX: &str = "envdb-app:";
 
 /// An open PostgreSQL database.
 pub struct Postgres {
@@ -88,7 +109,10 @@ impl Postgres {
     /// Connects to the database of `secret_url` (which may hold a password); `label` names it in
     /// every message (the URL without its password).
     pub fn connect(secret_url: &str, label: String, opts: PgOptions) -> Result<Postgres, DbError> {
-        let target = connect::target(secret_url, &label, opts.connect_timeout)?;
+        let mut target = connect::target(secret_url, &label, opts.connect_timeout)?;
+        if let Some(name) = &opts.application_name {
+            target.config.application_name(name);
+        }
         let client = connect::connect(&target)?;
         let tables = Tables::new(&opts.history_schema);
         Ok(Postgres { client, target, label, opts, tables, history_seen: false })
@@ -97,6 +121,11 @@ impl Postgres {
     /// The session, for what only PostgreSQL has (the catalog queries).
     pub fn client(&mut self) -> &mut ::postgres::Client {
         &mut self.client
+    }
+
+    /// The session, given up (the runtime's `PgDb::into_client`).
+    pub fn into_client(self) -> ::postgres::Client {
+        self.client
     }
 
     pub fn options(&self) -> &PgOptions {
@@ -266,13 +295,25 @@ impl Database for Postgres {
     }
 
     fn facts(&mut self) -> Vec<(&'static str, String)> {
-        let sql = "SELECT current_setting('server_version'), \
-                   pg_catalog.pg_size_pretty(pg_catalog.pg_database_size(current_database())), \
-                   (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = current_database())";
-        let Ok(found) = rows(&mut self.client, sql) else { return Vec::new() };
+        // The application's sessions: those the runtime named (behind PgBouncer, the server
+        // connections an application's clients last used).
+        let sql = format!(
+            "SELECT current_setting('server_version'), \
+             pg_catalog.pg_size_pretty(pg_catalog.pg_database_size(current_database())), \
+             (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = current_database()), \
+             (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = current_database() \
+              AND starts_with(application_name, {}))",
+            literal(APP_PREFIX)
+        );
+        let Ok(found) = rows(&mut self.client, &sql) else { return Vec::new() };
         let row = found.into_iter().next().unwrap_or_default();
         let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
-        vec![("server", format!("PostgreSQL {}", text(0))), ("size", text(1)), ("connections", text(2))]
+        vec![
+            ("server", format!("PostgreSQL {}", text(0))),
+            ("size", text(1)),
+            ("connections", text(2)),
+            ("app sessions", text(3)),
+        ]
     }
 
     fn size_bytes(&mut self) -> Result<u64, DbError> {

@@ -2,8 +2,8 @@
 //! the same backend, so they run exactly as `migrate` runs them), its schema read from the
 //! catalogs, and the scratch database dropped whatever happened.
 
-use super::scratch::{Connect, Scratch};
-use super::{PgOptions, Postgres, catalog, connect};
+use super::scratch::{self, Scratch};
+use super::{PgOptions, Postgres, catalog};
 use crate::db::DbError;
 use crate::db::apply::MigrateOptions;
 use crate::db::backend::Database as _;
@@ -18,8 +18,7 @@ pub fn replay(
     migrations: &[Migration<'_>],
     upto: Option<u64>,
 ) -> Result<Vec<Object>, ReplayError> {
-    let (label, timeout) = (url.redacted(), opts.connect_timeout);
-    let connect: Connect = Box::new(move |u: &str| connect::connect(&connect::target(u, &label, timeout)?));
+    let connect = scratch::connector(url.redacted(), opts.connect_timeout);
     let scratch = Scratch::create(url.expose_secret(), connect).map_err(|e| ReplayError::Scratch(e.to_string()))?;
     let label = format!("the scratch database {}", scratch.name());
     let other = |e: DbError| ReplayError::Scratch(e.to_string());

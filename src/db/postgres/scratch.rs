@@ -1,6 +1,8 @@
 //! A scratch database on the target's server (`envdb_scratch_<random>`) where `validate` runs the
-//! migrations to learn the schema they produce; a guard drops it (`WITH (FORCE)`) however the run
-//! ends. URLs are secrets here: they may hold a password, so no message ever shows one.
+//! migrations to learn the schema they produce, or (`envdb_test_<random>`) where a host's test
+//! runs (`testing::fresh_pg`); a guard drops it (`WITH (FORCE)`) however the run ends, a
+//! panicking test's unwinding included. URLs are secrets here: they may hold a password, so no
+//! message ever shows one.
 
 use ::postgres::Client;
 use ::postgres::error::SqlState;
@@ -13,6 +15,32 @@ const MAINTENANCE: [&str; 2] = ["postgres", "template1"];
 /// How to open a session from a URL (the backend's, with its TLS settings).
 pub type Connect = Box<dyn FnMut(&str) -> Result<Client, super::PgError>>;
 
+/// The backend's way of connecting (its TLS settings, `timeout` for the whole connection), every
+/// message naming the server by `label` (a URL without its password).
+pub fn connector(label: String, timeout: std::time::Duration) -> Connect {
+    Box::new(move |u: &str| super::connect::connect(&super::connect::target(u, &label, timeout)?))
+}
+
+/// What a scratch database is for: its name's prefix, and what needs it (for the messages).
+#[derive(Debug, Clone, Copy)]
+pub struct Purpose {
+    pub prefix: &'static str,
+    /// Completes "… needs it": who creates and drops the database, and why.
+    pub needs: &'static str,
+}
+
+/// `validate`'s: the schema the migrations make, in `envdb_scratch_<random>`.
+pub const VALIDATE: Purpose = Purpose {
+    prefix: "envdb_scratch",
+    needs: "validate compares your schema with the one the migrations make in a scratch database it creates and drops",
+};
+
+/// `testing::fresh_pg`'s: a throwaway test database, `envdb_test_<random>`.
+pub const TEST: Purpose = Purpose {
+    prefix: "envdb_test",
+    needs: "envdb::testing::fresh_pg creates a throwaway database for each test and drops it",
+};
+
 /// Why a scratch database could not be made or dropped; each names the server and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ScratchError {
@@ -21,14 +49,15 @@ pub enum ScratchError {
     )]
     Url { reason: String },
     #[error(
-        "cannot connect to the maintenance database (tried {}) on {server} to create a scratch database: {error}\n  help: let the role connect to `postgres` or `template1`; validate needs it to create and drop its scratch database",
-        MAINTENANCE.join(", ")
+        "cannot connect to the maintenance database (tried {}) on {server} to create a scratch database: {error}\n  help: let the role connect to `postgres` or `template1`: {}",
+        MAINTENANCE.join(", "), .purpose.needs
     )]
-    Connect { server: String, error: super::PgError },
+    Connect { server: String, error: Box<super::PgError>, purpose: Purpose },
     #[error(
-        "the role `{role}` may not create databases on {server} (SQLSTATE 42501), and validate compares your schema with the one the migrations make in a scratch database it creates and drops\n  help: run `ALTER ROLE {role} CREATEDB` as a superuser, or validate with a role that has CREATEDB"
+        "the role `{role}` may not create databases on {server} (SQLSTATE 42501), and {}\n  help: run `ALTER ROLE {role} CREATEDB` as a superuser, or use a role that has CREATEDB",
+        .purpose.needs
     )]
-    NoCreatedb { role: String, server: String },
+    NoCreatedb { role: String, server: String, purpose: Purpose },
     #[error("cannot create the scratch database {name} on {server}: {error}")]
     Create { name: String, server: String, error: ::postgres::Error },
     #[error(
@@ -50,9 +79,14 @@ pub struct Scratch {
 }
 
 impl Scratch {
-    /// Creates `envdb_scratch_<random>` on the server of `target_url`, connected (with `connect`)
-    /// to its maintenance database: `postgres`, or `template1` when the server refuses that one.
-    pub fn create(target_url: &str, mut connect: Connect) -> Result<Scratch, ScratchError> {
+    /// Creates `envdb_scratch_<random>` on the server of `target_url` for `validate`.
+    pub fn create(target_url: &str, connect: Connect) -> Result<Scratch, ScratchError> {
+        Scratch::create_for(target_url, VALIDATE, connect)
+    }
+
+    /// Creates `<prefix>_<random>` on the server of `target_url`, connected (with `connect`) to
+    /// its maintenance database: `postgres`, or `template1` when the server refuses that one.
+    pub fn create_for(target_url: &str, purpose: Purpose, mut connect: Connect) -> Result<Scratch, ScratchError> {
         let server = server_of(target_url)?;
         let first = with_database(target_url, MAINTENANCE[0])?;
         let (mut client, maintenance_url) = match connect(&first) {
@@ -62,19 +96,19 @@ impl Scratch {
                 let second = with_database(target_url, MAINTENANCE[1])?;
                 match connect(&second) {
                     Ok(client) => (client, second),
-                    Err(error) => return Err(ScratchError::Connect { server, error }),
+                    Err(error) => return Err(ScratchError::Connect { server, error: Box::new(error), purpose }),
                 }
             }
-            Err(error) => return Err(ScratchError::Connect { server, error }),
+            Err(error) => return Err(ScratchError::Connect { server, error: Box::new(error), purpose }),
         };
         let name = loop {
-            let name = format!("envdb_scratch_{:016x}", random());
+            let name = format!("{}_{:016x}", purpose.prefix, random());
             match client.batch_execute(&format!("CREATE DATABASE {name}")) {
                 Ok(()) => break name,
                 Err(e) if e.code() == Some(&SqlState::DUPLICATE_DATABASE) => continue,
                 Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
                     let role = current_user(&mut client).unwrap_or_else(|| "(the URL's user)".to_owned());
-                    return Err(ScratchError::NoCreatedb { role, server });
+                    return Err(ScratchError::NoCreatedb { role, server, purpose });
                 }
                 Err(error) => return Err(ScratchError::Create { name, server, error }),
             }
@@ -86,7 +120,7 @@ impl Scratch {
         Ok(scratch)
     }
 
-    /// The scratch database's name (`envdb_scratch_…`).
+    /// The scratch database's name (`envdb_scratch_…`, `envdb_test_…`).
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -1,0 +1,163 @@
+//! `PgDb`: the runtime on a PostgreSQL database (feature `postgres`). It opens the database up to
+//! date through the backend the command line drives (`db::postgres`: the lease run lock, the
+//! advisory-lock guard in each migration's transaction, the environment marker, the history),
+//! so concurrent application starts apply each migration once, directly or through PgBouncer.
+//! Its sessions carry `application_name = envdb-app:<project>:<environment>`, which is how
+//! `cargo envdb status` counts the application's sessions.
+
+use super::{BackupPolicy, Error, Options, VersionInfo, to_apply};
+use crate::db::DbError;
+use crate::db::apply::{MigrateOptions, MigrateReport};
+use crate::db::backend::Database as _;
+use crate::db::postgres::{PgOptions, Postgres, ensure_database};
+use crate::db_url::DbUrl;
+use crate::embedded::Migrations;
+use crate::environment::{EnvError, Environment, ResolveError};
+
+pub use crate::db::postgres::APP_PREFIX;
+
+/// An open PostgreSQL database, up to date with the migrations the binary was built with.
+///
+/// Unlike `Db` it takes no backup before migrating a protected environment (the runtime cannot
+/// back up a server database yet; `BackupPolicy::Always` is refused) and holds no lock while it
+/// lives: the application's presence is its sessions' `application_name`.
+pub struct PgDb {
+    db: Postgres,
+    label: String,
+    environment: Option<Environment>,
+    migrated: MigrateReport,
+    code_version: u64,
+}
+
+impl std::fmt::Debug for PgDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgDb").field("database", &self.label).finish_non_exhaustive()
+    }
+}
+
+impl PgDb {
+    /// Opens the database of `url` (`postgres://user[:password]@host:port/dbname?sslmode=…`,
+    /// the password also from PGPASSWORD or ~/.pgpass), creating it when missing, and applies
+    /// pending migrations. No environment is checked or recorded.
+    pub fn open(url: &str, migrations: &Migrations) -> Result<PgDb, Error> {
+        PgDb::open_with(url, migrations, Options::default())
+    }
+
+    pub fn open_with(url: &str, migrations: &Migrations, opts: Options) -> Result<PgDb, Error> {
+        let url = DbUrl::parse(url)?;
+        PgDb::open_inner(&url, PgOptions::default(), None, migrations, opts)
+    }
+
+    /// Opens the database of an environment that has a `url` in envdb.toml (its
+    /// `history_schema`, `lock_timeout`, `statement_timeout` and `lock_retries` apply): refused
+    /// when the database records another environment, and for a protected environment in a
+    /// test process; the environment is recorded in a new database. A missing database is
+    /// created for an unprotected environment only (a protected one: `cargo envdb migrate
+    /// --create`).
+    pub fn open_env(env: &Environment, migrations: &Migrations) -> Result<PgDb, Error> {
+        PgDb::open_env_with(env, migrations, Options::default())
+    }
+
+    pub fn open_env_with(env: &Environment, migrations: &Migrations, opts: Options) -> Result<PgDb, Error> {
+        // Resolving refuses it already; an environment resolved before the process was marked
+        // as a test run is refused here.
+        if env.protected() && crate::environment::is_test_process() {
+            let (env, database) = (env.name().to_owned(), env.spec.location(&|p| p.display().to_string()));
+            return Err(Error::Environment(ResolveError::Env(EnvError::TestRun { env, database })));
+        }
+        let url = match &env.spec.url {
+            Some(Ok(url)) => url,
+            Some(Err(e)) => return Err(Error::Environment(ResolveError::Env(e.clone()))),
+            None => return Err(Error::FileEnvironment { env: env.name().to_owned() }),
+        };
+        PgDb::open_inner(url, (&env.spec.postgres).into(), Some(env), migrations, opts)
+    }
+
+    fn open_inner(
+        url: &DbUrl,
+        mut pg: PgOptions,
+        env: Option<&Environment>,
+        migrations: &Migrations,
+        opts: Options,
+    ) -> Result<PgDb, Error> {
+        let label = url.redacted();
+        let list = migrations.to_vec();
+        let code_version = migrations.latest();
+        pg.application_name = Some(app_name(env));
+        let connect = |pg: &PgOptions| Postgres::connect(url.expose_secret(), label.clone(), pg.clone());
+        let mut db = match connect(&pg) {
+            Ok(db) => db,
+            Err(DbError::Postgres(e)) if e.is_missing_database() => {
+                // Nothing to open, and creating it would be migrating (or, for a protected
+                // environment, is the operator's decision).
+                to_apply(&list, &[], &label, opts.policy)?;
+                if env.is_some_and(Environment::protected) {
+                    return Err(DbError::Postgres(e).into());
+                }
+                ensure_database(url.expose_secret(), &label, &pg)?;
+                connect(&pg)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(env) = env {
+            db.check_environment(env.name())?;
+        }
+        let applied = db.applied()?;
+        let current = applied.last().map_or(0, |a| a.version);
+        let pending = to_apply(&list, &applied, &label, opts.policy)?;
+        let mut migrated = MigrateReport { before: current, after: current, applied: Vec::new() };
+        if !pending.is_empty() {
+            if opts.backup == BackupPolicy::Always {
+                return Err(Error::BackupUnsupported { database: label });
+            }
+            let _lease = db.run_lock(opts.lock_timeout, &mut |_| {})?;
+            let run = MigrateOptions {
+                environment: env.map(|e| e.name().to_owned()),
+                project: env.map(|e| e.spec.project.clone()),
+                ..MigrateOptions::default()
+            };
+            migrated = db.migrate(&list, &run, &mut |_| {})?;
+        }
+        Ok(PgDb { db, label, environment: env.cloned(), migrated, code_version })
+    }
+
+    /// The session (simple-query and unnamed statements only behind PgBouncer in transaction
+    /// pooling mode: run parameterised queries in a transaction, or use `query_typed`).
+    pub fn client(&mut self) -> &mut ::postgres::Client {
+        self.db.client()
+    }
+
+    /// The session, keeping nothing else (the application's presence goes with it).
+    pub fn into_client(self) -> ::postgres::Client {
+        self.db.into_client()
+    }
+
+    /// The database as messages name it: its URL without the password.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// What `open` applied (empty when the database was already up to date).
+    pub fn migrated(&self) -> &MigrateReport {
+        &self.migrated
+    }
+
+    /// The facts a host prints for `myapp version -v` (the database's version read now).
+    pub fn version_info(&mut self) -> VersionInfo {
+        let database_version = self.db.latest().unwrap_or(self.migrated.after);
+        VersionInfo::new(self.code_version, database_version, self.label.clone(), self.environment.as_ref())
+    }
+}
+
+/// The `application_name` of an application's sessions: `envdb-app:<project>:<environment>`
+/// (`envdb-app:` alone without an environment), cut to PostgreSQL's 63 bytes.
+fn app_name(env: Option<&Environment>) -> String {
+    let mut name = match env {
+        Some(env) => format!("{APP_PREFIX}{}:{}", env.spec.project, env.name()),
+        None => APP_PREFIX.to_owned(),
+    };
+    while name.len() > 63 {
+        name.pop();
+    }
+    name
+}
