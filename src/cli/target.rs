@@ -168,7 +168,13 @@ impl Target {
     /// Creates the database when it is missing and the backend does not create it on opening
     /// (a server database), saying so; a protected environment needs `--create`.
     pub fn create_missing(&self, ctx: &mut Ctx, allowed: bool) -> anyhow::Result<()> {
-        if self.location.created_on_open() || self.location.exists() {
+        if self.location.created_on_open() {
+            return Ok(());
+        }
+        // One connection: an unreachable server (or a wrong password) is reported here, once,
+        // within the connect timeout, and not again by the run lock's connection.
+        let opts = OpenOptions { create: false, read_only: true, busy_timeout: self.busy };
+        if self.location.open_existing(opts)?.is_some() {
             return Ok(());
         }
         anyhow::ensure!(
