@@ -50,6 +50,9 @@ pub struct MigrationFailed {
     /// What the failed file left that must be undone by hand, each the exact SQL to run
     /// (PostgreSQL: the INVALID indexes a failed `no-transaction` file left).
     pub left_behind: Vec<String>,
+    /// PostgreSQL: the connection to the server was lost while the file ran (a restart, a
+    /// terminated session), so what committed is only known from the history.
+    pub connection_lost: bool,
 }
 
 impl MigrationFailed {
@@ -73,7 +76,17 @@ impl MigrationFailed {
 
     fn outcome(&self) -> String {
         let state = format!("the database is at version {}", self.version_now);
-        if self.outside_transaction {
+        if self.connection_lost {
+            let lost = format!("the connection to the server of {} was lost while it ran", self.database);
+            let again = "run `cargo envdb migrate` again: it continues from what the history records";
+            if self.outside_transaction {
+                format!(
+                    "{lost}; it runs outside a transaction (`-- envdb: no-transaction`), so some of its statements may have taken effect; inspect it, then {again}"
+                )
+            } else {
+                format!("{lost}; it is applied fully (with its history row) or not at all; {again}")
+            }
+        } else if self.outside_transaction {
             let took_effect = match self.line {
                 Some(line) => format!("statements before line {line} took effect"),
                 None => String::from("its statements took effect"),
@@ -175,6 +188,7 @@ impl MigrationFailed {
             outside_transaction: false,
             whole_run_rolled_back: false,
             left_behind: Vec::new(),
+            connection_lost: false,
         }))
     }
 }

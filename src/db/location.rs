@@ -107,12 +107,15 @@ impl Location {
         match self {
             Location::File(path) => Ok(Box::new(Sqlite::open(path, opts)?)),
             #[cfg(feature = "postgres")]
-            Location::Server { .. } => {
-                if opts.create {
+            // Created only when opening finds it missing: the usual case is one connection, not
+            // one to a maintenance database first.
+            Location::Server { .. } => match self.open_server() {
+                Err(DbError::Postgres(e)) if opts.create && e.is_missing_database() => {
                     self.create()?;
+                    Ok(Box::new(self.open_server()?))
                 }
-                Ok(Box::new(self.open_server()?))
-            }
+                opened => Ok(Box::new(opened?)),
+            },
         }
     }
 

@@ -5,6 +5,7 @@
 mod apply;
 mod backup;
 mod figures;
+mod pg;
 
 use crate::provenance::{Provenance, workspace_root};
 use anyhow::{Context as _, bail};
@@ -107,7 +108,8 @@ pub fn release_binary() -> anyhow::Result<(PathBuf, PathBuf)> {
             .args(["build", "--release", "--quiet", "-p", "cargo-envdb", "--bin", "cargo-envdb"])
             .current_dir(&workspace),
     )?;
-    let bin = workspace.join("target/release/cargo-envdb");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from);
+    let bin = target.join("release/cargo-envdb");
     Ok((workspace, bin))
 }
 
@@ -228,6 +230,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
             .at_most(12.0),
     );
 
+    figures.extend(pg::rows(&bin, tmp.path(), n, if quick { 1 } else { 3 })?);
     figures.extend(many(&bin, tmp.path(), reps.min(5))?);
     figures.extend(backup::rows(&bin, tmp.path(), quick)?);
     let run = BenchRun { provenance: Provenance::now(&workspace)?, quick, figures };

@@ -83,6 +83,7 @@ fn bare(file: &str, database: &str, line: Option<usize>, message: String) -> Mig
         outside_transaction: false,
         whole_run_rolled_back: false,
         left_behind: Vec::new(),
+        connection_lost: false,
     }
 }
 
@@ -237,6 +238,7 @@ impl Postgres {
             },
         };
         let mut e = bare(&file, &self.label, f.line, f.message);
+        e.connection_lost = self.client.is_closed() || f.code.as_deref().is_some_and(lost);
         e.version_now = self.history_latest().unwrap_or(at);
         fill(&mut e);
         DbError::Migration(Box::new(e))
@@ -531,11 +533,17 @@ fn record_unit<'a>(m: &Migration<'a>) -> Unit<'a> {
     Unit { file: m.name, sql: "", statements: Vec::new(), guard: None, tail: String::new() }
 }
 
+/// Whether a SQLSTATE says the session is gone: a connection exception (08) or the server
+/// shutting down or terminating it (57P01…57P05).
+fn lost(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P")
+}
+
 /// Whether an error is worth a replay to find its statement: a server error that a replay
 /// would meet again, not a lock or statement timeout, a lost connection or a shutdown.
 fn replayable(code: Option<&str>) -> bool {
     match code {
-        Some(c) => !(c == "55P03" || c == "57014" || c.starts_with("08") || c.starts_with("57P")),
+        Some(c) => !(c == "55P03" || c == "57014" || lost(c)),
         None => false,
     }
 }

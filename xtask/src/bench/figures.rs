@@ -87,6 +87,10 @@ impl BenchRun {
 
     pub fn save(&self, workspace: &Path) -> anyhow::Result<PathBuf> {
         let path = BenchRun::path(workspace);
+        // `target/` is not there when CARGO_TARGET_DIR points elsewhere.
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
         std::fs::write(&path, serde_json::to_string_pretty(self)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(path)
