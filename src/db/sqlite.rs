@@ -114,9 +114,6 @@ impl Database for Sqlite {
 
     fn facts(&mut self) -> Vec<(&'static str, String)> {
         let mut facts = Vec::new();
-        if let Ok(meta) = std::fs::metadata(&self.path) {
-            facts.push(("size", format!("{} bytes", meta.len())));
-        }
         if let Ok(mode) = self.conn.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)) {
             facts.push(("journal mode", mode));
         }

@@ -25,8 +25,8 @@ struct Status {
     database: String,
     exists: bool,
     size_bytes: u64,
-    /// What the backend tells about the database (SQLite: size, journal mode; PostgreSQL: server
-    /// version, size, connections), by label.
+    /// What the backend tells about the database besides its size (SQLite: journal mode;
+    /// PostgreSQL: server version, connections, the application's sessions), by label.
     facts: std::collections::BTreeMap<&'static str, String>,
     version: u64,
     latest: u64,
@@ -41,12 +41,19 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
     // The diagnostic command: migrations that fail `check` are reported, not refused; the
     // state is computed from the files as they are.
-    let problems: Vec<Problem> = check_as(&target.dir, false, target.dialect()).errors().cloned().collect();
+    // The database is asked (a server's round trips) while the files are read and checked.
+    let (problems, read) = std::thread::scope(|s| {
+        let read = s.spawn(|| -> Result<_, crate::db::DbError> {
+            Ok(match target.open_existing_read_only()? {
+                Some(mut db) => (true, db.applied()?, db.facts().into_iter().collect(), db.size_bytes()?),
+                None => Default::default(),
+            })
+        });
+        let problems: Vec<Problem> = check_as(&target.dir, false, target.dialect()).errors().cloned().collect();
+        (problems, read.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    let (exists, applied, facts, size_bytes) = read?;
     let migrations = target.dir.migrations();
-    let (exists, applied, facts, size_bytes) = match target.open_existing_read_only()? {
-        Some(mut db) => (true, db.applied()?, db.facts().into_iter().collect(), db.size_bytes()?),
-        None => Default::default(),
-    };
     let version = applied.last().map_or(0, |a| a.version);
     let drift = plan::drift(&migrations, &applied);
     let status = Status {
@@ -66,9 +73,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     } else {
         let out = &mut ctx.out;
         out.line(format!("database:  {}{}", status.database, if status.exists { "" } else { " (not created yet)" }));
-        if status.facts.is_empty() {
-            out.line(format!("size:      {} bytes", status.size_bytes));
-        }
+        out.line(format!("size:      {} bytes", status.size_bytes));
         for (label, value) in &status.facts {
             out.line(format!("{:<10} {value}", format!("{label}:")));
         }

@@ -299,7 +299,6 @@ impl Database for Postgres {
         // connections an application's clients last used).
         let sql = format!(
             "SELECT current_setting('server_version'), \
-             pg_catalog.pg_size_pretty(pg_catalog.pg_database_size(current_database())), \
              (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = current_database()), \
              (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = current_database() \
               AND starts_with(application_name, {}))",
@@ -310,9 +309,8 @@ impl Database for Postgres {
         let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
         vec![
             ("server", format!("PostgreSQL {}", text(0))),
-            ("size", text(1)),
-            ("connections", text(2)),
-            ("app sessions", text(3)),
+            ("connections", text(1)),
+            ("app sessions", text(2)),
         ]
     }
 
