@@ -61,40 +61,52 @@ pub fn apply_pending(
     single: bool,
     create: bool,
 ) -> anyhow::Result<MigrateReport> {
-    // The history is read (a server's round trips) while the files are read and checked; the
+    // The database is read (a server's round trips) while the files are read and checked; the
     // files' verdict comes first.
-    let (migrations, settled) = std::thread::scope(|s| {
-        let settled = s.spawn(|| settled_history(target));
+    let (migrations, found) = std::thread::scope(|s| {
+        let found = s.spawn(|| Found::read(target));
         let migrations = target.migrations();
-        (migrations, settled.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        (migrations, found.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     });
     let migrations = migrations?;
-    if let Some(applied) = settled?
-        && plan::pending(&migrations, &applied, to).is_ok_and(|pending| pending.is_empty())
-    {
-        // Nothing to do: no run lock, no second connection.
-        let at = applied.last().map_or(0, |a| a.version);
-        return Ok(MigrateReport { before: at, after: at, applied: Vec::new() });
+    match found? {
+        // A plain `migrate` with nothing to do: no run lock, no second connection.
+        Found::Settled(applied)
+            if to.is_none() && plan::pending(&migrations, &applied, None).is_ok_and(|p| p.is_empty()) =>
+        {
+            let at = applied.last().map_or(0, |a| a.version);
+            return Ok(MigrateReport { before: at, after: at, applied: Vec::new() });
+        }
+        Found::Missing => target.create_missing(ctx, create)?,
+        Found::Settled(_) | Found::Unsettled => {}
     }
-    target.create_missing(ctx, create)?;
     let _lock = target.run_lock(ctx)?;
     // Keeping applications out (when none runs) allows the fast journal and the cleanup below.
     let apps_out = target.location.keep_apps_out()?;
     apply_at(ctx, target, &target.location, &migrations, to, single, apps_out.is_some())
 }
 
-/// The history of a database a run may find nothing to do in, over one read-only connection:
-/// it exists, records this environment and has no interrupted run's work left to finish
-/// (SQLite's journal mode to restore). Anything else is `None`, for the locked run to do or to
-/// refuse with its reasons.
-fn settled_history(target: &Target) -> Result<Option<Vec<Applied>>, DbError> {
-    let Some(mut db) = target.open_existing_read_only()? else { return Ok(None) };
-    if db.meta("environment")?.as_deref() != Some(target.env.name())
-        || db.meta(crate::db::history::JOURNAL_MODE_TO_RESTORE)?.is_some()
-    {
-        return Ok(None);
+/// What a run finds before taking the run lock, over one read-only connection.
+enum Found {
+    /// No database yet: `create_missing` makes it (or refuses).
+    Missing,
+    /// A database the locked run has to look at: no environment recorded yet (or another one's),
+    /// or an interrupted run's work to finish (SQLite's journal mode to restore).
+    Unsettled,
+    /// A database that records this environment, with this history.
+    Settled(Vec<Applied>),
+}
+
+impl Found {
+    fn read(target: &Target) -> Result<Found, DbError> {
+        let Some(mut db) = target.open_existing_read_only()? else { return Ok(Found::Missing) };
+        if db.meta("environment")?.as_deref() != Some(target.env.name())
+            || db.meta(crate::db::history::JOURNAL_MODE_TO_RESTORE)?.is_some()
+        {
+            return Ok(Found::Unsettled);
+        }
+        Ok(Found::Settled(db.applied()?))
     }
-    Ok(Some(db.applied()?))
 }
 
 /// `apply_pending` for a caller that already holds the run lock; `apps_out` says whether it also

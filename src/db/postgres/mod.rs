@@ -307,11 +307,7 @@ impl Database for Postgres {
         let Ok(found) = rows(&mut self.client, &sql) else { return Vec::new() };
         let row = found.into_iter().next().unwrap_or_default();
         let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
-        vec![
-            ("server", format!("PostgreSQL {}", text(0))),
-            ("connections", text(1)),
-            ("app sessions", text(2)),
-        ]
+        vec![("server", format!("PostgreSQL {}", text(0))), ("connections", text(1)), ("app sessions", text(2))]
     }
 
     fn size_bytes(&mut self) -> Result<u64, DbError> {
