@@ -177,6 +177,16 @@ impl Target {
         if self.location.open_existing(opts)?.is_some() {
             return Ok(());
         }
+        self.create_absent(ctx, allowed)
+    }
+
+    /// `create_missing` for a caller that found the database missing already: created (and
+    /// said so) unless a concurrent run made it meanwhile; refused for a protected environment
+    /// without `--create`.
+    pub fn create_absent(&self, ctx: &mut Ctx, allowed: bool) -> anyhow::Result<()> {
+        if self.location.created_on_open() {
+            return Ok(());
+        }
         anyhow::ensure!(
             allowed || !self.env.protected(),
             "the database {} does not exist, and `{}` is protected; nothing was changed\n  help: check the URL, or pass --create to create it",

@@ -77,7 +77,7 @@ pub fn apply_pending(
             let at = applied.last().map_or(0, |a| a.version);
             return Ok(MigrateReport { before: at, after: at, applied: Vec::new() });
         }
-        Found::Missing => target.create_missing(ctx, create)?,
+        Found::Missing => target.create_absent(ctx, create)?,
         Found::Settled(_) | Found::Unsettled => {}
     }
     let _lock = target.run_lock(ctx)?;
@@ -88,7 +88,7 @@ pub fn apply_pending(
 
 /// What a run finds before taking the run lock, over one read-only connection.
 enum Found {
-    /// No database yet: `create_missing` makes it (or refuses).
+    /// No database yet: `create_absent` makes it (or refuses).
     Missing,
     /// A database the locked run has to look at: no environment recorded yet (or another one's),
     /// or an interrupted run's work to finish (SQLite's journal mode to restore).
