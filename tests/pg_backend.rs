@@ -174,7 +174,7 @@ fn concurrent_runners_direct_and_through_pgbouncer_apply_each_migration_once() {
 }
 
 #[test]
-fn without_the_lease_the_guard_still_applies_each_migration_once() {
+fn without_the_lease_the_history_claim_still_applies_each_migration_once() {
     let pg = pgtest::database();
     let mut sqls = vec![String::from("CREATE TABLE log (v int NOT NULL);")];
     sqls.extend((2..=40).map(|v| format!("INSERT INTO log VALUES ({v});")));

@@ -1,10 +1,11 @@
 //! The PostgreSQL runner. Each migration and its history row are one transaction sent as one
 //! simple-query message (one round trip):
 //!
-//! `BEGIN; <advisory xact lock>; SET LOCAL lock_timeout…; <guard: raise EDB01 when applied>;
-//! <the file>; <history row>; COMMIT;`
+//! `BEGIN; <advisory xact lock>; SET LOCAL lock_timeout…; <history row: the claim>; <the file>;
+//! <execution time, envdb_meta>; COMMIT;`
 //!
-//! A migration another runner applied meanwhile trips the guard and is skipped; a lock timeout
+//! A migration another runner applied meanwhile makes the claim a primary-key violation before
+//! the file runs, and is skipped; a lock timeout
 //! (55P03) is rolled back and retried with backoff. A failure is mapped back to its file and line:
 //! from the server's error position through the message's layout, or, for an error without a
 //! position in a file of several statements, by replaying the files statement by statement in a
@@ -13,7 +14,7 @@
 
 use super::Postgres;
 use super::error::{code, describe};
-use super::history::ALREADY_APPLIED;
+use super::history::is_already_applied;
 use super::sql::{ident, rows};
 use crate::db::DbError;
 use crate::db::apply::{MigrateOptions, MigrateReport, MigrationFailed, Progress, down_file, repair_record};
@@ -27,19 +28,25 @@ use std::time::{Duration, Instant};
 /// much again).
 const REPLAY_LIMIT: Duration = Duration::from_secs(10);
 
-/// One file in a transaction's message, with the SQL that follows it (its history row).
+/// One file in a transaction's message, with the history SQL before it (a claim) and after it.
 pub(super) struct Unit<'a> {
     pub file: &'a str,
     pub sql: &'a str,
     pub statements: Vec<Statement<'a>>,
-    /// The version whose history row the guard looks for first.
-    pub guard: Option<u64>,
+    pub head: String,
     pub tail: String,
+}
+
+impl<'a> Unit<'a> {
+    /// History SQL only, naming `file` in errors.
+    fn history(file: &'a str, head: String, tail: String) -> Unit<'a> {
+        Unit { file, sql: "", statements: Vec::new(), head, tail }
+    }
 }
 
 /// Why a transaction did not commit.
 pub(super) enum TxError {
-    /// The guard found the migration applied (by another runner): rolled back, nothing done.
+    /// A claim found the migration applied (by another runner): rolled back, nothing done.
     AlreadyApplied,
     Failed(Failure),
 }
@@ -132,9 +139,7 @@ impl Postgres {
         m.push(&self.tables.xact_lock());
         m.push(&self.timeouts());
         for u in units {
-            if let Some(v) = u.guard {
-                m.push(&self.tables.guard(v));
-            }
+            m.push(&u.head);
             m.files.push((m.chars, u.sql.chars().count()));
             m.push(u.sql);
             m.push("\n;\n");
@@ -151,10 +156,10 @@ impl Postgres {
         let Err(e) = self.client.batch_execute(&message.text) else { return Ok(()) };
         // After an error the transaction is aborted (or was never begun): end it.
         let _ = self.client.batch_execute("ROLLBACK");
-        let code = code(&e).map(str::to_owned);
-        if code.as_deref() == Some(ALREADY_APPLIED) {
+        if is_already_applied(&e, &self.tables.schema) {
             return Err(TxError::AlreadyApplied);
         }
+        let code = code(&e).map(str::to_owned);
         let mut failure = Failure { unit: (units.len() == 1).then_some(0), line: None, message: describe(&e), code };
         let position = e.as_db_error().and_then(|db| match db.position() {
             Some(::postgres::error::ErrorPosition::Original(p)) => Some(*p as usize),
@@ -275,17 +280,8 @@ impl Postgres {
         progress(Progress::Planned(pending.len()));
         self.ensure(opts.environment.as_deref(), opts.project.as_deref())?;
         if opts.single_transaction {
-            let units: Vec<Unit<'_>> = pending
-                .iter()
-                .zip(prepared)
-                .map(|(m, (_, statements))| Unit {
-                    file: m.name,
-                    sql: m.up,
-                    statements,
-                    guard: Some(m.version),
-                    tail: self.tables.record(m.version, m.name, m.checksum, None),
-                })
-                .collect();
+            let units: Vec<Unit<'_>> =
+                pending.iter().zip(prepared).map(|(m, (_, statements))| self.unit(m, statements)).collect();
             pending.iter().for_each(|m| progress(Progress::Applying(m)));
             let start = Instant::now();
             return match self.transact_retrying(&units, progress) {
@@ -309,13 +305,7 @@ impl Postgres {
             let done = if directives.no_transaction {
                 self.apply_outside(m, &statements, &report)?
             } else {
-                let unit = Unit {
-                    file: m.name,
-                    sql: m.up,
-                    statements,
-                    guard: Some(m.version),
-                    tail: self.tables.record(m.version, m.name, m.checksum, None),
-                };
+                let unit = self.unit(m, statements);
                 match self.transact_retrying(std::slice::from_ref(&unit), progress) {
                     Ok(()) => true,
                     Err(TxError::AlreadyApplied) => false,
@@ -332,6 +322,17 @@ impl Postgres {
             }
         }
         Ok(report)
+    }
+
+    /// Migration `m` as a unit: claimed, its file, then settled.
+    fn unit<'a>(&self, m: &Migration<'a>, statements: Vec<Statement<'a>>) -> Unit<'a> {
+        Unit {
+            file: m.name,
+            sql: m.up,
+            statements,
+            head: self.tables.claim(m.version, m.name, m.checksum, None),
+            tail: self.tables.settle(m.version, m.name, true),
+        }
     }
 
     /// The refusal errors of `prepare` name no database; a failure there gets this one's label.
@@ -381,21 +382,18 @@ impl Postgres {
                 .map(|(schema, name)| format!("DROP INDEX CONCURRENTLY IF EXISTS {}.{};", ident(&schema), ident(&name)))
                 .collect();
             let before: Vec<u64> = report.applied.iter().map(|a| a.0).collect();
-            let unit = Unit { file: m.name, sql: m.up, statements: Vec::new(), guard: None, tail: String::new() };
-            return Err(self.failed(&[unit], f, report.after, |e| {
+            return Err(self.failed(&[record_unit(m)], f, report.after, |e| {
                 e.outside_transaction = true;
                 e.applied_before = before;
                 e.left_behind = left_behind;
             }));
         }
         let ms = start.elapsed().as_millis() as u64;
-        let record = Unit {
-            file: m.name,
-            sql: "",
-            statements: Vec::new(),
-            guard: Some(m.version),
-            tail: self.tables.record(m.version, m.name, m.checksum, Some(ms)),
-        };
+        let record = Unit::history(
+            m.name,
+            self.tables.claim(m.version, m.name, m.checksum, Some(ms)),
+            self.tables.settle(m.version, m.name, false),
+        );
         match self.transact(&[record]) {
             Ok(()) => Ok(true),
             Err(TxError::AlreadyApplied) => Ok(false),
@@ -430,12 +428,12 @@ impl Postgres {
                     let unit = record_unit(&as_migration);
                     return Err(self.failed(&[unit], f, m.version, |e| e.outside_transaction = true));
                 }
-                let unit = Unit { file: &down_name, sql: "", statements: Vec::new(), guard: None, tail: unrecord };
+                let unit = Unit::history(&down_name, String::new(), unrecord);
                 if let Err(TxError::Failed(f)) = self.transact(std::slice::from_ref(&unit)) {
                     return Err(self.failed(&[unit], f, m.version, |_| {}));
                 }
             } else {
-                let unit = Unit { file: &down_name, sql: down, statements, guard: None, tail: unrecord };
+                let unit = Unit { file: &down_name, sql: down, statements, head: String::new(), tail: unrecord };
                 if let Err(TxError::Failed(f)) = self.transact_retrying(std::slice::from_ref(&unit), &mut |_| {}) {
                     return Err(self.failed(&[unit], f, m.version, |_| {}));
                 }
@@ -459,16 +457,10 @@ impl Postgres {
                 file: &down_name,
                 sql: down_sql,
                 statements: down_statements,
-                guard: None,
+                head: String::new(),
                 tail: self.tables.unrecord(m.version),
             },
-            Unit {
-                file: m.name,
-                sql: m.up,
-                statements: up_statements,
-                guard: Some(m.version),
-                tail: self.tables.record(m.version, m.name, m.checksum, None),
-            },
+            self.unit(m, up_statements),
         ];
         let start = Instant::now();
         match self.transact_retrying(&units, &mut |_| {}) {
@@ -479,14 +471,15 @@ impl Postgres {
 
     /// Runs `tail` (history SQL only) in a transaction under the history's lock.
     fn write_history(&mut self, what: &str, tail: String) -> Result<(), DbError> {
-        let unit = Unit { file: what, sql: "", statements: Vec::new(), guard: None, tail };
-        match self.transact(std::slice::from_ref(&unit)) {
-            Ok(()) => Ok(()),
-            Err(TxError::AlreadyApplied) => Ok(()),
-            Err(TxError::Failed(f)) => {
-                Err(DbError::from(super::PgError::Server { label: self.label.clone(), message: f.message }))
+        let unit = Unit::history(what, String::new(), tail);
+        let message = match self.transact(std::slice::from_ref(&unit)) {
+            Ok(()) => return Ok(()),
+            Err(TxError::AlreadyApplied) => {
+                format!("{what}: another run recorded a migration meanwhile; nothing was written (run `status`)")
             }
-        }
+            Err(TxError::Failed(f)) => f.message,
+        };
+        Err(DbError::from(super::PgError::Server { label: self.label.clone(), message }))
     }
 
     pub(super) fn baseline_inner(
@@ -496,11 +489,12 @@ impl Postgres {
         environment: Option<&str>,
     ) -> Result<(), DbError> {
         self.ensure(environment, None)?;
-        let tail: String = migrations
-            .iter()
-            .take_while(|m| m.version <= n)
-            .map(|m| self.tables.record(m.version, m.name, m.checksum, Some(0)))
-            .collect();
+        let recorded: Vec<_> = migrations.iter().take_while(|m| m.version <= n).collect();
+        let mut tail: String =
+            recorded.iter().map(|m| self.tables.claim(m.version, m.name, m.checksum, Some(0))).collect();
+        if let Some(last) = recorded.last() {
+            tail += &self.tables.settle(last.version, last.name, false);
+        }
         self.write_history("baseline", tail)
     }
 
@@ -512,7 +506,7 @@ impl Postgres {
 
     pub(super) fn run_script_inner(&mut self, name: &str, sql: &str) -> Result<(), DbError> {
         let (_, statements) = prepare(name, sql, false).map_err(|e| self.labelled(e))?;
-        let unit = Unit { file: name, sql, statements, guard: None, tail: String::new() };
+        let unit = Unit { file: name, sql, statements, head: String::new(), tail: String::new() };
         match self.transact_retrying(std::slice::from_ref(&unit), &mut |_| {}) {
             Ok(()) | Err(TxError::AlreadyApplied) => Ok(()),
             Err(TxError::Failed(f)) => Err(self.failed(&[unit], f, 0, |e| e.whole_run_rolled_back = true)),
@@ -530,7 +524,7 @@ fn statement_line(s: &Statement<'_>, e: &::postgres::Error) -> usize {
 
 /// A unit naming `m`'s file only (for errors of what surrounds it).
 fn record_unit<'a>(m: &Migration<'a>) -> Unit<'a> {
-    Unit { file: m.name, sql: "", statements: Vec::new(), guard: None, tail: String::new() }
+    Unit::history(m.name, String::new(), String::new())
 }
 
 /// Whether a SQLSTATE says the session is gone: a connection exception (08) or the server

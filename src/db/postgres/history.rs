@@ -6,10 +6,6 @@
 use super::sql::{ident, literal};
 use crate::plan::Applied;
 
-/// The SQLSTATE the guard raises when the migration is applied already (another runner did it
-/// meanwhile): the transaction is rolled back and the migration skipped.
-pub const ALREADY_APPLIED: &str = "EDB01";
-
 /// The history tables in one schema.
 #[derive(Debug, Clone)]
 pub struct Tables {
@@ -115,32 +111,41 @@ impl Tables {
         )
     }
 
-    /// Raises [`ALREADY_APPLIED`] when `version` is recorded: read inside the migration's
-    /// transaction, after the advisory lock, so each migration is applied exactly once.
-    pub fn guard(&self, version: u64) -> String {
+    /// Claims a migration: its history row, inserted first in the migration's transaction, so
+    /// a runner that applied it meanwhile makes this a unique violation on the primary key
+    /// ([`is_already_applied`]) before the file runs, and a runner applying it concurrently
+    /// waits here for that one's COMMIT or ROLLBACK. `ms` is the execution time when known;
+    /// otherwise [`Tables::settle`] measures it at the end of the transaction.
+    pub fn claim(&self, version: u64, name: &str, checksum: &str, ms: Option<u64>) -> String {
         format!(
-            "DO $envdb_guard$ BEGIN IF EXISTS (SELECT 1 FROM {} WHERE version = {version}) THEN \
-             RAISE EXCEPTION 'envdb: migration {version} is applied already' USING ERRCODE = '{ALREADY_APPLIED}'; \
-             END IF; END $envdb_guard$;\n",
-            self.migrations
-        )
-    }
-
-    /// Records a migration, its execution time measured by the server from the message's
-    /// arrival (`ms: None`) or given, and moves `schema_version` and `last_migration` along.
-    pub fn record(&self, version: u64, name: &str, checksum: &str, ms: Option<u64>) -> String {
-        let ms = ms.map_or_else(
-            || String::from("(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint"),
-            |ms| ms.to_string(),
-        );
-        format!(
-            "INSERT INTO {} (version, name, checksum, applied_at, execution_ms, tool_version) VALUES ({version}, {}, {}, now(), {ms}, {});\n",
+            "INSERT INTO {} (version, name, checksum, applied_at, execution_ms, tool_version) VALUES ({version}, {}, {}, now(), {}, {});\n",
             self.migrations,
             literal(name),
             literal(checksum),
+            ms.unwrap_or(0),
             literal(crate::VERSION)
-        ) + &self.set_meta("schema_version", &version.to_string())
-            + &self.set_meta("last_migration", name)
+        )
+    }
+
+    /// Ends a claimed migration's transaction in one statement: moves `schema_version` and
+    /// `last_migration` along and, when `timed`, sets the claimed row's execution time as the
+    /// server measured it from the message's arrival.
+    pub fn settle(&self, version: u64, name: &str, timed: bool) -> String {
+        let timing = if timed {
+            format!(
+                "WITH timed AS (UPDATE {} SET execution_ms = \
+                 (extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint WHERE version = {version}) ",
+                self.migrations
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{timing}INSERT INTO {} (key, value) VALUES ('schema_version', '{version}'), ('last_migration', {}) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value;\n",
+            self.meta,
+            literal(name)
+        )
     }
 
     /// Removes a migration's row and moves `schema_version` and `last_migration` back.
@@ -172,5 +177,16 @@ pub fn applied(row: Vec<Option<String>>) -> Option<Applied> {
         applied_at: next(),
         execution_ms: next().parse().unwrap_or(0),
         tool_version: next(),
+    })
+}
+
+/// Whether `e` is a [`Tables::claim`] that found its migration recorded (by another runner,
+/// meanwhile): a unique violation of the history's primary key in `schema`.
+pub fn is_already_applied(e: &::postgres::Error, schema: &str) -> bool {
+    e.as_db_error().is_some_and(|db| {
+        db.code().code() == "23505"
+            && db.schema() == Some(schema)
+            && db.table() == Some("envdb_migrations")
+            && db.constraint() == Some("envdb_migrations_pkey")
     })
 }
