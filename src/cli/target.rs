@@ -113,10 +113,9 @@ pub fn resolve_env(project: &Project, args: &EnvArgs) -> anyhow::Result<Environm
     })
 }
 
-/// A resolved environment plus the project's migrations.
-pub struct Target {
+/// Where a command works: the project, the resolved environment and its database.
+pub struct Place {
     pub project: Project,
-    pub dir: MigrationDir,
     pub env: Environment,
     /// The database, by where it lives (the backend is picked from it).
     pub location: Location,
@@ -126,22 +125,26 @@ pub struct Target {
     pub lock_timeout: Duration,
 }
 
+/// A [`Place`] plus the project's migrations on disk (its fields and methods reach the place's
+/// through `Deref`).
+pub struct Target {
+    pub place: Place,
+    pub dir: MigrationDir,
+}
+
+impl std::ops::Deref for Target {
+    type Target = Place;
+
+    fn deref(&self) -> &Place {
+        &self.place
+    }
+}
+
 impl Target {
     pub fn resolve(ctx: &mut Ctx, args: &DbArgs) -> anyhow::Result<Target> {
-        let project = ctx.project()?;
-        let env = resolve_env(&project, &args.env)?;
-        let dir = MigrationDir::read(&project.migrations, &project.show(&project.migrations))?;
-        let target = Target {
-            busy: args.busy_timeout,
-            lock_timeout: args.lock_timeout,
-            path: env.database().to_owned(),
-            location: Location::of(&env),
-            project,
-            dir,
-            env,
-        };
-        ctx.out.environment(target.env.name(), target.env.protected(), &target.show());
-        Ok(target)
+        let place = Place::resolve(ctx, args)?;
+        let dir = place.read_migrations()?;
+        Ok(Target { place, dir })
     }
 
     /// The migrations on disk, refusing a directory that fails `check`.
@@ -152,6 +155,59 @@ impl Target {
                 .context("the migrations must pass `cargo envdb check` before they are applied");
         }
         Ok(self.dir.migrations())
+    }
+
+    /// The error with the migration file it names shown as a path that pastes from where the
+    /// user stands (the library knows only file names; embedded migrations have no directory).
+    pub fn locate(&self, mut e: DbError) -> DbError {
+        match &mut e {
+            DbError::Migration(f) => f.file = self.dir.show(&f.file),
+            DbError::Refused { file, .. } | DbError::NoTransactionInSingle { file } => *file = self.dir.show(file),
+            _ => {}
+        }
+        e
+    }
+
+    /// The schema `migrations` (up to `upto`) produce on an empty database, never this one;
+    /// a failing file is named by a path that pastes from where the user stands.
+    pub fn replay(
+        &self,
+        migrations: &[Migration<'_>],
+        upto: Option<u64>,
+    ) -> Result<Vec<db::schema::Object>, db::schema::ReplayError> {
+        self.location.replay(migrations, upto).map_err(|mut e| {
+            if let db::schema::ReplayError::Migration { file, .. }
+            | db::schema::ReplayError::ScratchMigration { file, .. } = &mut e
+            {
+                *file = self.dir.show(file);
+            }
+            e
+        })
+    }
+}
+
+impl Place {
+    /// Resolves the environment and its database (saying which on stderr), without reading
+    /// the migrations: a command can start on the database while they are read.
+    pub fn resolve(ctx: &mut Ctx, args: &DbArgs) -> anyhow::Result<Place> {
+        let project = ctx.project()?;
+        let env = resolve_env(&project, &args.env)?;
+        let place = Place {
+            busy: args.busy_timeout,
+            lock_timeout: args.lock_timeout,
+            path: env.database().to_owned(),
+            location: Location::of(&env),
+            project,
+            env,
+        };
+        ctx.out.environment(place.env.name(), place.env.protected(), &place.show());
+        Ok(place)
+    }
+
+    /// The project's migrations directory, read.
+    pub fn read_migrations(&self) -> anyhow::Result<MigrationDir> {
+        let project = &self.project;
+        Ok(MigrationDir::read(&project.migrations, &project.show(&project.migrations))?)
     }
 
     /// Refuses a command that so far works on database files only (backups, restore, upgrade,
@@ -213,34 +269,6 @@ impl Target {
             Some(path) => self.project.show(path).display().to_string(),
             None => self.location.label(),
         }
-    }
-
-    /// The error with the migration file it names shown as a path that pastes from where the
-    /// user stands (the library knows only file names; embedded migrations have no directory).
-    pub fn locate(&self, mut e: DbError) -> DbError {
-        match &mut e {
-            DbError::Migration(f) => f.file = self.dir.show(&f.file),
-            DbError::Refused { file, .. } | DbError::NoTransactionInSingle { file } => *file = self.dir.show(file),
-            _ => {}
-        }
-        e
-    }
-
-    /// The schema `migrations` (up to `upto`) produce on an empty database, never this one;
-    /// a failing file is named by a path that pastes from where the user stands.
-    pub fn replay(
-        &self,
-        migrations: &[Migration<'_>],
-        upto: Option<u64>,
-    ) -> Result<Vec<db::schema::Object>, db::schema::ReplayError> {
-        self.location.replay(migrations, upto).map_err(|mut e| {
-            if let db::schema::ReplayError::Migration { file, .. }
-            | db::schema::ReplayError::ScratchMigration { file, .. } = &mut e
-            {
-                *file = self.dir.show(file);
-            }
-            e
-        })
     }
 
     /// Opens the database; `create` makes it (and its directory) when missing. A database that

@@ -3,7 +3,7 @@
 
 use crate::check::check_as;
 use crate::cli::Ctx;
-use crate::cli::target::{DbArgs, Target};
+use crate::cli::target::{DbArgs, Place, Target};
 use crate::plan;
 use crate::problem::Problem;
 use serde::Serialize;
@@ -38,21 +38,26 @@ struct Status {
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
-    let target = Target::resolve(ctx, &args.db)?;
+    let place = Place::resolve(ctx, &args.db)?;
     // The diagnostic command: migrations that fail `check` are reported, not refused; the
     // state is computed from the files as they are.
     // The database is asked (a server's round trips) while the files are read and checked.
-    let (problems, read) = std::thread::scope(|s| {
+    let (dir, read) = std::thread::scope(|s| {
         let read = s.spawn(|| -> Result<_, crate::db::DbError> {
-            Ok(match target.open_existing_read_only()? {
+            Ok(match place.open_existing_read_only()? {
                 Some(mut db) => (true, db.applied()?, db.facts().into_iter().collect(), db.size_bytes()?),
                 None => Default::default(),
             })
         });
-        let problems: Vec<Problem> = check_as(&target.dir, false, target.dialect()).errors().cloned().collect();
-        (problems, read.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        let dir = place.read_migrations().map(|dir| {
+            let problems: Vec<Problem> = check_as(&dir, false, place.dialect()).errors().cloned().collect();
+            (dir, problems)
+        });
+        (dir, read.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     });
+    let (dir, problems) = dir?;
     let (exists, applied, facts, size_bytes) = read?;
+    let target = Target { place, dir };
     let migrations = target.dir.migrations();
     let version = applied.last().map_or(0, |a| a.version);
     let drift = plan::drift(&migrations, &applied);
