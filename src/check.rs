@@ -70,10 +70,11 @@ pub fn check_as(dir: &MigrationDir, strict: bool, dialect: Dialect) -> Report {
         }
     }
     let mut downs: HashMap<u64, Vec<&str>> = HashMap::new();
+    let names: std::collections::HashSet<&str> = dir.files.iter().map(|f| f.file_name.as_str()).collect();
     for f in dir.files.iter().filter(|f| f.name.direction == Direction::Down) {
         downs.entry(f.name.version).or_default().push(&f.file_name);
         let up_name = f.name.up().to_string();
-        if !dir.files.iter().any(|u| u.file_name == up_name) {
+        if !names.contains(up_name.as_str()) {
             problems.push(Problem::error(
                 K::DownWithoutUp,
                 show(&f.file_name),
