@@ -170,13 +170,9 @@ pub fn check_as(dir: &MigrationDir, strict: bool, dialect: Dialect) -> Report {
 
     check_sum(dir, &mut problems);
 
-    if strict {
-        for p in &mut problems {
-            p.severity = crate::problem::Severity::Error;
-        }
-    }
     problems.sort_by_key(|p| p.severity);
-    Report { problems }
+    let report = Report { problems };
+    if strict { report.strict() } else { report }
 }
 
 fn check_sum(dir: &MigrationDir, problems: &mut Vec<Problem>) {

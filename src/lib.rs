@@ -10,6 +10,8 @@
 pub mod authoring;
 pub mod build;
 pub mod check;
+#[cfg(feature = "cli")]
+pub mod check_cache;
 pub mod checksum;
 pub mod config;
 pub mod db_url;

@@ -67,16 +67,36 @@ impl Drift {
     }
 }
 
-fn find<'m, 'a>(migrations: &'m [Migration<'a>], version: u64) -> Option<&'m Migration<'a>> {
-    migrations.binary_search_by_key(&version, |m| m.version).ok().map(|i| &migrations[i])
+/// What planning reads of a migration: a [`Migration`], or a `check_cache::Header` (a
+/// migration known by its checksum only, which can be compared with a history but never run).
+pub trait Planned {
+    fn version(&self) -> u64;
+    fn name(&self) -> &str;
+    fn checksum(&self) -> &str;
+}
+
+impl Planned for Migration<'_> {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn checksum(&self) -> &str {
+        self.checksum
+    }
+}
+
+fn find<M: Planned>(migrations: &[M], version: u64) -> Option<&M> {
+    migrations.binary_search_by_key(&version, |m| m.version()).ok().map(|i| &migrations[i])
 }
 
 /// Compares without refusing.
-pub fn drift(migrations: &[Migration<'_>], applied: &[Applied]) -> Drift {
+pub fn drift<M: Planned>(migrations: &[M], applied: &[Applied]) -> Drift {
     let mut d = Drift::default();
     for a in applied {
         match find(migrations, a.version) {
-            Some(m) if m.checksum != a.checksum => d.changed.push(a.version),
+            Some(m) if m.checksum() != a.checksum => d.changed.push(a.version),
             Some(_) => {}
             None => d.gone.push(a.version),
         }
@@ -90,13 +110,13 @@ pub fn drift(migrations: &[Migration<'_>], applied: &[Applied]) -> Drift {
 }
 
 /// Refuses a history that cannot be trusted: a hole, a version newer than the code, a changed or gone file.
-pub fn verify(migrations: &[Migration<'_>], applied: &[Applied]) -> Result<(), PlanError> {
+pub fn verify<M: Planned>(migrations: &[M], applied: &[Applied]) -> Result<(), PlanError> {
     for (expected, a) in (1..).zip(applied) {
         if a.version != expected {
             return Err(PlanError::Hole { missing: expected, after: a.version });
         }
     }
-    let code = migrations.last().map_or(0, |m| m.version);
+    let code = migrations.last().map_or(0, |m| m.version());
     if let Some(last) = applied.last()
         && last.version > code
     {
@@ -107,7 +127,7 @@ pub fn verify(migrations: &[Migration<'_>], applied: &[Applied]) -> Result<(), P
             None => {
                 return Err(PlanError::Gone { version: a.version, name: a.name.clone() });
             }
-            Some(m) if m.checksum != a.checksum => {
+            Some(m) if m.checksum() != a.checksum => {
                 return Err(PlanError::Changed { version: a.version, name: a.name.clone() });
             }
             Some(_) => {}
@@ -117,13 +137,13 @@ pub fn verify(migrations: &[Migration<'_>], applied: &[Applied]) -> Result<(), P
 }
 
 /// The migrations to apply, in order, up to `target` (default: all).
-pub fn pending<'m, 'a>(
-    migrations: &'m [Migration<'a>],
+pub fn pending<'m, M: Planned>(
+    migrations: &'m [M],
     applied: &[Applied],
     target: Option<u64>,
-) -> Result<Vec<&'m Migration<'a>>, PlanError> {
+) -> Result<Vec<&'m M>, PlanError> {
     verify(migrations, applied)?;
-    let latest = migrations.last().map_or(0, |m| m.version);
+    let latest = migrations.last().map_or(0, |m| m.version());
     if let Some(t) = target
         && t > latest
     {
@@ -131,7 +151,7 @@ pub fn pending<'m, 'a>(
     }
     let current = applied.last().map_or(0, |a| a.version);
     let target = target.unwrap_or(latest);
-    Ok(migrations.iter().filter(|m| m.version > current && m.version <= target).collect())
+    Ok(migrations.iter().filter(|m| m.version() > current && m.version() <= target).collect())
 }
 
 /// The migrations to roll back, newest first, down to (not including) version `to`.

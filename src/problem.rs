@@ -1,9 +1,9 @@
 //! One finding of `check`: what is wrong, where, and how bad.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -11,7 +11,7 @@ pub enum Severity {
 }
 
 /// What kind of problem; its kebab-case name is what `--format json` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProblemKind {
     InvalidName,
@@ -39,7 +39,7 @@ pub enum ProblemKind {
     FailsOnRows,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// The file at fault, as shown to the user (`migrations/0002_x.sql`).
     pub file: Option<String>,
@@ -89,6 +89,14 @@ impl Report {
 
     pub fn is_ok(&self) -> bool {
         self.errors().next().is_none()
+    }
+
+    /// The report under `--strict`: every warning counts as an error.
+    pub fn strict(mut self) -> Report {
+        for p in &mut self.problems {
+            p.severity = Severity::Error;
+        }
+        self
     }
 }
 

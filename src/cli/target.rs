@@ -3,6 +3,7 @@
 
 use super::Ctx;
 use crate::check::check_as;
+use crate::check_cache::{self, Cache, Checked};
 use crate::db::backend::Database;
 use crate::db::location::{Location, RunLock};
 use crate::db::{self, DbError, OpenOptions, lock};
@@ -113,6 +114,9 @@ pub fn resolve_env(project: &Project, args: &EnvArgs) -> anyhow::Result<Environm
     })
 }
 
+/// Why a command refuses migrations that fail `check`.
+pub const MUST_PASS_CHECK: &str = "the migrations must pass `cargo envdb check` before they are applied";
+
 /// Where a command works: the project, the resolved environment and its database.
 pub struct Place {
     pub project: Project,
@@ -147,12 +151,21 @@ impl Target {
         Ok(Target { place, dir })
     }
 
+    /// The target of `place` with the migrations `checked` read, or read now when its verdict
+    /// came from the cache (what runs is always read, and checked again, from the files).
+    pub fn of_checked(place: Place, checked: Checked) -> anyhow::Result<Target> {
+        let dir = match checked.dir {
+            Some(dir) => dir,
+            None => place.read_migrations()?,
+        };
+        Ok(Target { place, dir })
+    }
+
     /// The migrations on disk, refusing a directory that fails `check`.
     pub fn migrations(&self) -> anyhow::Result<Vec<Migration<'_>>> {
         let report = check_as(&self.dir, false, self.dialect());
         if !report.is_ok() {
-            return Err(anyhow::Error::new(CheckFailed(report)))
-                .context("the migrations must pass `cargo envdb check` before they are applied");
+            return Err(anyhow::Error::new(CheckFailed(report))).context(MUST_PASS_CHECK);
         }
         Ok(self.dir.migrations())
     }
@@ -208,6 +221,18 @@ impl Place {
     pub fn read_migrations(&self) -> anyhow::Result<MigrationDir> {
         let project = &self.project;
         Ok(MigrationDir::read(&project.migrations, &project.show(&project.migrations))?)
+    }
+
+    /// The migrations, checked (without `--strict`): the verdict `.envdb/check-cache.json`
+    /// holds when no file changed since, else every file read (and the verdict cached). Not
+    /// in CI, and never for a protected environment: there every file is read and hashed.
+    pub fn checked(&self) -> anyhow::Result<Checked> {
+        let project = &self.project;
+        let display = project.show(&project.migrations);
+        let cache = (check_cache::allowed(false) && !self.env.protected())
+            .then(|| Cache::new(&project.root, &project.migrations, &display, self.dialect()))
+            .flatten();
+        Ok(check_cache::checked(&project.migrations, &display, self.dialect(), cache.as_ref())?)
     }
 
     /// Refuses a command that so far works on database files only (backups, restore, upgrade,

@@ -112,7 +112,8 @@ impl Test {
     /// [`DIRECTORY`] (to prove a failed command changed nothing, a new empty directory included).
     /// Left out: empty `*.lock` files, which taking a lock creates and nothing ever writes into,
     /// and `audit.log`, where a refused command on a protected environment is recorded by
-    /// design; a test that means "no audit entry" compares [`Test::audit_log`] itself.
+    /// design; a test that means "no audit entry" compares [`Test::audit_log`] itself; and
+    /// `.envdb/check-cache.json`, `check`'s verdict that any command may cache.
     pub fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut out = Vec::new();
         let mut stack = vec![self.root().to_owned()];
@@ -122,7 +123,7 @@ impl Test {
                 if p.is_dir() {
                     out.push((p.clone(), DIRECTORY.to_vec()));
                     stack.push(p);
-                } else if !p.ends_with("audit.log") {
+                } else if !p.ends_with("audit.log") && !p.ends_with(".envdb/check-cache.json") {
                     let bytes = std::fs::read(&p).unwrap();
                     if !(bytes.is_empty() && p.to_string_lossy().ends_with(".lock")) {
                         out.push((p, bytes));

@@ -1,6 +1,7 @@
 //! `cargo envdb check`: verify the migrations directory and the sum file.
 
 use crate::check::check_as;
+use crate::check_cache::{self, Cache, Checked};
 use crate::cli::{Ctx, git};
 use crate::migration_dir::MigrationDir;
 use crate::problem::Severity;
@@ -17,27 +18,37 @@ pub struct Args {
     /// Check the content staged in git's index instead of the working tree (the pre-commit hook)
     #[arg(long)]
     staged: bool,
+    /// Read and hash every file, whatever `.envdb/check-cache.json` says (CI always does: `CI` is set)
+    #[arg(long)]
+    no_cache: bool,
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let project = ctx.project()?;
     let dialect = project.config.dialect();
-    let dir = if args.staged {
-        let display = project.show(&project.migrations);
+    let display = project.show(&project.migrations);
+    let checked = if args.staged {
         match git::staged_files(&project.migrations)? {
-            Some(files) => MigrationDir::from_memory(&display, files),
+            Some(files) => {
+                let dir = MigrationDir::from_memory(&display, files);
+                let report = check_as(&dir, false, dialect);
+                Checked::of(dir, report)
+            }
             None => {
                 ctx.out.note(format!("nothing staged under {}", display.display()));
                 return Ok(ExitCode::SUCCESS);
             }
         }
     } else {
-        MigrationDir::read(&project.migrations, &project.show(&project.migrations))?
+        let cache = check_cache::allowed(args.no_cache)
+            .then(|| Cache::new(&project.root, &project.migrations, &display, dialect))
+            .flatten();
+        check_cache::checked(&project.migrations, &display, dialect, cache.as_ref())?
     };
-    for name in &dir.ignored {
-        ctx.out.note(format!("{}: ignored, not a migration", dir.show(name)));
+    for name in &checked.ignored {
+        ctx.out.note(format!("{}: ignored, not a migration", display.join(name).display()));
     }
-    let report = check_as(&dir, args.strict, dialect);
+    let report = if args.strict { checked.report.strict() } else { checked.report };
     if ctx.out.json() {
         ctx.out.print_json(&report.problems);
     } else {
@@ -51,12 +62,12 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let (errors, warnings) = (report.errors().count(), report.warnings().count());
     if errors > 0 {
         if !ctx.out.json() {
-            ctx.out.line_err(format!("\n{errors} error(s), {warnings} warning(s) in {}", dir.display.display()));
+            ctx.out.line_err(format!("\n{errors} error(s), {warnings} warning(s) in {}", display.display()));
         }
         return Ok(ExitCode::FAILURE);
     }
-    let ups = dir.ups().count();
+    let ups = checked.migrations.len();
     let what = if args.staged { "staged migration(s)" } else { "migration(s)" };
-    ctx.out.status("Checked", format!("{ups} {what} in {}, {warnings} warning(s)", dir.display.display()));
+    ctx.out.status("Checked", format!("{ups} {what} in {}, {warnings} warning(s)", display.display()));
     Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,12 @@
 //! `cargo envdb migrate`: apply pending migrations.
 
 use crate::cli::Ctx;
-use crate::cli::target::{DbArgs, Target};
+use crate::cli::target::{DbArgs, MUST_PASS_CHECK, Place, Target};
 use crate::db::DbError;
 use crate::db::apply::{MigrateOptions, MigrateReport, Progress};
 use crate::db::location::Location;
 use crate::plan::{self, Applied};
+use crate::problem::CheckFailed;
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -68,11 +69,23 @@ pub fn apply_pending(
         let migrations = target.migrations();
         (migrations, found.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     });
-    let migrations = migrations?;
+    apply_found(ctx, target, &migrations?, found, to, single, create)
+}
+
+/// [`apply_pending`] with what a read-only look at the database `found` before the run lock.
+fn apply_found(
+    ctx: &mut Ctx,
+    target: &Target,
+    migrations: &[crate::Migration<'_>],
+    found: Result<Found, DbError>,
+    to: Option<u64>,
+    single: bool,
+    create: bool,
+) -> anyhow::Result<MigrateReport> {
     match found? {
         // A plain `migrate` with nothing to do: no run lock, no second connection.
         Found::Settled(applied)
-            if to.is_none() && plan::pending(&migrations, &applied, None).is_ok_and(|p| p.is_empty()) =>
+            if to.is_none() && plan::pending(migrations, &applied, None).is_ok_and(|p| p.is_empty()) =>
         {
             let at = applied.last().map_or(0, |a| a.version);
             return Ok(MigrateReport { before: at, after: at, applied: Vec::new() });
@@ -83,7 +96,7 @@ pub fn apply_pending(
     let _lock = target.run_lock(ctx)?;
     // Keeping applications out (when none runs) allows the fast journal and the cleanup below.
     let apps_out = target.location.keep_apps_out()?;
-    apply_at(ctx, target, &target.location, &migrations, to, single, apps_out.is_some())
+    apply_at(ctx, target, &target.location, migrations, to, single, apps_out.is_some())
 }
 
 /// What a run finds before taking the run lock, over one read-only connection.
@@ -98,9 +111,9 @@ enum Found {
 }
 
 impl Found {
-    fn read(target: &Target) -> Result<Found, DbError> {
-        let Some(mut db) = target.open_existing_read_only()? else { return Ok(Found::Missing) };
-        if db.meta("environment")?.as_deref() != Some(target.env.name())
+    fn read(place: &Place) -> Result<Found, DbError> {
+        let Some(mut db) = place.open_existing_read_only()? else { return Ok(Found::Missing) };
+        if db.meta("environment")?.as_deref() != Some(place.env.name())
             || db.meta(crate::db::history::JOURNAL_MODE_TO_RESTORE)?.is_some()
         {
             return Ok(Found::Unsettled);
@@ -180,7 +193,33 @@ pub fn apply_at(
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
-    let target = Target::resolve(ctx, &args.db)?;
+    let place = Place::resolve(ctx, &args.db)?;
+    // A plain run in an unprotected environment: when the cache says no file changed since the
+    // last check and the history has nothing pending, that is the answer (no file read, no run
+    // lock). Otherwise the files are read, checked and applied as below.
+    let (target, found) = if args.dry_run || args.to.is_some() || place.env.protected() {
+        let dir = place.read_migrations()?;
+        (Target { place, dir }, None)
+    } else {
+        let (checked, found) = std::thread::scope(|s| {
+            let found = s.spawn(|| Found::read(&place));
+            (place.checked(), found.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        });
+        let checked = checked?;
+        if checked.dir.is_none() {
+            if !checked.report.is_ok() {
+                return Err(anyhow::Error::new(CheckFailed(checked.report)).context(MUST_PASS_CHECK));
+            }
+            if let Ok(Found::Settled(applied)) = &found
+                && plan::pending(&checked.migrations, applied, None).is_ok_and(|p| p.is_empty())
+            {
+                let at = applied.last().map_or(0, |a| a.version);
+                let report = MigrateReport { before: at, after: at, applied: Vec::new() };
+                return report_migrated(ctx, &place, &report);
+            }
+        }
+        (Target::of_checked(place, checked)?, Some(found))
+    };
     if args.dry_run {
         let migrations = target.migrations()?;
         let pending = pending(&target, &migrations, args.to)?;
@@ -196,21 +235,30 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let report = target.write(ctx, "migrate", false, |ctx| {
-        apply_pending(ctx, &target, args.to, args.single_transaction, args.create)
+    let (to, single, create) = (args.to, args.single_transaction, args.create);
+    let report = target.write(ctx, "migrate", false, |ctx| match found {
+        Some(found) => apply_found(ctx, &target, &target.migrations()?, found, to, single, create),
+        None => apply_pending(ctx, &target, to, single, create),
     })?;
+    report_migrated(ctx, &target, &report)
+}
+
+/// Prints what a run did: `Fresh` or `Migrated`, or the JSON of the history rows it wrote.
+fn report_migrated(ctx: &mut Ctx, place: &Place, report: &MigrateReport) -> anyhow::Result<ExitCode> {
     if ctx.out.json() {
-        let applied = target.applied()?.into_iter().filter(|a| report.applied.iter().any(|r| r.0 == a.version));
-        let migrated =
-            Migrated { dry_run: false, before: report.before, after: report.after, applied: applied.collect() };
+        let applied = match report.applied.is_empty() {
+            true => Vec::new(),
+            false => place.applied()?.into_iter().filter(|a| report.applied.iter().any(|r| r.0 == a.version)).collect(),
+        };
+        let migrated = Migrated { dry_run: false, before: report.before, after: report.after, applied };
         ctx.out.print_json(&migrated);
     } else if report.applied.is_empty() {
-        ctx.out.status("Fresh", format!("{} is at version {}; nothing to apply", target.show(), report.after));
+        ctx.out.status("Fresh", format!("{} is at version {}; nothing to apply", place.show(), report.after));
     } else {
         let n = report.applied.len();
         ctx.out.status(
             "Migrated",
-            format!("{}: schema version {} → {} ({n} applied)", target.show(), report.before, report.after),
+            format!("{}: schema version {} → {} ({n} applied)", place.show(), report.before, report.after),
         );
     }
     Ok(ExitCode::SUCCESS)

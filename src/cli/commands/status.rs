@@ -1,9 +1,8 @@
 //! `cargo envdb status`: where the database stands against the migrations on disk, and what is
 //! wrong with them.
 
-use crate::check::check_as;
 use crate::cli::Ctx;
-use crate::cli::target::{DbArgs, Place, Target};
+use crate::cli::target::{DbArgs, Place};
 use crate::plan;
 use crate::problem::Problem;
 use serde::Serialize;
@@ -42,35 +41,31 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     // The diagnostic command: migrations that fail `check` are reported, not refused; the
     // state is computed from the files as they are.
     // The database is asked (a server's round trips) while the files are read and checked.
-    let (dir, read) = std::thread::scope(|s| {
+    let (checked, read) = std::thread::scope(|s| {
         let read = s.spawn(|| -> Result<_, crate::db::DbError> {
             Ok(match place.open_existing_read_only()? {
                 Some(mut db) => (true, db.applied()?, db.facts().into_iter().collect(), db.size_bytes()?),
                 None => Default::default(),
             })
         });
-        let dir = place.read_migrations().map(|dir| {
-            let problems: Vec<Problem> = check_as(&dir, false, place.dialect()).errors().cloned().collect();
-            (dir, problems)
-        });
-        (dir, read.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        (place.checked(), read.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     });
-    let (dir, problems) = dir?;
+    let checked = checked?;
     let (exists, applied, facts, size_bytes) = read?;
-    let target = Target { place, dir };
-    let migrations = target.dir.migrations();
+    let problems: Vec<Problem> = checked.report.errors().cloned().collect();
+    let migrations = checked.migrations;
     let version = applied.last().map_or(0, |a| a.version);
     let drift = plan::drift(&migrations, &applied);
     let status = Status {
-        database: target.show(),
+        database: place.show(),
         exists,
         size_bytes,
         facts,
         version,
         latest: migrations.last().map_or(0, |m| m.version),
-        pending: migrations.iter().filter(|m| m.version > version).map(|m| m.name.to_owned()).collect(),
+        pending: migrations.iter().filter(|m| m.version > version).map(|m| m.name.clone()).collect(),
         drift,
-        app_running: target.location.app_running(),
+        app_running: place.location.app_running(),
         problems,
     };
     if ctx.out.json() {
