@@ -163,15 +163,32 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     };
     figures.extend(apply::rows(&bin, &dir, n, if quick { 1 } else { 3 }, &mut fresh_db)?);
 
-    // No-op commands at 1,000 applied.
+    // No-op commands at 1,000 applied, with down files, as a developer runs them: `.envdb/`
+    // exists, so the check cache is kept (written once the files are a second old).
+    let noop = tmp.path().join("noop");
+    let downs = (1..=n).map(|i| (format!("{i:04}_m{i}.down.sql"), format!("DROP TABLE t{i};\n")));
+    write_project(&bin, &noop, "bench", (1..=n).map(|i| (format!("{i:04}_m{i}.sql"), migration_sql(i))).chain(downs))?;
+    std::fs::create_dir_all(noop.join(".envdb"))?;
     let applied_db = fresh_db();
-    timed(Command::new(&bin).args(["migrate", "-q", "--database"]).arg(&applied_db).current_dir(&dir))?;
-    for (label, cmd) in [("migrate with nothing pending", "migrate"), ("status", "status")] {
-        let t = time_n(reps, || {
-            timed(Command::new(&bin).args([cmd, "-q", "--database"]).arg(&applied_db).current_dir(&dir))
-        })?;
-        figures
-            .push(Figure::new(format!("{label}, {n} applied, wall"), (ms(t), "ms"), spawn, spawn_floor).at_most(10.0));
+    timed(Command::new(&bin).args(["migrate", "-q", "--database"]).arg(&applied_db).current_dir(&noop))?;
+    std::thread::sleep(Duration::from_millis(1100));
+    timed(Command::new(&bin).args(["check", "-q"]).current_dir(&noop))?;
+    let db = applied_db.to_str().context("a temporary path is not UTF-8")?;
+    let uncached = time_n(reps, || timed(Command::new(&bin).args(["check", "-q", "--no-cache"]).current_dir(&noop)))?;
+    figures.push(Figure::new(
+        format!("(context) check --no-cache, {n} migrations with down files, wall"),
+        (ms(uncached), "ms"),
+        spawn,
+        spawn_floor,
+    ));
+    for (label, args) in [
+        ("check (cache kept)", &["check", "-q"][..]),
+        ("migrate with nothing pending", &["migrate", "-q", "--database", db][..]),
+        ("status", &["status", "-q", "--database", db][..]),
+    ] {
+        let t = time_n(reps, || timed(Command::new(&bin).args(args).current_dir(&noop)))?;
+        let what = format!("{label}, {n} applied with down files, wall");
+        figures.push(Figure::new(what, (ms(t), "ms"), spawn, spawn_floor).at_most(10.0));
     }
 
     // The runtime's open-and-check when up to date.
