@@ -11,6 +11,7 @@ mod fix;
 mod hash;
 mod history;
 mod hook;
+mod import;
 mod init;
 mod migrate;
 mod migrate_to_envs;
@@ -39,6 +40,7 @@ pub enum Command {
     Hash(hash::Args),
     Check(check::Args),
     Fix(fix::Args),
+    Import(import::Args),
     Hook(hook::Args),
     Completions(completions::Args),
     Migrate(migrate::Args),
@@ -81,6 +83,7 @@ impl Command {
             Command::Hash(_) => "hash",
             Command::Check(_) => "check",
             Command::Fix(_) => "fix",
+            Command::Import(_) => "import",
             Command::Hook(_) => "hook",
             Command::Completions(_) => "completions",
             Command::Migrate(_) => "migrate",
@@ -124,6 +127,7 @@ pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         Command::Hash(args) => hash::exec(args, ctx),
         Command::Check(args) => check::exec(args, ctx),
         Command::Fix(args) => fix::exec(args, ctx),
+        Command::Import(args) => import::exec(args, ctx),
         Command::Hook(args) => hook::exec(args, ctx),
         Command::Completions(args) => completions::exec(args, ctx),
         Command::Migrate(args) => migrate::exec(args, ctx),
