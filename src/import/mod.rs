@@ -5,6 +5,7 @@
 
 mod dbmate;
 mod diesel;
+pub mod foreign;
 mod golang_migrate;
 mod goose;
 pub mod map;

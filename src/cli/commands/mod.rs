@@ -1,5 +1,6 @@
 //! One file per subcommand: its arguments (doc comments are the help text) and its `exec`.
 
+mod adopt;
 mod audit;
 mod backup;
 mod backups;
@@ -49,6 +50,7 @@ pub enum Command {
     Status(status::Args),
     History(history::Args),
     Baseline(baseline::Args),
+    Adopt(adopt::Args),
     Repair(repair::Args),
     Validate(validate::Args),
     Schema(schema::Args),
@@ -92,6 +94,7 @@ impl Command {
             Command::Status(_) => "status",
             Command::History(_) => "history",
             Command::Baseline(_) => "baseline",
+            Command::Adopt(_) => "adopt",
             Command::Repair(_) => "repair",
             Command::Validate(_) => "validate",
             Command::Schema(_) => "schema",
@@ -136,6 +139,7 @@ pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::exec(args, ctx),
         Command::History(args) => history::exec(args, ctx),
         Command::Baseline(args) => baseline::exec(args, ctx),
+        Command::Adopt(args) => adopt::exec(args, ctx),
         Command::Repair(args) => repair::exec(args, ctx),
         Command::Validate(args) => validate::exec(args, ctx),
         Command::Schema(args) => schema::exec(args, ctx),

@@ -17,6 +17,7 @@ use super::history::ALREADY_APPLIED;
 use super::sql::{ident, rows};
 use crate::db::DbError;
 use crate::db::apply::{MigrateOptions, MigrateReport, MigrationFailed, Progress, down_file, repair_record};
+use crate::db::backend::Adopted;
 use crate::embedded::Migration;
 use crate::plan::{self, Applied};
 use crate::sql_lex::{Dialect, Kind, Statement};
@@ -502,6 +503,18 @@ impl Postgres {
             .map(|m| self.tables.record(m.version, m.name, m.checksum, Some(0)))
             .collect();
         self.write_history("baseline", tail)
+    }
+
+    pub(super) fn adopt_inner(&mut self, a: &Adopted<'_>) -> Result<(), DbError> {
+        self.ensure(a.environment, None)?;
+        let mut tail: String = a
+            .migrations
+            .iter()
+            .zip(a.applied_at)
+            .map(|(m, at)| self.tables.record_at(m.version, m.name, m.checksum, Some(0), Some(at)))
+            .collect();
+        tail += &self.tables.set_meta("adopted_from", a.from);
+        self.write_history("adopt", tail)
     }
 
     pub(super) fn repair_inner(&mut self, changes: &[(&Applied, &Migration<'_>)]) -> Result<(), DbError> {

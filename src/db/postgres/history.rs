@@ -129,12 +129,18 @@ impl Tables {
     /// Records a migration, its execution time measured by the server from the message's
     /// arrival (`ms: None`) or given, and moves `schema_version` and `last_migration` along.
     pub fn record(&self, version: u64, name: &str, checksum: &str, ms: Option<u64>) -> String {
+        self.record_at(version, name, checksum, ms, None)
+    }
+
+    /// [`Tables::record`] with the time it was applied (RFC 3339; `None`: now).
+    pub fn record_at(&self, version: u64, name: &str, checksum: &str, ms: Option<u64>, at: Option<&str>) -> String {
+        let at = at.map_or_else(|| String::from("now()"), |at| format!("{}::timestamptz", literal(at)));
         let ms = ms.map_or_else(
             || String::from("(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint"),
             |ms| ms.to_string(),
         );
         format!(
-            "INSERT INTO {} (version, name, checksum, applied_at, execution_ms, tool_version) VALUES ({version}, {}, {}, now(), {ms}, {});\n",
+            "INSERT INTO {} (version, name, checksum, applied_at, execution_ms, tool_version) VALUES ({version}, {}, {}, {at}, {ms}, {});\n",
             self.migrations,
             literal(name),
             literal(checksum),
