@@ -366,3 +366,98 @@ fn the_import_map_reads_back_with_the_tool_checksums() {
         "{map}"
     );
 }
+
+/// A project whose `dev` (and protected `prod`) environments are PostgreSQL databases that
+/// `tool` migrated to version 2, with the tool's layout in `old/`.
+struct PgProject {
+    t: Test,
+    dev: pgtest::Database<'static>,
+    prod: pgtest::Database<'static>,
+}
+
+impl PgProject {
+    fn new(tool: &str, via: pgtest::Via, history_sql: impl Fn(String) -> String) -> PgProject {
+        let (dev, prod) = (pgtest::database(), pgtest::database());
+        let t = project(tool).env("DEV_URL", &dev.url(via)).env("PROD_URL", &prod.url(via));
+        t.write("envdb.toml", "name = \"app\"\n[env.dev]\nurl = \"${DEV_URL}\"\n[env.prod]\nurl = \"${PROD_URL}\"\n");
+        for db in [&dev, &prod] {
+            let mut c = db.connect(pgtest::Via::Tcp);
+            c.batch_execute(&format!("{}{}", UP[0], UP[1])).unwrap();
+            c.batch_execute(&history_sql(history(tool, &[0, 1], true))).unwrap();
+        }
+        PgProject { t, dev, prod }
+    }
+
+    /// Every row of `sql` on `db`, each as its columns joined by `|`.
+    fn rows(db: &pgtest::Database<'_>, sql: &str) -> Vec<String> {
+        db.connect(pgtest::Via::Tcp)
+            .simple_query(sql)
+            .unwrap()
+            .into_iter()
+            .filter_map(|m| match m {
+                pgtest::postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).unwrap_or("NULL")).collect::<Vec<_>>().join("|"))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn every_tool_adopts_on_postgresql_directly_and_through_pgbouncer() {
+    for (i, tool) in TOOLS.into_iter().enumerate() {
+        let via = if i % 2 == 0 { pgtest::Via::Tcp } else { pgtest::Via::Bouncer };
+        let p = PgProject::new(tool, via, |h| h);
+        p.t.run(&["import", "--from", tool, "old"]).success();
+        p.t.run(&["check"]).success();
+        let tool_rows = PgProject::rows(&p.dev, &format!("SELECT * FROM {} ORDER BY 1", table(tool)));
+        p.t.run(&["adopt", "--from", tool]).success().stderr_has("recorded as envdb's (1 to 2)");
+        let times = PgProject::rows(
+            &p.dev,
+            "SELECT version, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM envdb_migrations ORDER BY version",
+        );
+        assert_eq!(times.len(), 2, "{tool}: {times:?}");
+        if keeps_time(tool) {
+            assert_eq!(
+                times,
+                [format!("1|{}", when(0)), format!("2|{}", when(1))],
+                "{tool}: the original times are kept"
+            );
+        }
+        p.t.run(&["migrate"]).success().stderr_has("0003_create_posts.sql").stderr_has("(1 applied)");
+        p.t.run(&["validate"]).success();
+        let after = PgProject::rows(&p.dev, &format!("SELECT * FROM {} ORDER BY 1", table(tool)));
+        assert_eq!(after, tool_rows, "{tool}: its table is left untouched");
+    }
+}
+
+#[test]
+fn postgresql_refusals_change_nothing_and_a_protected_environment_is_confirmed_and_audited() {
+    let p = PgProject::new("golang-migrate", pgtest::Via::Bouncer, |h| h.replace("FALSE", "TRUE"));
+    p.t.run(&["import", "--from", "golang-migrate", "old"]).success();
+    let before = p.t.snapshot();
+    p.t.run(&["adopt", "--from", "golang-migrate"])
+        .failure()
+        .stderr_has("dirty at version 2")
+        .stderr_has("nothing was recorded");
+    assert_eq!(p.t.snapshot(), before);
+    assert_eq!(PgProject::rows(&p.dev, "SELECT version, dirty FROM schema_migrations"), ["2|t"]);
+    assert_eq!(PgProject::rows(&p.dev, "SELECT to_regclass('envdb_migrations') IS NULL"), ["t"], "no envdb table");
+
+    let p = PgProject::new("sqlx", pgtest::Via::Tcp, |h| h);
+    p.t.run(&["import", "--from", "sqlx", "old"]).success();
+    p.t.run(&["adopt", "--from", "sqlx", "--env", "prod"])
+        .failure()
+        .stderr_has("PROTECTED ENVIRONMENT: prod")
+        .stderr_has("--confirm prod");
+    assert_eq!(PgProject::rows(&p.prod, "SELECT to_regclass('envdb_migrations') IS NULL"), ["t"]);
+    p.t.run(&["adopt", "--from", "sqlx", "--env", "prod", "--confirm", "prod"]).success();
+    assert_eq!(PgProject::rows(&p.prod, "SELECT version FROM envdb_migrations ORDER BY 1"), ["1", "2"]);
+    let log = p.t.audit_log("xdg/app");
+    assert!(log.lines().any(|l| l.contains("\"adopt") || l.contains("adopt --from sqlx")), "{log}");
+    // Adopting twice is refused: the database has envdb's history now.
+    p.t.run(&["adopt", "--from", "sqlx", "--env", "prod", "--confirm", "prod"])
+        .failure()
+        .stderr_has("already has a migration history");
+}

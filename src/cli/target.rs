@@ -253,7 +253,11 @@ impl Target {
 
     /// Opens the database for `baseline` or `adopt`, refusing one envdb has migrated already.
     pub fn open_unmigrated(&self, command: &str) -> anyhow::Result<Box<dyn Database>> {
-        let mut db = self.open(false)?;
+        self.unmigrated(self.open(false)?, command)
+    }
+
+    /// `db`, refused when envdb has migrated it already.
+    pub fn unmigrated(&self, mut db: Box<dyn Database>, command: &str) -> anyhow::Result<Box<dyn Database>> {
         let latest = db.latest()?;
         anyhow::ensure!(
             latest == 0,

@@ -36,44 +36,31 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let import_map = map::ImportMap::parse(&text)
         .with_context(|| format!("{map_file} cannot be read back; nothing was recorded\n  help: run `cargo envdb import --from {tool} DIR` again to rewrite it"))?;
     let migrations = target.migrations()?;
-    let refused = |e: foreign::AdoptError| {
-        anyhow::Error::new(e).context(format!("cannot adopt {} from {tool}; nothing was recorded", target.show()))
-    };
+    // Everything is verified first over a read-only session, before the run lock (which on
+    // PostgreSQL creates envdb's tables) and before any write; then again under the lock.
+    let read_only = target.open_existing_read_only()?.with_context(|| {
+        format!("{} does not exist; nothing was recorded\n  help: check --env / --database", target.show())
+    })?;
+    let mut db = target.unmigrated(read_only, "adopt")?;
+    let upto = verify(&target, &mut *db, tool, &import_map, &migrations, None)?.applied_at.len() as u64;
+    let expected = target.replay(&migrations, Some(upto))?;
+    verify(&target, &mut *db, tool, &import_map, &migrations, Some(&expected))?;
+    drop(db);
     let adopted = target.write(ctx, "adopt", true, |ctx| {
         let _lock = target.run_lock(ctx)?;
         let mut db = target.open_unmigrated("adopt")?;
-        let query = foreign::query(tool);
-        let rows = db.foreign_rows(query.table, query.columns, query.order_by)?.with_context(|| {
-            format!(
-                "{} has no {} table, so {tool} never migrated it; nothing was recorded\n  help: check --env / --database, or use `cargo envdb migrate` for a new database",
-                target.show(),
-                query.table
-            )
-        })?;
-        let state = foreign::interpret(tool, &rows).map_err(refused)?;
-        let adoption = foreign::adoption(tool, &state, &import_map).map_err(refused)?;
-        let upto = adoption.applied_at.len() as u64;
-        anyhow::ensure!(
-            migrations.iter().any(|m| m.version == upto),
-            "{tool} applied {upto} migration(s), but {} has no migration {upto}; nothing was recorded\n  help: restore the imported files (`git checkout {}`)",
-            target.dir.display.display(),
-            target.dir.display.display()
-        );
-        let expected = target.replay(&migrations, Some(upto))?;
-        let diff = target.location.diff(&db.schema()?, &expected);
-        if !diff.is_empty() {
-            anyhow::bail!(
-                "the schema of {} does not match the schema migrations 1 to {upto} produce:\n  {}\nnothing was recorded\n  help: bring the database in line with its {tool} migrations (or the migrations with the database), then adopt again",
-                target.show(),
-                diff.join("\n  ")
-            );
-        }
+        let adoption = verify(&target, &mut *db, tool, &import_map, &migrations, Some(&expected))?;
         let now = crate::db::history::now();
         let times: Vec<String> = adoption.applied_at.into_iter().map(|t| t.unwrap_or_else(|| now.clone())).collect();
-        let adopted: Vec<_> = migrations.iter().take_while(|m| m.version <= upto).cloned().collect();
+        let adopted: Vec<_> = migrations.iter().take(times.len()).cloned().collect();
         let from = format!("{tool} {now}");
-        db.adopt_history(&Adopted { migrations: &adopted, applied_at: &times, environment: Some(target.env.name()), from: &from })?;
-        Ok(upto)
+        db.adopt_history(&Adopted {
+            migrations: &adopted,
+            applied_at: &times,
+            environment: Some(target.env.name()),
+            from: &from,
+        })?;
+        Ok(times.len())
     })?;
     ctx.out.status(
         "Adopted",
@@ -84,4 +71,46 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         ),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads `tool`'s history in `db` and checks it against the import map, the files and (when
+/// given) the schema the migrations produce up to the version it reaches.
+fn verify(
+    target: &Target,
+    db: &mut dyn crate::db::backend::Database,
+    tool: Tool,
+    import_map: &map::ImportMap,
+    migrations: &[crate::Migration<'_>],
+    expected: Option<&[crate::db::schema::Object]>,
+) -> anyhow::Result<foreign::Adoption> {
+    let refused = |e: foreign::AdoptError| {
+        anyhow::Error::new(e).context(format!("cannot adopt {} from {tool}; nothing was recorded", target.show()))
+    };
+    let query = foreign::query(tool);
+    let rows = db.foreign_rows(query.table, query.columns, query.order_by)?.with_context(|| {
+        format!(
+            "{} has no {} table, so {tool} never migrated it; nothing was recorded\n  help: check --env / --database, or use `cargo envdb migrate` for a new database",
+            target.show(),
+            query.table
+        )
+    })?;
+    let state = foreign::interpret(tool, &rows).map_err(refused)?;
+    let adoption = foreign::adoption(tool, &state, import_map).map_err(refused)?;
+    let upto = adoption.applied_at.len() as u64;
+    anyhow::ensure!(
+        migrations.iter().any(|m| m.version == upto),
+        "{tool} applied {upto} migration(s), but {} has no migration {upto}; nothing was recorded\n  help: restore the imported files (`git checkout {}`)",
+        target.dir.display.display(),
+        target.dir.display.display()
+    );
+    if let Some(expected) = expected {
+        let diff = target.location.diff(&db.schema()?, expected);
+        anyhow::ensure!(
+            diff.is_empty(),
+            "the schema of {} does not match the schema migrations 1 to {upto} produce:\n  {}\nnothing was recorded\n  help: bring the database in line with its {tool} migrations (or the migrations with the database), then adopt again",
+            target.show(),
+            diff.join("\n  ")
+        );
+    }
+    Ok(adoption)
 }
