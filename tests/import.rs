@@ -461,3 +461,42 @@ fn postgresql_refusals_change_nothing_and_a_protected_environment_is_confirmed_a
         .failure()
         .stderr_has("already has a migration history");
 }
+
+/// Every file under `dir` of the project, by relative path, with its content.
+fn tree(t: &Test, dir: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = t
+        .snapshot()
+        .into_iter()
+        .filter(|(p, b)| p.starts_with(t.path(dir)) && b != common::DIRECTORY)
+        .map(|(p, b)| (p.strip_prefix(t.path(dir)).unwrap().display().to_string(), String::from_utf8(b).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn export_writes_sqlx_and_dbmate_layouts_back_with_their_old_versions_and_bytes() {
+    for tool in ["sqlx", "dbmate"] {
+        let t = project(tool);
+        t.run(&["import", "--from", tool, "old"]).success();
+        t.run(&["export", "--to", tool, "back"]).success().stderr_has("Exported");
+        assert_eq!(tree(&t, "back"), tree(&t, "old"), "{tool}: the same files, byte for byte");
+        // A migration written after the switch follows the last old version, outside a
+        // transaction in the tool's own words.
+        t.run(&["new", "vacuum"]).success();
+        t.write("migrations/0004_vacuum.sql", "-- envdb: no-transaction\nVACUUM;\n");
+        t.run(&["hash"]).success();
+        t.run(&["export", "--to", tool, "back2"]).success();
+        let exported = t.read("back2/20240101000004_vacuum.sql");
+        let expected = if tool == "sqlx" {
+            "-- no-transaction\nVACUUM;\n"
+        } else {
+            "-- migrate:up transaction:false\nVACUUM;\n-- migrate:down\n"
+        };
+        assert_eq!(exported, expected, "{tool}");
+        // A non-empty directory is refused, with nothing written.
+        let before = t.snapshot();
+        t.run(&["export", "--to", tool, "old"]).failure().stderr_has("is not empty").stderr_has("nothing was written");
+        assert_eq!(t.snapshot(), before);
+    }
+}

@@ -5,6 +5,7 @@
 
 mod dbmate;
 mod diesel;
+pub mod export;
 pub mod foreign;
 mod golang_migrate;
 mod goose;
@@ -146,8 +147,8 @@ pub enum ImportError {
         "the converted {tool} migrations would not pass `cargo envdb check`; nothing was written:\n{problems}\n  help: fix the original files so that the converted ones pass, then import again"
     )]
     FailsCheck { tool: Tool, problems: String },
-    #[error("{} is not empty ({found} entries), and import writes a new migrations directory; nothing was written\n  help: move the files aside (or, if they are only what `cargo envdb init` wrote, delete them), then import again", .dir.display())]
-    NotEmpty { dir: PathBuf, found: usize },
+    #[error("{} is not empty ({found} entries), and {command} writes a new directory; nothing was written\n  help: {help}", .dir.display())]
+    NotEmpty { dir: PathBuf, found: usize, command: &'static str, help: &'static str },
     #[error("cannot write {}; nothing was written", .path.display())]
     Write {
         path: PathBuf,

@@ -80,10 +80,20 @@ pub fn plan(tool: Tool, sources: &[Source], dialect: Dialect, display: &Path) ->
     Ok(Planned { files, map })
 }
 
-/// Writes the planned files as the directory `target`: into a temporary directory beside it,
-/// then renamed into place, so that a failure leaves nothing behind. `target` must be missing
-/// or empty, unless it holds this very import already.
-pub fn write(target: &Path, display: &Path, planned: &Planned) -> Result<Outcome, ImportError> {
+/// Help for a non-empty migrations directory.
+pub const MOVE_ASIDE: &str =
+    "move the files aside (or, if they are only what `cargo envdb init` wrote, delete them), then import again";
+
+/// Writes `files` as the directory `target`: into a temporary directory beside it, then renamed
+/// into place, so that a failure leaves nothing behind. `target` must be missing or empty,
+/// unless it holds these very files already. `command` and `help` go into the refusal.
+pub fn write(
+    target: &Path,
+    display: &Path,
+    files: &[(String, Vec<u8>)],
+    command: &'static str,
+    help: &'static str,
+) -> Result<Outcome, ImportError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| ImportError::Write { path, source }
@@ -96,17 +106,17 @@ pub fn write(target: &Path, display: &Path, planned: &Planned) -> Result<Outcome
         Err(e) => return Err(io(target)(e)),
     };
     if let Some(names) = existing.filter(|n| !n.is_empty()) {
-        let same = names.len() == planned.files.len()
-            && planned.files.iter().all(|(name, bytes)| std::fs::read(target.join(name)).is_ok_and(|b| &b == bytes));
+        let same = names.len() == files.len()
+            && files.iter().all(|(name, bytes)| std::fs::read(target.join(name)).is_ok_and(|b| &b == bytes));
         if same {
             return Ok(Outcome::AlreadyImported);
         }
-        return Err(ImportError::NotEmpty { dir: display.to_owned(), found: names.len() });
+        return Err(ImportError::NotEmpty { dir: display.to_owned(), found: names.len(), command, help });
     }
     let tmp = crate::fs_util::temp_beside(target, "import");
     let result = (|| {
         std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        for (name, bytes) in &planned.files {
+        for (name, bytes) in files {
             let path = tmp.join(name);
             crate::fs_util::create_new(&path, bytes).map_err(io(&path))?;
         }
@@ -173,11 +183,18 @@ mod tests {
         let target = root.path().join("migrations");
         let sources = [source("1", "x", "CREATE TABLE t (a INTEGER);\n", false)];
         let planned = plan(Tool::Goose, &sources, Dialect::Sqlite, Path::new("migrations")).unwrap();
-        assert_eq!(write(&target, Path::new("migrations"), &planned).unwrap(), Outcome::Written);
+        assert_eq!(
+            write(&target, Path::new("migrations"), &planned.files, "import", MOVE_ASIDE).unwrap(),
+            Outcome::Written
+        );
         assert_eq!(std::fs::read_dir(&target).unwrap().count(), planned.files.len());
-        assert_eq!(write(&target, Path::new("migrations"), &planned).unwrap(), Outcome::AlreadyImported);
+        assert_eq!(
+            write(&target, Path::new("migrations"), &planned.files, "import", MOVE_ASIDE).unwrap(),
+            Outcome::AlreadyImported
+        );
         std::fs::write(target.join("0001_x.sql"), "edited").unwrap();
-        let err = write(&target, Path::new("migrations"), &planned).unwrap_err().to_string();
+        let err =
+            write(&target, Path::new("migrations"), &planned.files, "import", MOVE_ASIDE).unwrap_err().to_string();
         assert!(err.contains("migrations") && err.contains("not empty"), "{err}");
         assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1, "no temporary directory left");
     }

@@ -57,7 +57,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    match write::write(&project.migrations, &shown_target, &planned)? {
+    match write::write(&project.migrations, &shown_target, &planned.files, "import", write::MOVE_ASIDE)? {
         write::Outcome::AlreadyImported => {
             ctx.out
                 .status("Fresh", format!("{} already holds this import; nothing was written", shown_target.display()));

@@ -8,6 +8,7 @@ mod baseline;
 mod check;
 mod completions;
 mod env;
+mod export;
 mod fix;
 mod hash;
 mod history;
@@ -42,6 +43,7 @@ pub enum Command {
     Check(check::Args),
     Fix(fix::Args),
     Import(import::Args),
+    Export(export::Args),
     Hook(hook::Args),
     Completions(completions::Args),
     Migrate(migrate::Args),
@@ -86,6 +88,7 @@ impl Command {
             Command::Check(_) => "check",
             Command::Fix(_) => "fix",
             Command::Import(_) => "import",
+            Command::Export(_) => "export",
             Command::Hook(_) => "hook",
             Command::Completions(_) => "completions",
             Command::Migrate(_) => "migrate",
@@ -131,6 +134,7 @@ pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::exec(args, ctx),
         Command::Fix(args) => fix::exec(args, ctx),
         Command::Import(args) => import::exec(args, ctx),
+        Command::Export(args) => export::exec(args, ctx),
         Command::Hook(args) => hook::exec(args, ctx),
         Command::Completions(args) => completions::exec(args, ctx),
         Command::Migrate(args) => migrate::exec(args, ctx),
