@@ -89,6 +89,13 @@ mod tests {
     }
 
     #[test]
+    fn checksum_is_refinerys() {
+        // Computed with refinery-core 0.8.16: `Migration::unapplied("V1__create_users", sql).checksum()`.
+        let sql = "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n";
+        assert_eq!(checksum("create_users", 1, sql), "18435496531957181202");
+    }
+
+    #[test]
     fn checksum_is_stable() {
         // The same inputs always give the same decimal u64; a byte more changes it.
         let a = checksum("init", 1, "CREATE TABLE t (a int);");
