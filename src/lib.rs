@@ -36,6 +36,8 @@ pub mod cli;
 pub mod db;
 #[cfg(feature = "runtime")]
 pub mod environment;
+#[cfg(feature = "cli")]
+pub mod import;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 #[cfg(feature = "testing")]

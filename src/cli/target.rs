@@ -304,6 +304,22 @@ impl Place {
         Ok(db)
     }
 
+    /// Opens the database for `baseline` or `adopt`, refusing one envdb has migrated already.
+    pub fn open_unmigrated(&self, command: &str) -> anyhow::Result<Box<dyn Database>> {
+        self.unmigrated(self.open(false)?, command)
+    }
+
+    /// `db`, refused when envdb has migrated it already.
+    pub fn unmigrated(&self, mut db: Box<dyn Database>, command: &str) -> anyhow::Result<Box<dyn Database>> {
+        let latest = db.latest()?;
+        anyhow::ensure!(
+            latest == 0,
+            "{} already has a migration history (version {latest}); {command} only takes over a database envdb has never migrated; nothing was recorded\n  help: `cargo envdb status` shows where it stands",
+            self.show()
+        );
+        Ok(db)
+    }
+
     /// Opens for reading only; `None` when the database does not exist yet.
     pub fn open_existing_read_only(&self) -> Result<Option<Box<dyn Database>>, DbError> {
         let opts = OpenOptions { create: false, read_only: true, busy_timeout: self.busy };

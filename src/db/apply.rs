@@ -476,13 +476,31 @@ pub fn baseline(
     environment: Option<&str>,
     busy: Duration,
 ) -> Result<(), DbError> {
+    let now = history::now();
+    let rows: Vec<_> = migrations.iter().take_while(|m| m.version <= n).map(|m| (m, now.as_str())).collect();
+    record_applied(conn, path, &rows, environment, None, busy)
+}
+
+/// Records migrations as applied at the given times without running them (`baseline`, `adopt`),
+/// with the history tables and an optional `envdb_meta` entry, in one transaction.
+pub fn record_applied(
+    conn: &Connection,
+    path: &Path,
+    rows: &[(&Migration<'_>, &str)],
+    environment: Option<&str>,
+    meta: Option<(&str, &str)>,
+    busy: Duration,
+) -> Result<(), DbError> {
     let run = Run { conn, path, busy };
     transaction(&run, None, |_| {
         history::ensure(conn, environment, None).map_err(|e| run.err(e))?;
-        migrations
-            .iter()
-            .take_while(|m| m.version <= n)
-            .try_for_each(|m| history::record(conn, m.version, m.name, m.checksum, 0).map_err(|e| run.err(e)))
+        for (m, at) in rows {
+            history::record_at(conn, m.version, m.name, m.checksum, 0, at).map_err(|e| run.err(e))?;
+        }
+        match meta {
+            Some((key, value)) => history::set_meta(conn, key, value).map_err(|e| run.err(e)),
+            None => Ok(()),
+        }
     })
 }
 

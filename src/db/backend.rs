@@ -8,6 +8,29 @@ use super::schema::Object;
 use crate::embedded::Migration;
 use crate::plan::Applied;
 
+/// How a column of another tool's history table is read as text: `Bool` as `true`/`false`,
+/// `Time` as `YYYY-MM-DD HH:MM:SS` (UTC on PostgreSQL; as stored on SQLite), `Bytes` as lowercase hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Text,
+    Bool,
+    Time,
+    Bytes,
+}
+
+/// What `adopt` records: `migrations` applied at `applied_at` (one RFC 3339 time each), in
+/// `environment`, taken over from `from` (the tool and when, kept as `adopted_from`).
+#[derive(Debug)]
+pub struct Adopted<'a> {
+    pub migrations: &'a [Migration<'a>],
+    pub applied_at: &'a [String],
+    pub environment: Option<&'a str>,
+    pub from: &'a str,
+}
+
+/// What [`Database::foreign_rows`] returns.
+pub type ForeignRows = Result<Option<Vec<Vec<Option<String>>>>, DbError>;
+
 /// An open database of either backend, with the history tables envdb keeps in it.
 ///
 /// Every method that writes is atomic on both backends (a transaction; `no-transaction` files
@@ -58,6 +81,14 @@ pub trait Database {
 
     /// Records versions `1..=n` as applied without running them.
     fn baseline(&mut self, migrations: &[Migration<'_>], n: u64, environment: Option<&str>) -> Result<(), DbError>;
+
+    /// Records the adopted migrations as applied at their times without running them, in one
+    /// transaction, with `adopted_from` in `envdb_meta` (`adopt`).
+    fn adopt_history(&mut self, adopted: &Adopted<'_>) -> Result<(), DbError>;
+
+    /// The rows of another tool's history table (unqualified: where that tool creates it), each
+    /// column read as text by its kind, ordered by `order_by`; `None` when there is no such table.
+    fn foreign_rows(&mut self, table: &str, columns: &[(&str, ColumnKind)], order_by: &str) -> ForeignRows;
 
     /// Replaces the recorded checksums of edited applied migrations.
     fn repair(&mut self, changes: &[(&Applied, &Migration<'_>)]) -> Result<(), DbError>;

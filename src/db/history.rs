@@ -83,10 +83,22 @@ pub fn latest(conn: &Connection) -> rusqlite::Result<u64> {
 
 /// Records a migration and moves `schema_version`, `last_migration` and `user_version` along.
 pub fn record(conn: &Connection, version: u64, name: &str, checksum: &str, execution_ms: u64) -> rusqlite::Result<()> {
+    record_at(conn, version, name, checksum, execution_ms, &now())
+}
+
+/// [`record`] with the time it was applied (`adopt` keeps the other tool's).
+pub fn record_at(
+    conn: &Connection,
+    version: u64,
+    name: &str,
+    checksum: &str,
+    execution_ms: u64,
+    applied_at: &str,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO envdb_migrations (version, name, checksum, applied_at, execution_ms, tool_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![version as i64, name, checksum, now(), execution_ms as i64, crate::VERSION])?;
+    .execute(params![version as i64, name, checksum, applied_at, execution_ms as i64, crate::VERSION])?;
     set_version(conn, version, Some(name))
 }
 

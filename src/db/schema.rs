@@ -4,16 +4,22 @@
 
 use rusqlite::Connection;
 
+/// The history tables of the tools `import` and `adopt` move from (dbmate and golang-migrate
+/// share `schema_migrations`): `adopt` leaves them in place so that switching back works, so
+/// they are no part of the schema envdb compares or dumps, on either backend.
+pub const OTHER_TOOLS_HISTORY: &str = "'_sqlx_migrations', '__diesel_schema_migrations', 'refinery_schema_history', 'schema_migrations', 'goose_db_version'";
+
 /// One schema object: `(type, name, sql)`.
 pub type Object = (String, String, String);
 
 /// The user's schema objects, in a stable order.
 pub fn objects(conn: &Connection) -> rusqlite::Result<Vec<Object>> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare(&format!(
         "SELECT type, name, sql FROM sqlite_schema
          WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND tbl_name NOT IN ('envdb_migrations', 'envdb_meta')
-         ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'view' THEN 2 ELSE 3 END, name",
-    )?;
+           AND NOT (type IN ('table', 'index') AND tbl_name IN ({OTHER_TOOLS_HISTORY}))
+         ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'view' THEN 2 ELSE 3 END, name"
+    ))?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     rows.collect()
 }

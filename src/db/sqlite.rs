@@ -2,7 +2,7 @@
 //! runner (`apply`), the history tables (`history`) and the schema text (`schema`).
 
 use super::apply::{self, MigrateOptions, MigrateReport, Progress};
-use super::backend::Database;
+use super::backend::{Adopted, ColumnKind, Database, ForeignRows};
 use super::schema::{self, Object};
 use super::{DbError, history};
 use crate::embedded::Migration;
@@ -87,6 +87,39 @@ impl Database for Sqlite {
 
     fn baseline(&mut self, migrations: &[Migration<'_>], n: u64, environment: Option<&str>) -> Result<(), DbError> {
         apply::baseline(&self.conn, &self.path, migrations, n, environment, self.busy)
+    }
+
+    fn adopt_history(&mut self, a: &Adopted<'_>) -> Result<(), DbError> {
+        let rows: Vec<_> = a.migrations.iter().zip(a.applied_at).map(|(m, at)| (m, at.as_str())).collect();
+        let meta = Some(("adopted_from", a.from));
+        apply::record_applied(&self.conn, &self.path, &rows, a.environment, meta, self.busy)
+    }
+
+    fn foreign_rows(&mut self, table: &str, columns: &[(&str, ColumnKind)], order_by: &str) -> ForeignRows {
+        if !self.conn.table_exists(Some("main"), table).map_err(|e| self.err(e))? {
+            return Ok(None);
+        }
+        let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+        let select: Vec<String> = columns
+            .iter()
+            .map(|(name, kind)| {
+                let c = quote(name);
+                match kind {
+                    ColumnKind::Text | ColumnKind::Time => format!("CAST({c} AS TEXT)"),
+                    ColumnKind::Bool => {
+                        format!("CASE WHEN {c} IN (1, '1', 't', 'true', 'TRUE') THEN 'true' ELSE 'false' END")
+                    }
+                    ColumnKind::Bytes => format!("lower(hex({c}))"),
+                }
+            })
+            .collect();
+        let sql = format!("SELECT {} FROM main.{} ORDER BY {}", select.join(", "), quote(table), quote(order_by));
+        let read = || -> rusqlite::Result<Vec<Vec<Option<String>>>> {
+            let mut stmt = self.conn.prepare(&sql)?;
+            let rows = stmt.query_map([], |r| (0..columns.len()).map(|i| r.get::<_, Option<String>>(i)).collect())?;
+            rows.collect()
+        };
+        read().map(Some).map_err(|e| self.err(e))
     }
 
     fn repair(&mut self, changes: &[(&Applied, &Migration<'_>)]) -> Result<(), DbError> {

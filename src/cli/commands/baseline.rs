@@ -34,14 +34,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let expected = target.replay(&migrations, Some(args.upto))?;
     target.write(ctx, "baseline", true, |ctx| {
         let _lock = target.run_lock(ctx)?;
-        let mut db = target.open(false)?;
-        let applied = db.applied()?;
-        anyhow::ensure!(
-            applied.is_empty(),
-            "{} already has a migration history (version {}); baseline only adopts a database envdb has never migrated",
-            target.show(),
-            applied.last().map_or(0, |a| a.version)
-        );
+        let mut db = target.open_unmigrated("baseline")?;
         let diff = target.location.diff(&db.schema()?, &expected);
         if !diff.is_empty() {
             let list = diff.join("\n  ");

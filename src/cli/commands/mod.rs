@@ -1,5 +1,6 @@
 //! One file per subcommand: its arguments (doc comments are the help text) and its `exec`.
 
+mod adopt;
 mod audit;
 mod backup;
 mod backups;
@@ -7,10 +8,12 @@ mod baseline;
 mod check;
 mod completions;
 mod env;
+mod export;
 mod fix;
 mod hash;
 mod history;
 mod hook;
+mod import;
 mod init;
 mod migrate;
 mod migrate_to_envs;
@@ -39,6 +42,8 @@ pub enum Command {
     Hash(hash::Args),
     Check(check::Args),
     Fix(fix::Args),
+    Import(import::Args),
+    Export(export::Args),
     Hook(hook::Args),
     Completions(completions::Args),
     Migrate(migrate::Args),
@@ -47,6 +52,7 @@ pub enum Command {
     Status(status::Args),
     History(history::Args),
     Baseline(baseline::Args),
+    Adopt(adopt::Args),
     Repair(repair::Args),
     Validate(validate::Args),
     Schema(schema::Args),
@@ -81,6 +87,8 @@ impl Command {
             Command::Hash(_) => "hash",
             Command::Check(_) => "check",
             Command::Fix(_) => "fix",
+            Command::Import(_) => "import",
+            Command::Export(_) => "export",
             Command::Hook(_) => "hook",
             Command::Completions(_) => "completions",
             Command::Migrate(_) => "migrate",
@@ -89,6 +97,7 @@ impl Command {
             Command::Status(_) => "status",
             Command::History(_) => "history",
             Command::Baseline(_) => "baseline",
+            Command::Adopt(_) => "adopt",
             Command::Repair(_) => "repair",
             Command::Validate(_) => "validate",
             Command::Schema(_) => "schema",
@@ -124,6 +133,8 @@ pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         Command::Hash(args) => hash::exec(args, ctx),
         Command::Check(args) => check::exec(args, ctx),
         Command::Fix(args) => fix::exec(args, ctx),
+        Command::Import(args) => import::exec(args, ctx),
+        Command::Export(args) => export::exec(args, ctx),
         Command::Hook(args) => hook::exec(args, ctx),
         Command::Completions(args) => completions::exec(args, ctx),
         Command::Migrate(args) => migrate::exec(args, ctx),
@@ -132,6 +143,7 @@ pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::exec(args, ctx),
         Command::History(args) => history::exec(args, ctx),
         Command::Baseline(args) => baseline::exec(args, ctx),
+        Command::Adopt(args) => adopt::exec(args, ctx),
         Command::Repair(args) => repair::exec(args, ctx),
         Command::Validate(args) => validate::exec(args, ctx),
         Command::Schema(args) => schema::exec(args, ctx),

@@ -18,6 +18,7 @@ use super::history::is_already_applied;
 use super::sql::{ident, rows};
 use crate::db::DbError;
 use crate::db::apply::{MigrateOptions, MigrateReport, MigrationFailed, Progress, down_file, repair_record};
+use crate::db::backend::Adopted;
 use crate::embedded::Migration;
 use crate::plan::{self, Applied};
 use crate::sql_lex::{Dialect, Kind, Statement};
@@ -496,6 +497,21 @@ impl Postgres {
             tail += &self.tables.settle(last.version, last.name, false);
         }
         self.write_history("baseline", tail)
+    }
+
+    pub(super) fn adopt_inner(&mut self, a: &Adopted<'_>) -> Result<(), DbError> {
+        self.ensure(a.environment, None)?;
+        let mut tail: String = a
+            .migrations
+            .iter()
+            .zip(a.applied_at)
+            .map(|(m, at)| self.tables.claim_at(m.version, m.name, m.checksum, Some(0), Some(at)))
+            .collect();
+        if let Some(last) = a.migrations.last() {
+            tail += &self.tables.settle(last.version, last.name, false);
+        }
+        tail += &self.tables.set_meta("adopted_from", a.from);
+        self.write_history("adopt", tail)
     }
 
     pub(super) fn repair_inner(&mut self, changes: &[(&Applied, &Migration<'_>)]) -> Result<(), DbError> {

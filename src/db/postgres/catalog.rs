@@ -12,6 +12,7 @@
 mod diff;
 mod text;
 
+use crate::db::schema::OTHER_TOOLS_HISTORY;
 pub use crate::db::schema::Object;
 pub use diff::diff;
 
@@ -123,13 +124,17 @@ fn qualified(namespace: &str, name: &str) -> String {
     format!("quote_ident({namespace}.nspname) || '.' || quote_ident({name})")
 }
 
-/// A `WITH` clause defining `envdb` (envdb's tables) and `user_rels` (the relations of the user:
+/// A `WITH` clause defining `envdb` (envdb's tables and the other tools' history tables `adopt`
+/// leaves in place) and `user_rels` (the relations of the user:
 /// in a user schema, not an extension's, not envdb's nor owned by one of envdb's).
 fn user_relations(hist: &str) -> String {
     format!(
         "WITH envdb AS (
            SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname = {hist} AND c.relname IN ({ENVDB_TABLES})
+           UNION ALL
+           SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE {USER_SCHEMA} AND c.relkind = 'r' AND c.relname IN ({OTHER_TOOLS_HISTORY})
          ), user_rels AS (
            SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE {USER_SCHEMA} AND c.oid NOT IN (SELECT oid FROM envdb)

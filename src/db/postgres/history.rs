@@ -117,8 +117,14 @@ impl Tables {
     /// waits here for that one's COMMIT or ROLLBACK. `ms` is the execution time when known;
     /// otherwise [`Tables::settle`] measures it at the end of the transaction.
     pub fn claim(&self, version: u64, name: &str, checksum: &str, ms: Option<u64>) -> String {
+        self.claim_at(version, name, checksum, ms, None)
+    }
+
+    /// [`Tables::claim`] with the time it was applied (RFC 3339; `None`: now).
+    pub fn claim_at(&self, version: u64, name: &str, checksum: &str, ms: Option<u64>, at: Option<&str>) -> String {
+        let at = at.map_or_else(|| String::from("now()"), |at| format!("{}::timestamptz", literal(at)));
         format!(
-            "INSERT INTO {} (version, name, checksum, applied_at, execution_ms, tool_version) VALUES ({version}, {}, {}, now(), {}, {});\n",
+            "INSERT INTO {} (version, name, checksum, applied_at, execution_ms, tool_version) VALUES ({version}, {}, {}, {at}, {}, {});\n",
             self.migrations,
             literal(name),
             literal(checksum),

@@ -26,7 +26,7 @@ pub use replay::replay;
 
 use super::DbError;
 use super::apply::{MigrateOptions, MigrateReport, Progress};
-use super::backend::Database;
+use super::backend::{Adopted, ColumnKind, Database, ForeignRows};
 use super::schema::Object;
 use crate::embedded::Migration;
 use crate::plan::Applied;
@@ -269,6 +269,35 @@ impl Database for Postgres {
 
     fn baseline(&mut self, migrations: &[Migration<'_>], n: u64, environment: Option<&str>) -> Result<(), DbError> {
         self.baseline_inner(migrations, n, environment)
+    }
+
+    fn adopt_history(&mut self, adopted: &Adopted<'_>) -> Result<(), DbError> {
+        self.adopt_inner(adopted)
+    }
+
+    fn foreign_rows(&mut self, table: &str, columns: &[(&str, ColumnKind)], order_by: &str) -> ForeignRows {
+        // Where the other tool created it: the first schema of the search path that has it.
+        let exists = value(&mut self.client, &format!("SELECT to_regclass({}) IS NOT NULL", literal(&ident(table))))
+            .map_err(|e| self.err(&e))?;
+        if exists.as_deref() != Some("t") {
+            return Ok(None);
+        }
+        let select: Vec<String> = columns
+            .iter()
+            .map(|(name, kind)| {
+                let c = ident(name);
+                match kind {
+                    ColumnKind::Text => format!("{c}::text"),
+                    ColumnKind::Bool => format!("CASE WHEN {c} THEN 'true' ELSE 'false' END"),
+                    ColumnKind::Time => {
+                        format!("to_char({c}::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')")
+                    }
+                    ColumnKind::Bytes => format!("encode({c}, 'hex')"),
+                }
+            })
+            .collect();
+        let sql = format!("SELECT {} FROM {} ORDER BY {}", select.join(", "), ident(table), ident(order_by));
+        rows(&mut self.client, &sql).map(Some).map_err(|e| self.err(&e))
     }
 
     fn repair(&mut self, changes: &[(&Applied, &Migration<'_>)]) -> Result<(), DbError> {
