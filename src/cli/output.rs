@@ -116,15 +116,24 @@ impl Output {
         let _ = writeln!(self.stdout, "{text}");
     }
 
-    /// A progress line on a terminal, shown once an operation has run for more than a second.
+    /// A progress line on a terminal, shown once an operation has run for more than a second:
+    /// a percentage of some unit ([`Progress::update_with`]).
     pub fn progress(&mut self, verb: &'static str) -> Progress {
+        Progress::new(verb, self.progress_shown(), "{prefix:>12.green.bold} {percent:>3}% ({pos}/{len} {msg})")
+    }
+
+    /// A progress line for `total` steps: done / total, the current step ([`Progress::step`])
+    /// and the time elapsed, redrawn while one step runs long.
+    pub fn steps(&mut self, verb: &'static str, total: u64) -> Progress {
+        let p = Progress::new(verb, self.progress_shown(), "{prefix:>12.green.bold} {pos}/{len} {wide_msg} {elapsed}");
+        p.bar.set_length(total);
+        p
+    }
+
+    /// Progress is drawn on a terminal only, and never with `-q`.
+    fn progress_shown(&self) -> bool {
         use std::io::IsTerminal as _;
-        Progress {
-            verb,
-            start: std::time::Instant::now(),
-            shown: false,
-            enabled: !self.quiet && std::io::stderr().is_terminal(),
-        }
+        !self.quiet && std::io::stderr().is_terminal()
     }
 
     pub fn stdout(&mut self) -> &mut impl Write {
@@ -132,34 +141,68 @@ impl Output {
     }
 }
 
-/// See [`Output::progress`].
+/// See [`Output::progress`] and [`Output::steps`]: an indicatif bar drawn to stderr once the work
+/// has run for a second (a thread reveals it, so a single long step shows too), cleared when
+/// dropped. Hidden, and without threads, off a terminal or with `-q`.
 pub struct Progress {
-    verb: &'static str,
-    start: std::time::Instant,
-    shown: bool,
-    enabled: bool,
+    bar: indicatif::ProgressBar,
+    /// Dropped with the bar: tells the revealing thread the work is over.
+    _done: Option<std::sync::mpsc::Sender<()>>,
 }
 
 impl Progress {
+    fn new(verb: &'static str, shown: bool, template: &str) -> Progress {
+        use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()).with_prefix(verb);
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        if !shown {
+            return Progress { bar, _done: None };
+        }
+        let (done, over) = std::sync::mpsc::channel::<()>();
+        let revealed = bar.clone();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                over.recv_timeout(std::time::Duration::from_secs(1))
+            {
+                revealed.set_draw_target(ProgressDrawTarget::stderr());
+                revealed.enable_steady_tick(std::time::Duration::from_millis(250));
+            }
+        });
+        Progress { bar, _done: Some(done) }
+    }
+
     /// `done` of `total` pages.
     pub fn update(&mut self, done: u64, total: u64) {
         self.update_with(done, total, "pages");
     }
 
     /// `done` of `total` of some unit.
-    pub fn update_with(&mut self, done: u64, total: u64, unit: &str) {
-        if !self.enabled || self.start.elapsed() < std::time::Duration::from_secs(1) || total == 0 {
-            return;
-        }
-        self.shown = true;
-        eprint!("\r{GOOD}{:>12}{GOOD:#} {:>3}% ({done}/{total} {unit})", self.verb, done * 100 / total);
+    pub fn update_with(&mut self, done: u64, total: u64, unit: &'static str) {
+        self.bar.set_length(total);
+        self.bar.set_position(done);
+        self.bar.set_message(unit);
+    }
+
+    /// The step now running (a file name).
+    pub fn step(&self, current: &str) {
+        self.bar.set_message(current.to_owned());
+    }
+
+    /// One more step done.
+    pub fn advance(&self) {
+        self.bar.inc(1);
+    }
+
+    /// Runs `f` (which prints lines) with the bar taken off the screen meanwhile.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.bar.suspend(f)
     }
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        if self.shown {
-            eprint!("\r\x1b[2K");
-        }
+        self.bar.finish_and_clear();
     }
 }

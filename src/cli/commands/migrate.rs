@@ -159,29 +159,40 @@ pub fn apply_at(
         environment: Some(target.env.name().to_owned()),
         project: Some(target.project.name()),
     };
-    // A line per migration; past a screenful (and without -v), a progress line instead, shown on
-    // a terminal once the run has taken a second.
-    let mut bar = ctx.out.progress("Migrating");
-    let (mut planned, mut done) = (0, 0);
+    // A line per migration (past a screenful, only with -v); on a terminal, once the run has
+    // taken a second, a progress line below them: done / total, the file running, the time.
+    let mut bar = None;
+    let mut planned = 0;
     let verbose = ctx.out.verbose > 0;
     let out = &mut ctx.out;
     let dir = &target.dir;
     let result = db.migrate(migrations, &opts, &mut |p| match p {
-        Progress::Planned(n) => planned = n,
+        Progress::Planned(n) => {
+            planned = n;
+            bar = Some(out.steps("Migrating", n as u64));
+        }
+        Progress::Applying(m) => bar.iter().for_each(|b| b.step(m.name)),
         Progress::Applied(m, took) => {
-            done += 1;
             if planned <= 20 || verbose {
-                out.status("Applied", format!("{} ({} ms)", dir.show(m.name), took.as_millis()));
-            } else {
-                bar.update_with(done as u64, planned as u64, "migrations");
+                let line = format!("{} ({} ms)", dir.show(m.name), took.as_millis());
+                match &bar {
+                    Some(b) => b.suspend(|| out.status("Applied", line)),
+                    None => out.status("Applied", line),
+                }
+            }
+            bar.iter().for_each(|b| b.advance());
+        }
+        Progress::Retrying { file, attempt, attempts, wait, message } => {
+            let line = format!(
+                "{}: {message}; retrying (attempt {attempt} of {attempts}) in {} ms",
+                dir.show(file),
+                wait.as_millis()
+            );
+            match &bar {
+                Some(b) => b.suspend(|| out.warn(line)),
+                None => out.warn(line),
             }
         }
-        Progress::Retrying { file, attempt, attempts, wait, message } => out.warn(format!(
-            "{}: {message}; retrying (attempt {attempt} of {attempts}) in {} ms",
-            dir.show(file),
-            wait.as_millis()
-        )),
-        Progress::Applying(_) => {}
     });
     drop(bar);
     // Removing a new database is only safe while no application can have opened it meanwhile.
