@@ -1,6 +1,6 @@
 //! Progress on long work through the binary, on a real terminal (`script` gives the run a pty):
-//! a migration run past one second shows done / total, the file running and the time elapsed;
-//! nothing off a terminal or with `-q`.
+//! a migration run, or the replay `validate` makes, past one second shows done / total, the file
+//! running and the time elapsed; nothing off a terminal or with `-q`.
 
 mod common;
 use common::*;
@@ -39,6 +39,8 @@ fn a_long_migration_run_shows_progress_on_a_terminal_only() {
     assert!(shown.contains("Applied migrations/0002_slow.sql"), "{shown:?}");
     assert!(shown.contains("schema version 0 → 3"), "{shown:?}");
     assert_eq!(versions(&t), [1, 2, 3]);
+    let replayed = on_terminal(&t, "validate");
+    assert!(replayed.contains("Replaying") && replayed.contains("1/3 0002_slow.sql"), "{replayed:?}");
 
     let t = slow();
     let quiet = on_terminal(&t, "migrate -q");

@@ -125,13 +125,11 @@ impl Output {
     /// A progress line for `total` steps: done / total, the current step ([`Progress::step`])
     /// and the time elapsed, redrawn while one step runs long.
     pub fn steps(&mut self, verb: &'static str, total: u64) -> Progress {
-        let p = Progress::new(verb, self.progress_shown(), "{prefix:>12.green.bold} {pos}/{len} {wide_msg} {elapsed}");
-        p.bar.set_length(total);
-        p
+        Progress::steps(verb, total, self.progress_shown())
     }
 
     /// Progress is drawn on a terminal only, and never with `-q`.
-    fn progress_shown(&self) -> bool {
+    pub fn progress_shown(&self) -> bool {
         use std::io::IsTerminal as _;
         !self.quiet && std::io::stderr().is_terminal()
     }
@@ -171,6 +169,13 @@ impl Progress {
             }
         });
         Progress { bar, _done: Some(done) }
+    }
+
+    /// [`Output::steps`] for a caller that knows whether progress is `shown` but has no `Output`.
+    pub fn steps(verb: &'static str, total: u64, shown: bool) -> Progress {
+        let p = Progress::new(verb, shown, "{prefix:>12.green.bold} {pos}/{len} {wide_msg} {elapsed}");
+        p.bar.set_length(total);
+        p
     }
 
     /// `done` of `total` pages.

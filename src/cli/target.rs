@@ -4,6 +4,7 @@
 use super::Ctx;
 use crate::check::check_as;
 use crate::check_cache::{self, Cache, Checked};
+use crate::db::apply::Progress;
 use crate::db::backend::Database;
 use crate::db::location::{Location, RunLock};
 use crate::db::{self, DbError, OpenOptions, lock};
@@ -127,6 +128,8 @@ pub struct Place {
     pub path: PathBuf,
     pub busy: Duration,
     pub lock_timeout: Duration,
+    /// Whether long work shows progress (on a terminal, without `-q`).
+    pub progress: bool,
 }
 
 /// A [`Place`] plus the project's migrations on disk (its fields and methods reach the place's
@@ -188,7 +191,17 @@ impl Target {
         migrations: &[Migration<'_>],
         upto: Option<u64>,
     ) -> Result<Vec<db::schema::Object>, db::schema::ReplayError> {
-        self.location.replay(migrations, upto).map_err(|mut e| {
+        // On a terminal, a replay past one second shows done / total and the file replaying.
+        let mut bar = None;
+        let mut progress = |p: Progress<'_>| match p {
+            Progress::Planned(n) => {
+                bar = Some(crate::cli::output::Progress::steps("Replaying", n as u64, self.progress))
+            }
+            Progress::Applying(m) => bar.iter().for_each(|b| b.step(m.name)),
+            Progress::Applied(..) => bar.iter().for_each(|b| b.advance()),
+            Progress::Retrying { .. } => {}
+        };
+        self.location.replay(migrations, upto, &mut progress).map_err(|mut e| {
             if let db::schema::ReplayError::Migration { file, .. }
             | db::schema::ReplayError::ScratchMigration { file, .. } = &mut e
             {
@@ -208,6 +221,7 @@ impl Place {
         let place = Place {
             busy: args.busy_timeout,
             lock_timeout: args.lock_timeout,
+            progress: ctx.out.progress_shown(),
             path: env.database().to_owned(),
             location: Location::of(&env),
             project,

@@ -205,11 +205,16 @@ impl Location {
     /// The schema `migrations` (up to `upto`) produce on an empty database of the same backend,
     /// never this one: SQLite's in-memory sandbox, or a scratch database on the same server,
     /// always dropped.
-    pub fn replay(&self, migrations: &[Migration<'_>], upto: Option<u64>) -> Result<Vec<Object>, ReplayError> {
+    pub fn replay(
+        &self,
+        migrations: &[Migration<'_>],
+        upto: Option<u64>,
+        progress: &mut dyn FnMut(super::apply::Progress<'_>),
+    ) -> Result<Vec<Object>, ReplayError> {
         match self {
-            Location::File(_) => super::schema::of_migrations(migrations, upto),
+            Location::File(_) => super::schema::of_migrations(migrations, upto, progress),
             #[cfg(feature = "postgres")]
-            Location::Server { url, opts } => super::postgres::replay(url, opts, migrations, upto),
+            Location::Server { url, opts } => super::postgres::replay(url, opts, migrations, upto, progress),
         }
     }
 

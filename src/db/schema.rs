@@ -58,13 +58,17 @@ const REPLAY_NOTE: &str = "note: this comes from the replay (an empty in-memory 
 /// The replay touches no file: the database lives on SQLite's `memdb` VFS, so everything it
 /// opens (a file a migration ATTACHes, `VACUUM INTO`, journals, temporary files) is in memory
 /// too, and an authorizer refuses what could still reach the disk (see [`refusal`]).
-pub fn of_migrations(migrations: &[crate::Migration<'_>], upto: Option<u64>) -> Result<Vec<Object>, ReplayError> {
+pub fn of_migrations(
+    migrations: &[crate::Migration<'_>],
+    upto: Option<u64>,
+    progress: &mut dyn FnMut(super::apply::Progress<'_>),
+) -> Result<Vec<Object>, ReplayError> {
     let label = std::path::Path::new("(the migrations replayed in memory)");
     let sqlite = |e| ReplayError::Other(super::DbError::sqlite(label, e, std::time::Duration::ZERO));
     let refused = std::sync::Arc::new(std::sync::Mutex::new(None));
     let memory = sandbox(refused.clone()).map_err(sqlite)?;
     let opts = super::apply::MigrateOptions { target: upto, ..Default::default() };
-    match super::apply::migrate(&memory, label, migrations, &opts, std::time::Duration::ZERO, &mut |_| {}) {
+    match super::apply::migrate(&memory, label, migrations, &opts, std::time::Duration::ZERO, progress) {
         Ok(_) => {}
         Err(super::DbError::Migration(failed)) => {
             let failed = *failed;

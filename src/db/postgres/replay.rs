@@ -17,6 +17,7 @@ pub fn replay(
     opts: &PgOptions,
     migrations: &[Migration<'_>],
     upto: Option<u64>,
+    progress: &mut dyn FnMut(crate::db::apply::Progress<'_>),
 ) -> Result<Vec<Object>, ReplayError> {
     let connect = scratch::connector(url.redacted(), opts.connect_timeout);
     let scratch = Scratch::create(url.expose_secret(), connect).map_err(|e| ReplayError::Scratch(e.to_string()))?;
@@ -24,7 +25,7 @@ pub fn replay(
     let other = |e: DbError| ReplayError::Scratch(e.to_string());
     let mut db = Postgres::connect(scratch.url(), label, opts.clone()).map_err(other)?;
     let run = MigrateOptions { target: upto, ..MigrateOptions::default() };
-    match db.migrate(migrations, &run, &mut |_| {}) {
+    match db.migrate(migrations, &run, progress) {
         Ok(_) => {}
         Err(DbError::Migration(failed)) => {
             let failed = *failed;
