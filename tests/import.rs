@@ -455,7 +455,14 @@ fn postgresql_refusals_change_nothing_and_a_protected_environment_is_confirmed_a
     p.t.run(&["adopt", "--from", "sqlx", "--env", "prod", "--confirm", "prod"]).success();
     assert_eq!(PgProject::rows(&p.prod, "SELECT version FROM envdb_migrations ORDER BY 1"), ["1", "2"]);
     let log = p.t.audit_log("xdg/app");
-    assert!(log.lines().any(|l| l.contains("\"adopt") || l.contains("adopt --from sqlx")), "{log}");
+    let entries: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let adopted = entries.iter().find(|e| e["command"].as_str().is_some_and(|c| c.contains("adopt --from sqlx")));
+    let adopted = adopted.unwrap_or_else(|| panic!("no audit entry for adopt: {log}"));
+    assert_eq!(
+        (adopted["version_before"].as_u64(), adopted["version_after"].as_u64()),
+        (Some(0), Some(2)),
+        "{adopted}"
+    );
     // Adopting twice is refused: the database has envdb's history now.
     p.t.run(&["adopt", "--from", "sqlx", "--env", "prod", "--confirm", "prod"])
         .failure()

@@ -190,22 +190,20 @@ pub fn adoption(tool: Tool, state: &ForeignState, map: &ImportMap) -> Result<Ado
         by_version.push((entry.version, row));
     }
     by_version.sort_by_key(|(v, _)| *v);
-    let Some(&(last, last_row)) = by_version.last() else {
+    let Some(&(_, last_row)) = by_version.last() else {
         return Err(AdoptError::NothingApplied { tool });
     };
     for (i, (v, _)) in by_version.iter().enumerate() {
         let expected = i as u64 + 1;
         if *v != expected {
-            let missing = map.by_version(expected).expect("versions 1..last are in the map");
-            return Err(AdoptError::Gap {
-                tool,
-                old_version: missing.old_version.clone(),
-                new_file: missing.new_file.clone(),
-                later: last_row.old_version.clone(),
-            });
+            // IMPORTED.md numbers 1, 2, 3…; a map edited by hand may lack the version.
+            let (old_version, new_file) = map.by_version(expected).map_or_else(
+                || ("?".to_owned(), format!("migration {expected}")),
+                |e| (e.old_version.clone(), e.new_file.clone()),
+            );
+            return Err(AdoptError::Gap { tool, old_version, new_file, later: last_row.old_version.clone() });
         }
     }
-    debug_assert_eq!(last as usize, by_version.len());
     Ok(Adoption { applied_at: by_version.into_iter().map(|(_, r)| r.applied_at.clone()).collect() })
 }
 

@@ -73,9 +73,10 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
                     shown_target.display()
                 ),
             );
-            ctx.out.note(format!(
-                "next: `cargo envdb check`, then `cargo envdb adopt --from {tool} --env <env>` for each database {tool} migrated"
-            ));
+            ctx.out.status(
+                "Next",
+                format!("`cargo envdb check`, then `cargo envdb adopt --from {tool} --env <env>` for each database {tool} migrated"),
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
