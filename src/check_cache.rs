@@ -96,7 +96,7 @@ impl Checked {
 }
 
 /// Where the cache of `root`'s migrations lives and what makes it valid.
-pub struct Cache {
+struct Cache {
     path: PathBuf,
     key: String,
 }
@@ -104,7 +104,7 @@ pub struct Cache {
 impl Cache {
     /// The cache for migrations read from `dir` (shown as `display`) as `dialect`, in
     /// `root/.envdb`; `None` when the running executable cannot be identified.
-    pub fn new(root: &Path, dir: &Path, display: &Path, dialect: Dialect) -> Option<Cache> {
+    fn new(root: &Path, dir: &Path, display: &Path, dialect: Dialect) -> Option<Cache> {
         let exe = std::fs::metadata(std::env::current_exe().ok()?).ok()?;
         let (size, modified) = (exe.len(), exe.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?);
         let key = format!(
@@ -217,10 +217,18 @@ fn list(_dir: &Path) -> Option<Vec<Entry>> {
     None
 }
 
-/// Checks the migrations in `dir` (shown as `display`) as `dialect`, without `--strict`:
-/// through `cache` when given and still true, else by reading every file (and caching the
-/// verdict when `cache` is given).
-pub fn checked(dir: &Path, display: &Path, dialect: Dialect, cache: Option<&Cache>) -> Result<Checked, ScanError> {
+/// Checks the migrations in `dir` (shown as `display`) as `dialect`, without `--strict`: with
+/// `use_cache`, through the cache under `root` when it is still true, else by reading every file
+/// (and caching the verdict).
+pub fn checked(
+    root: &Path,
+    dir: &Path,
+    display: &Path,
+    dialect: Dialect,
+    use_cache: bool,
+) -> Result<Checked, ScanError> {
+    let cache = use_cache.then(|| Cache::new(root, dir, display, dialect)).flatten();
+    let cache = cache.as_ref();
     if let Some(hit) = cache.and_then(|c| c.lookup(dir)) {
         return Ok(hit);
     }

@@ -206,6 +206,14 @@ impl Progress {
     }
 }
 
+/// Runs `f` (which prints lines) with `bar`, when there is one, taken off the screen meanwhile.
+pub fn above<R>(bar: Option<&Progress>, f: impl FnOnce() -> R) -> R {
+    match bar {
+        Some(b) => b.suspend(f),
+        None => f(),
+    }
+}
+
 impl Drop for Progress {
     fn drop(&mut self) {
         self.bar.finish_and_clear();

@@ -3,7 +3,7 @@
 
 use super::Ctx;
 use crate::check::check_as;
-use crate::check_cache::{self, Cache, Checked};
+use crate::check_cache::{self, Checked};
 use crate::db::apply::Progress;
 use crate::db::backend::Database;
 use crate::db::location::{Location, RunLock};
@@ -243,10 +243,8 @@ impl Place {
     pub fn checked(&self) -> anyhow::Result<Checked> {
         let project = &self.project;
         let display = project.show(&project.migrations);
-        let cache = (check_cache::allowed(false) && !self.env.protected())
-            .then(|| Cache::new(&project.root, &project.migrations, &display, self.dialect()))
-            .flatten();
-        Ok(check_cache::checked(&project.migrations, &display, self.dialect(), cache.as_ref())?)
+        let use_cache = check_cache::allowed(false) && !self.env.protected();
+        Ok(check_cache::checked(&project.root, &project.migrations, &display, self.dialect(), use_cache)?)
     }
 
     /// Refuses a command that so far works on database files only (backups, restore, upgrade,

@@ -1,7 +1,7 @@
 //! `cargo envdb check`: verify the migrations directory and the sum file.
 
 use crate::check::check_as;
-use crate::check_cache::{self, Cache, Checked};
+use crate::check_cache::{self, Checked};
 use crate::cli::{Ctx, git};
 use crate::migration_dir::MigrationDir;
 use crate::problem::Severity;
@@ -40,10 +40,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             }
         }
     } else {
-        let cache = check_cache::allowed(args.no_cache)
-            .then(|| Cache::new(&project.root, &project.migrations, &display, dialect))
-            .flatten();
-        check_cache::checked(&project.migrations, &display, dialect, cache.as_ref())?
+        let use_cache = check_cache::allowed(args.no_cache);
+        check_cache::checked(&project.root, &project.migrations, &display, dialect, use_cache)?
     };
     for name in &checked.ignored {
         ctx.out.note(format!("{}: ignored, not a migration", display.join(name).display()));

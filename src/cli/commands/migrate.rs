@@ -1,6 +1,7 @@
 //! `cargo envdb migrate`: apply pending migrations.
 
 use crate::cli::Ctx;
+use crate::cli::output::above;
 use crate::cli::target::{DbArgs, MUST_PASS_CHECK, Place, Target};
 use crate::db::DbError;
 use crate::db::apply::{MigrateOptions, MigrateReport, Progress};
@@ -82,16 +83,13 @@ fn apply_found(
     single: bool,
     create: bool,
 ) -> anyhow::Result<MigrateReport> {
-    match found? {
-        // A plain `migrate` with nothing to do: no run lock, no second connection.
-        Found::Settled(applied)
-            if to.is_none() && plan::pending(migrations, &applied, None).is_ok_and(|p| p.is_empty()) =>
-        {
-            let at = applied.last().map_or(0, |a| a.version);
-            return Ok(MigrateReport { before: at, after: at, applied: Vec::new() });
-        }
-        Found::Missing => target.create_absent(ctx, create)?,
-        Found::Settled(_) | Found::Unsettled => {}
+    let found = found?;
+    // A plain `migrate` with nothing to do: no run lock, no second connection.
+    if let Some(report) = found.nothing_to_do(migrations, to) {
+        return Ok(report);
+    }
+    if let Found::Missing = found {
+        target.create_absent(ctx, create)?;
     }
     let _lock = target.run_lock(ctx)?;
     // Keeping applications out (when none runs) allows the fast journal and the cleanup below.
@@ -119,6 +117,16 @@ impl Found {
             return Ok(Found::Unsettled);
         }
         Ok(Found::Settled(db.applied()?))
+    }
+
+    /// A plain run's report when this history has nothing pending for `migrations`.
+    fn nothing_to_do<M: plan::Planned>(&self, migrations: &[M], to: Option<u64>) -> Option<MigrateReport> {
+        let Found::Settled(applied) = self else { return None };
+        if to.is_some() || !plan::pending(migrations, applied, None).is_ok_and(|p| p.is_empty()) {
+            return None;
+        }
+        let at = applied.last().map_or(0, |a| a.version);
+        Some(MigrateReport { before: at, after: at, applied: Vec::new() })
     }
 }
 
@@ -175,10 +183,7 @@ pub fn apply_at(
         Progress::Applied(m, took) => {
             if planned <= 20 || verbose {
                 let line = format!("{} ({} ms)", dir.show(m.name), took.as_millis());
-                match &bar {
-                    Some(b) => b.suspend(|| out.status("Applied", line)),
-                    None => out.status("Applied", line),
-                }
+                above(bar.as_ref(), || out.status("Applied", line));
             }
             bar.iter().for_each(|b| b.advance());
         }
@@ -188,10 +193,7 @@ pub fn apply_at(
                 dir.show(file),
                 wait.as_millis()
             );
-            match &bar {
-                Some(b) => b.suspend(|| out.warn(line)),
-                None => out.warn(line),
-            }
+            above(bar.as_ref(), || out.warn(line));
         }
     });
     drop(bar);
@@ -221,11 +223,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             if !checked.report.is_ok() {
                 return Err(anyhow::Error::new(CheckFailed(checked.report)).context(MUST_PASS_CHECK));
             }
-            if let Ok(Found::Settled(applied)) = &found
-                && plan::pending(&checked.migrations, applied, None).is_ok_and(|p| p.is_empty())
-            {
-                let at = applied.last().map_or(0, |a| a.version);
-                let report = MigrateReport { before: at, after: at, applied: Vec::new() };
+            if let Some(report) = found.as_ref().ok().and_then(|f| f.nothing_to_do(&checked.migrations, None)) {
                 return report_migrated(ctx, &place, &report);
             }
         }
