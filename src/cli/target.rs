@@ -290,22 +290,23 @@ impl Target {
     }
 
     /// Backs the database up (to `dest`, or a new name in the backups directory), showing
-    /// progress on a terminal when it takes more than a second.
+    /// progress on a terminal when it takes more than a second; `dump` says how for a server.
     pub fn backup(
         &self,
         ctx: &mut Ctx,
         dest: Option<&std::path::Path>,
         vacuum: bool,
+        dump: db::backup::options::DumpOptions,
     ) -> anyhow::Result<db::backup::Made> {
         let dest = dest.map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_owned()));
         let mut progress = ctx.out.progress("Backing up");
-        Ok(db::backup::backup_database(
-            &self.path,
+        let opts = db::backup::BackupOptions { vacuum, busy_timeout: self.busy, ..Default::default() };
+        Ok(self.location.backup(
             self.env.name(),
             &self.backups_dir(),
             dest.as_deref(),
-            db::backup::BackupOptions { vacuum, ..Default::default() },
-            self.busy,
+            opts,
+            dump,
             &mut |done, total| progress.update(done, total),
         )?)
     }

@@ -3,6 +3,8 @@
 //! `Location` and get a [`Database`] from it; they never look at which backend it is.
 
 use super::backend::Database;
+use super::backup::options::DumpOptions;
+use super::backup::{BackupError, BackupOptions, Made};
 use super::schema::{Object, ReplayError};
 use super::sqlite::Sqlite;
 use super::{DbError, OpenOptions, lock};
@@ -70,6 +72,55 @@ impl Location {
             Location::File(path) => Some(path),
             #[cfg(feature = "postgres")]
             Location::Server { .. } => None,
+        }
+    }
+
+    /// The name the database's backups start with: a file's stem, a server database's name.
+    pub fn backup_stem(&self) -> String {
+        match self {
+            Location::File(path) => path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts } => {
+                super::postgres::connect::target(url.expose_secret(), "", opts.connect_timeout)
+                    .ok()
+                    .and_then(|t| t.config.get_dbname().map(str::to_owned))
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// Backs the database of environment `env` up, verified, to `dest` or a new name in
+    /// `backups`: a SQLite file's copy (`opts`), or a server database's `pg_dump` archive
+    /// (`dump`). An option of the other backend is refused before anything is written.
+    pub fn backup(
+        &self,
+        env: &str,
+        backups: &Path,
+        dest: Option<&Path>,
+        opts: BackupOptions,
+        dump: DumpOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Made, BackupError> {
+        match self {
+            Location::File(path) => {
+                if dump != DumpOptions::default() {
+                    return Err(BackupError::Unsupported(format!(
+                        "{} is a SQLite file: --dump-format, --schema-only, --data-only, --jobs and --verify-restore are for a PostgreSQL database (a SQLite backup is a verified copy of the whole file)",
+                        path.display()
+                    )));
+                }
+                super::backup::backup_database(path, env, backups, dest, opts, opts.busy_timeout, progress)
+            }
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts: pg } => {
+                if opts.vacuum {
+                    return Err(BackupError::Unsupported(format!(
+                        "{} is on PostgreSQL: --vacuum is for a SQLite file (pg_dump's custom format is compressed already)",
+                        url.redacted()
+                    )));
+                }
+                super::postgres::dump::backup(url, pg, env, backups, dest, dump)
+            }
         }
     }
 

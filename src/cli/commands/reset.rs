@@ -76,7 +76,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
                 super::seed::run(ctx, &target, &seed, Some(&building))?;
             }
             if before.is_some() {
-                let backup = target.backup(ctx, None, false)?.path;
+                let backup = target.backup(ctx, None, false, Default::default())?.path;
                 ctx.out.status("Backed up", target.project.show(&backup).display());
             }
             db::swap_in(&built, &target.path).with_context(|| {

@@ -98,7 +98,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         // Applications stay out from here to the end (taken after any confirmation prompt).
         let apps_out = target.hold_applications("upgrade", args.force)?;
         let _lock = target.run_lock(ctx)?;
-        let backup = if args.no_backup || !exists { None } else { Some(target.backup(ctx, None, false)?.path) };
+        let backup = if args.no_backup || !exists { None } else { Some(target.backup(ctx, None, false, Default::default())?.path) };
         if let Some(b) = &backup {
             ctx.out.status("Backed up", target.project.show(b).display());
         }

@@ -134,8 +134,12 @@ fn parse(path: &Path) -> Option<Parsed> {
         },
         None => (name, None),
     };
-    let rest = name.strip_suffix(".db")?;
-    let (rest, replaced) = match rest.strip_suffix(".replaced") {
+    // A SQLite file (`.db`), or a server database's pg_dump archive (`.dump`, `.sql`, `.dir`).
+    let (rest, sqlite) = match name.strip_suffix(".db") {
+        Some(rest) => (rest, true),
+        None => (name.rsplit_once('.').filter(|(_, e)| super::options::Format::of_extension(e).is_some())?.0, false),
+    };
+    let (rest, replaced) = match rest.strip_suffix(".replaced").filter(|_| sqlite) {
         Some(r) => (r, true),
         None => (rest, false),
     };
@@ -201,7 +205,7 @@ fn file(path: PathBuf, kind: Kind, environment: &str, timestamp: String, version
 
 /// The cheap checks of a finished backup: its header against its size, its checksum file.
 fn check(b: &mut BackupFile) {
-    let outcome = integrity::check_header(&b.path).and_then(|()| integrity::recorded(&b.path));
+    let outcome = integrity::check_backup(&b.path).and_then(|()| integrity::recorded(&b.path));
     (b.state, b.problem, b.checksum) = match outcome {
         Ok(Some(sum)) => (State::Checked, None, Some(sum)),
         Ok(None) => (
@@ -221,6 +225,12 @@ fn check(b: &mut BackupFile) {
 /// left without their backup. Other databases' backups in the same directory are left out.
 pub fn list(dir: &Path, database: &Path, env: &str) -> std::io::Result<Vec<BackupFile>> {
     let stem = database.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    list_of(dir, &stem, Some(database), env)
+}
+
+/// [`list`] by the name backups of the database start with (a file's stem, a server database's
+/// name); `database` is the file beside which a restore leaves its partial copy, if any.
+pub fn list_of(dir: &Path, stem: &str, database: Option<&Path>, env: &str) -> std::io::Result<Vec<BackupFile>> {
     let mut out = Vec::new();
     let mut sidecars = Vec::new();
     let mut running = Vec::new();
@@ -263,7 +273,8 @@ pub fn list(dir: &Path, database: &Path, env: &str) -> std::io::Result<Vec<Backu
         out.push(b);
     }
     // A killed restore leaves its partial copy beside the database.
-    for path in database.parent().map(entries).transpose()?.unwrap_or_default() {
+    let database = database.unwrap_or(Path::new(""));
+    for path in database.parent().filter(|d| !d.as_os_str().is_empty()).map(entries).transpose()?.unwrap_or_default() {
         let Some(pid) = restore_partial_pid(&path, database) else { continue };
         let mut b = file(path, Kind::RestorePartial, env, String::new(), None);
         b.timestamp = b.modified.map(|m| super::stamp(m.into())).unwrap_or_default();

@@ -1,0 +1,244 @@
+//! PostgreSQL operations through the real binary against the pgtest server: `backup` with
+//! pg_dump (every format, schema or data alone, verified, named, private, never shown a
+//! password), `backups` and `prune` over those archives, `restore` (clean and merge), `upgrade`
+//! and `reset`, and their faults.
+
+mod common;
+use common::*;
+use pgtest::Via;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+/// A host project whose `dev` environment is a database on the test server.
+struct Pg {
+    t: Test,
+    server: &'static pgtest::Server,
+    /// Reserves a unique name; the project's database is `<name>_dev`, created by envdb.
+    db: pgtest::Database<'static>,
+}
+
+const PEOPLE: &str = "CREATE TABLE people (id bigint PRIMARY KEY, email text NOT NULL);";
+
+impl Pg {
+    fn new(files: &[(&str, &str)]) -> Pg {
+        Pg::via(Via::Tcp, files)
+    }
+
+    fn via(via: Via, files: &[(&str, &str)]) -> Pg {
+        let db = pgtest::database();
+        let server = pgtest::shared();
+        let dev = server.url(via, &format!("{}_dev", db.name()));
+        let t = Test::with(files).env("DEV_URL", &dev);
+        t.write("envdb.toml", "name = \"app\"\n[env.dev]\nurl = \"${DEV_URL}\"\n");
+        Pg { t, server, db }
+    }
+
+    fn name(&self) -> String {
+        format!("{}_dev", self.db.name())
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    /// Runs the binary; no run ever shows the password.
+    fn run_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let mut cmd = self.t.command(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let r = Run::from(cmd.output().unwrap());
+        for text in [&r.stdout, &r.stderr] {
+            assert!(!text.contains(self.server.password()), "the password is in the output:\n{text}");
+        }
+        r
+    }
+
+    fn admin(&self) -> pgtest::postgres::Client {
+        let url = self.server.url_as(Via::Socket, &self.name(), pgtest::SUPERUSER, "");
+        pgtest::postgres::Client::connect(&url, pgtest::postgres::NoTls).unwrap()
+    }
+
+    #[allow(dead_code, reason = "the restore tests use it")]
+    fn query(&self, sql: &str) -> Vec<String> {
+        column(&mut self.admin(), sql)
+    }
+
+    fn backups_dir(&self) -> PathBuf {
+        self.t.path(".envdb/dev/backups")
+    }
+
+    /// The finished backups (not their checksum files), sorted.
+    fn backups(&self) -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> =
+            std::fs::read_dir(self.backups_dir()).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        found.retain(|p| !p.to_string_lossy().ends_with(".sha256"));
+        found.sort();
+        found
+    }
+
+    /// The databases on the server whose name starts with this project's.
+    #[allow(dead_code, reason = "the restore tests use it")]
+    fn databases(&self) -> Vec<String> {
+        let sql = format!("SELECT datname FROM pg_database WHERE datname LIKE '{}%' ORDER BY 1", self.name());
+        column(&mut self.server.admin(), &sql)
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        let mut admin = self.server.admin();
+        for name in
+            column(&mut admin, &format!("SELECT datname FROM pg_database WHERE datname LIKE '{}%'", self.name()))
+        {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+        }
+    }
+}
+
+fn column(client: &mut pgtest::postgres::Client, sql: &str) -> Vec<String> {
+    client
+        .simple_query(sql)
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| match m {
+            pgtest::postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A project at version 1 with `rows` people.
+fn populated(rows: u64) -> Pg {
+    let p = Pg::new(&[("0001_people.sql", PEOPLE)]);
+    p.run(&["migrate"]).success();
+    p.admin()
+        .batch_execute(&format!(
+            "INSERT INTO people SELECT g, 'user' || g || '@example.com' FROM generate_series(1, {rows}) g"
+        ))
+        .unwrap();
+    p
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A directory whose `pg_dump`, `pg_restore` and `psql` record their arguments in `argv.log`
+/// and whether they were given a password in their environment, then run the real ones.
+fn recording_bindir(server: &pgtest::Server) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for program in ["pg_dump", "pg_restore", "psql"] {
+        let real = server.bindir().join(program);
+        let script = format!(
+            "#!/bin/sh\necho \"{program} $* pw=${{PGPASSWORD:+set}}\" >> {}/argv.log\nexec {} \"$@\"\n",
+            dir.path().display(),
+            real.display()
+        );
+        let path = dir.path().join(program);
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn backup_writes_a_verified_private_custom_archive_named_by_database_env_time_and_version() {
+    let p = populated(1000);
+    let bindir = recording_bindir(p.server);
+    let r = p.run_with(&["backup"], &[("ENVDB_PG_BINDIR", bindir.path().to_str().unwrap())]);
+    r.success().stderr_has("Backed up").stderr_has("table of contents lists every table");
+    let found = p.backups();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let name = found[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with(&format!("{}.dev.", p.name())) && name.ends_with(".v1.dump"), "{name}");
+    assert_eq!(mode(&found[0]), 0o600);
+    let sum = std::fs::read_to_string(found[0].with_file_name(format!("{name}.sha256"))).unwrap();
+    assert!(sum.ends_with(&format!("  {name}\n")), "{sum}");
+    assert_eq!(&std::fs::read(&found[0]).unwrap()[..5], b"PGDMP");
+    // The programs never saw the password in their arguments, and had it in their environment.
+    let argv = std::fs::read_to_string(bindir.path().join("argv.log")).unwrap();
+    assert!(argv.contains("pg_dump --format=custom") && argv.contains("pg_restore --list"), "{argv}");
+    assert!(!argv.contains(p.server.password()), "{argv}");
+    assert!(argv.lines().filter(|l| l.starts_with("pg_dump --format")).all(|l| l.ends_with("pw=set")), "{argv}");
+    // Nothing partial is left, and the listing shows the backup as checked.
+    let left: Vec<_> = std::fs::read_dir(p.backups_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    let j = p.run(&["backup", "--format", "json"]).json();
+    assert_eq!(j["verification"], "dump");
+    assert!(j["backup"].as_str().unwrap().ends_with(".v1.dump"), "{j}");
+}
+
+#[test]
+fn backup_formats_and_contents_each_verify() {
+    let p = populated(200);
+    p.run(&["backup", "--dump-format", "plain"]).success();
+    p.run(&["backup", "--dump-format", "directory", "--jobs", "2"]).success();
+    p.run(&["backup", "--schema-only"]).success();
+    p.run(&["backup", "--data-only", "--dump-format", "plain"]).success();
+    p.run(&["backup", "--verify-restore"]).success().stderr_has("restored into a scratch database");
+    p.run(&["backup", "--dump-format", "plain", "--verify-restore"]).success();
+    let found = p.backups();
+    let exts: Vec<String> =
+        found.iter().map(|f| f.extension().unwrap().to_string_lossy().into_owned()).collect::<Vec<_>>();
+    assert_eq!(exts.iter().filter(|e| *e == "sql").count(), 3, "{found:?}");
+    assert_eq!(exts.iter().filter(|e| *e == "dir").count(), 1, "{found:?}");
+    assert_eq!(exts.iter().filter(|e| *e == "dump").count(), 2, "{found:?}");
+    let dir = found.iter().find(|f| f.extension().unwrap() == "dir").unwrap();
+    assert_eq!(mode(dir), 0o700);
+    assert!(dir.join("toc.dat").is_file());
+    // No scratch database is left by --verify-restore.
+    let left = column(&mut p.server.admin(), "SELECT datname FROM pg_database WHERE datname LIKE 'envdb_verify_%'");
+    assert!(left.is_empty(), "{left:?}");
+    // Bad combinations are refused before anything is written.
+    let before = p.backups();
+    p.run(&["backup", "--jobs", "2"]).failure().stderr_has("--jobs needs --dump-format directory");
+    p.run(&["backup", "--vacuum"]).failure().stderr_has("--vacuum is for a SQLite file");
+    p.run(&["backup", "--dump-format", "tar"]).code(2);
+    p.run(&["backup", "--schema-only", "--data-only"]).code(2);
+    assert_eq!(p.backups(), before);
+}
+
+#[test]
+fn backup_refuses_a_pg_dump_older_than_the_server_naming_both_versions_and_the_package() {
+    let p = populated(10);
+    let old = tempfile::tempdir().unwrap();
+    for program in ["pg_dump", "pg_restore", "psql"] {
+        let path = old.path().join(program);
+        std::fs::write(&path, format!("#!/bin/sh\necho '{program} (PostgreSQL) 13.9'\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let r = p.run_with(&["backup"], &[("ENVDB_PG_BINDIR", old.path().to_str().unwrap())]);
+    r.failure()
+        .stderr_has("pg_dump 13.9")
+        .stderr_has("is older than the server")
+        .stderr_has("PostgreSQL 15.")
+        .stderr_has("apt-get install postgresql-client-15");
+    assert!(p.backups().is_empty());
+    let empty = tempfile::tempdir().unwrap();
+    let r = p.run_with(&["backup"], &[("ENVDB_PG_BINDIR", empty.path().to_str().unwrap())]);
+    r.failure().stderr_has("pg_dump was not found").stderr_has("postgresql-client-15");
+}
+
+#[test]
+fn a_disk_that_fills_during_pg_dump_leaves_no_partial_file_and_says_so() {
+    use std::os::unix::process::CommandExt as _;
+    let p = populated(50_000);
+    p.run(&["backup", "--dump-format", "plain"]).success();
+    std::fs::remove_dir_all(p.backups_dir()).unwrap();
+    std::fs::create_dir_all(p.backups_dir()).unwrap();
+    let mut cmd = p.t.command(&["backup", "--dump-format", "plain"]);
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: 256 * 1024, rlim_max: 256 * 1024 };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let r = Run::from(cmd.output().unwrap());
+    r.failure().stderr_has("SIGXFSZ").stderr_has("was removed").stderr_has("free space");
+    let left: Vec<_> = std::fs::read_dir(p.backups_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
