@@ -242,3 +242,42 @@ fn a_disk_that_fills_during_pg_dump_leaves_no_partial_file_and_says_so() {
     let left: Vec<_> = std::fs::read_dir(p.backups_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn backups_lists_and_prune_keeps_the_newest_verified_archives() {
+    let p = populated(100);
+    p.run(&["backup"]).success();
+    p.run(&["backup", "--dump-format", "directory"]).success();
+    p.run(&["backup", "--dump-format", "plain"]).success();
+    p.run(&["backup"]).success();
+    assert_eq!(p.backups().len(), 4);
+    let j = p.run(&["backups", "--verify", "--format", "json"]).json();
+    // Oldest first, in the order they were made (a second's backups are suffixed -2, -3…).
+    let found: Vec<PathBuf> =
+        j.as_array().unwrap().iter().map(|b| PathBuf::from(b["path"].as_str().unwrap())).collect();
+    let exts: Vec<_> = found.iter().map(|f| f.extension().unwrap().to_str().unwrap()).collect();
+    assert_eq!(exts, ["dump", "dir", "sql", "dump"]);
+    let states: Vec<&str> = j.as_array().unwrap().iter().map(|b| b["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["verified"; 4], "{j}");
+    // A killed backup's partial directory, and the newest archive damaged (cut short).
+    let partial = p.backups_dir().join(format!(".{}.dev.20200101T000000Z.v1.dir.999999.partial", p.name()));
+    std::fs::create_dir_all(&partial).unwrap();
+    let newest = found[3].clone();
+    let len = std::fs::metadata(&newest).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&newest).unwrap().set_len(len / 2).unwrap();
+    let r = p.run(&["backups", "--verify"]);
+    r.failure().stdout_has("damaged").stdout_has("interrupted").stderr_has("1 backup(s) of `dev` are damaged");
+    // Keep 2 verified: the oldest verified one and the partial go; the damaged newest stays.
+    p.run(&["prune", "--keep", "2"]).success().stderr_has("Removed");
+    assert!(!partial.exists());
+    let left = p.backups();
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(left.contains(&newest), "the damaged one is kept: {left:?}");
+    assert!(!left.contains(&found[0]), "{left:?}");
+    // Never the newest verified one, whatever the rule.
+    p.run(&["prune", "--older-than", "1s", "--keep", "0"]).success();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    p.run(&["prune", "--older-than", "1s"]).success();
+    let left = p.backups();
+    assert!(left.iter().any(|f| f != &newest), "a verified archive stays: {left:?}");
+}

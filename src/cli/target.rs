@@ -289,6 +289,14 @@ impl Target {
         db::backup::dir(&self.env.spec.data_dir)
     }
 
+    /// The files of this database's backups in its backups directory, oldest first, the cheap
+    /// checks done (see `db::backup::list_of`).
+    pub fn backup_list(&self) -> anyhow::Result<Vec<db::backup::BackupFile>> {
+        let dir = self.backups_dir();
+        db::backup::list_of(&dir, &self.location.backup_stem(), self.location.file(), self.env.name())
+            .with_context(|| format!("cannot read {}", dir.display()))
+    }
+
     /// Backs the database up (to `dest`, or a new name in the backups directory), showing
     /// progress on a terminal when it takes more than a second; `dump` says how for a server.
     pub fn backup(

@@ -8,7 +8,7 @@ mod catalog;
 mod integrity;
 pub mod options;
 
-pub use catalog::{BackupFile, Kind, State, list, prune_plan, verify_newest};
+pub use catalog::{BackupFile, Kind, State, list, list_of, prune_plan, verify_newest};
 pub(crate) use integrity::record;
 pub use integrity::{check_header, checksum_path, digest, matches, recorded};
 
@@ -125,10 +125,15 @@ pub fn free_name(dir: &Path, stem: &str, env: &str, version: u64, tail: &str) ->
     let mut n = 1;
     loop {
         let suffix = if n == 1 { String::new() } else { format!("-{n}") };
-        let p = dir.join(format!("{stem}.{env}.{ts}{suffix}.v{version}{tail}"));
-        // A checksum file left without its backup keeps its name taken too.
-        if !p.exists() && !checksum_path(&p).exists() {
-            return p;
+        let base = format!("{stem}.{env}.{ts}{suffix}.v{version}");
+        // A checksum file left without its backup keeps its name taken too, and so does a backup
+        // of another format in the same second: the suffix orders them as they were made.
+        let taken = [".db", ".replaced.db", ".dump", ".sql", ".dir"].iter().any(|t| {
+            let p = dir.join(format!("{base}{t}"));
+            p.exists() || checksum_path(&p).exists()
+        });
+        if !taken {
+            return dir.join(format!("{base}{tail}"));
         }
         n += 1;
     }

@@ -3,7 +3,6 @@
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
 use crate::db::backup::{BackupFile, Kind, State};
-use anyhow::Context as _;
 use std::process::ExitCode;
 
 /// List the environment's backups: time, schema version, size, and whether each is sound
@@ -41,10 +40,8 @@ pub fn describe(b: &BackupFile) -> String {
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
-    target.file_only("backups")?;
     let dir = target.backups_dir();
-    let mut list = crate::db::backup::list(&dir, &target.path, target.env.name())
-        .with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut list = target.backup_list()?;
     if args.verify {
         crate::db::backup::verify_newest(&mut list, usize::MAX);
     }

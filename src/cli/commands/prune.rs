@@ -44,11 +44,13 @@ impl Pruned {
     }
 }
 
-/// Removes a pruned file with what belongs to it: a backup's checksum file, the `-wal` or
+/// Removes a pruned file (or directory archive) with what belongs to it: a backup's checksum file, the `-wal` or
 /// `-journal` a replaced database may have kept beside it (or SQLite left beside a partial file,
 /// which are listed too: one already removed with its partial file is done).
 fn remove(path: &Path) -> anyhow::Result<()> {
-    match std::fs::remove_file(path) {
+    // A pg_dump directory archive (finished or partial) is a directory.
+    let removed = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+    match removed {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(e)
                 .with_context(|| format!("cannot remove {}; the files before it are removed", path.display()));
@@ -75,9 +77,7 @@ pub fn prune(
     older_than: Option<std::time::Duration>,
     dry_run: bool,
 ) -> anyhow::Result<Pruned> {
-    let dir = target.backups_dir();
-    let mut list = backup::list(&dir, &target.path, target.env.name())
-        .with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut list = target.backup_list()?;
     backup::verify_newest(&mut list, keep.unwrap_or(1).max(1));
     let removed = backup::prune_plan(&list, keep, older_than, std::time::SystemTime::now());
     for path in &removed {
@@ -100,7 +100,6 @@ pub fn prune(
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
-    target.file_only("prune")?;
     let pruned = if args.dry_run {
         prune(ctx, &target, args.keep, args.older_than, true)?
     } else {

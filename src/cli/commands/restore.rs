@@ -31,8 +31,7 @@ pub struct Args {
 /// The newest backup that verifies, naming each newer one it skips and why.
 fn latest(ctx: &mut Ctx, target: &Target) -> anyhow::Result<PathBuf> {
     let dir = target.backups_dir();
-    let mut list = backup::list(&dir, &target.path, target.env.name())
-        .with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut list = target.backup_list()?;
     backup::verify_newest(&mut list, 1);
     let chosen = list.iter().rposition(|b| b.verified());
     for b in list[chosen.map_or(0, |i| i + 1)..].iter().filter(|b| b.kind == Kind::Backup) {
