@@ -28,8 +28,9 @@ impl Pg {
         let db = pgtest::database();
         let server = pgtest::shared();
         let dev = server.url(via, &format!("{}_dev", db.name()));
-        let t = Test::with(files).env("DEV_URL", &dev);
-        t.write("envdb.toml", "name = \"app\"\n[env.dev]\nurl = \"${DEV_URL}\"\n");
+        let qa = server.url(via, &format!("{}_dev_qa", db.name()));
+        let t = Test::with(files).env("DEV_URL", &dev).env("QA_URL", &qa);
+        t.write("envdb.toml", "name = \"app\"\n[env.dev]\nurl = \"${DEV_URL}\"\n[env.qa]\nurl = \"${QA_URL}\"\n");
         Pg { t, server, db }
     }
 
@@ -59,7 +60,6 @@ impl Pg {
         pgtest::postgres::Client::connect(&url, pgtest::postgres::NoTls).unwrap()
     }
 
-    #[allow(dead_code, reason = "the restore tests use it")]
     fn query(&self, sql: &str) -> Vec<String> {
         column(&mut self.admin(), sql)
     }
@@ -78,7 +78,6 @@ impl Pg {
     }
 
     /// The databases on the server whose name starts with this project's.
-    #[allow(dead_code, reason = "the restore tests use it")]
     fn databases(&self) -> Vec<String> {
         let sql = format!("SELECT datname FROM pg_database WHERE datname LIKE '{}%' ORDER BY 1", self.name());
         column(&mut self.server.admin(), &sql)
@@ -280,4 +279,138 @@ fn backups_lists_and_prune_keeps_the_newest_verified_archives() {
     p.run(&["prune", "--older-than", "1s"]).success();
     let left = p.backups();
     assert!(left.iter().any(|f| f != &newest), "a verified archive stays: {left:?}");
+}
+
+fn count(p: &Pg) -> u64 {
+    p.query("SELECT count(*) FROM people")[0].parse().unwrap()
+}
+
+/// The newest backup's path, from `backups --format json`.
+fn newest(p: &Pg) -> String {
+    let j = p.run(&["backups", "--format", "json"]).json();
+    let b = j.as_array().unwrap().iter().rev().find(|b| b["kind"] == "backup").unwrap();
+    b["path"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn restore_clean_builds_verifies_and_swaps_keeping_the_replaced_database() {
+    for via in [Via::Tcp, Via::Bouncer] {
+        let p = Pg::via(via, &[("0001_people.sql", PEOPLE)]);
+        p.run(&["migrate"]).success();
+        p.admin().batch_execute("INSERT INTO people SELECT g, 'u' || g FROM generate_series(1, 1500) g").unwrap();
+        p.run(&["backup"]).success();
+        p.admin().batch_execute("DELETE FROM people WHERE id > 10").unwrap();
+        let r = p.run(&["restore", "latest"]);
+        r.success()
+            .stderr_has("Restoring")
+            .stderr_has("untouched until it is verified")
+            .stderr_has("row counts of all")
+            .stderr_has("Kept")
+            .stderr_has("schema version 1 → 1");
+        assert_eq!(count(&p), 1500, "{via:?}");
+        let dbs = p.databases();
+        let replaced: Vec<_> = dbs.iter().filter(|d| d.contains("__replaced_")).collect();
+        assert_eq!(replaced.len(), 1, "{dbs:?}");
+        assert!(!dbs.iter().any(|d| d.contains("__restore_")), "{dbs:?}");
+        // The replaced database is the one as it was, listed by backups and dropped by prune.
+        let mut old = p.server.admin();
+        let old_url = p.server.url_as(Via::Socket, replaced[0], pgtest::SUPERUSER, "");
+        drop(old);
+        old = pgtest::postgres::Client::connect(&old_url, pgtest::postgres::NoTls).unwrap();
+        assert_eq!(column(&mut old, "SELECT count(*) FROM people"), ["10"]);
+        drop(old);
+        p.run(&["backups"]).success().stdout_has("database replaced by a restore");
+        // As a replaced file: it goes once a verified backup newer than it is kept.
+        p.run(&["prune", "--keep", "1"]).success();
+        assert!(p.databases().iter().any(|d| d.contains("__replaced_")));
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        p.run(&["backup"]).success();
+        p.run(&["prune", "--keep", "1"]).success().stderr_has("__replaced_");
+        assert!(!p.databases().iter().any(|d| d.contains("__replaced_")), "{:?}", p.databases());
+        p.run(&["validate"]).success();
+    }
+}
+
+#[test]
+fn restore_refuses_damaged_foreign_and_newer_archives_before_anything_changes() {
+    let p = Pg::new(&[("0001_people.sql", PEOPLE), ("0002_pets.sql", "CREATE TABLE pets (id bigint PRIMARY KEY);")]);
+    p.run(&["migrate"]).success();
+    p.admin().batch_execute("INSERT INTO people SELECT g, 'u' || g FROM generate_series(1, 3000) g").unwrap();
+    p.run(&["backup"]).success();
+    let good = newest(&p);
+    let dbs = p.databases();
+    let unchanged = |p: &Pg| {
+        assert_eq!(count(p), 3000);
+        assert_eq!(p.databases(), dbs);
+    };
+    // Cut short, with its checksum: refused by the checksum.
+    let cut = p.t.path("cut.dump");
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::copy(format!("{good}.sha256"), p.t.path("cut.dump.sha256")).unwrap();
+    p.run(&["restore", cut.to_str().unwrap()])
+        .failure()
+        .stderr_has("differs from the one recorded")
+        .stderr_has("nothing was changed");
+    unchanged(&p);
+    // Cut short without a checksum: the archive's data ends early, refused before any swap.
+    std::fs::remove_file(p.t.path("cut.dump.sha256")).unwrap();
+    p.run(&["restore", cut.to_str().unwrap()]).failure().stderr_has("cannot be restored");
+    unchanged(&p);
+    // Not an archive at all.
+    std::fs::write(p.t.path("junk.dump"), b"not a dump at all").unwrap();
+    p.run(&["restore", p.t.path("junk.dump").to_str().unwrap()]).failure().stderr_has("no PGDMP header");
+    unchanged(&p);
+    // Bytes flipped in the middle (the header intact), without a checksum.
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2;
+    for b in &mut flipped[mid..mid + 64] {
+        *b ^= 0xff;
+    }
+    std::fs::write(p.t.path("flipped.dump"), &flipped).unwrap();
+    p.run(&["restore", p.t.path("flipped.dump").to_str().unwrap()]).failure().stderr_has("cannot be restored");
+    unchanged(&p);
+    // Another environment's archive.
+    p.run(&["restore", &good, "--env", "qa"]).failure().stderr_has("is a backup of the environment `dev`, not `qa`");
+    // Another project's.
+    p.t.write("envdb.toml", p.t.read("envdb.toml").replace("name = \"app\"", "name = \"other\""));
+    p.run(&["restore", &good]).failure().stderr_has("is a backup of the project `app`, not `other`");
+    p.t.write("envdb.toml", p.t.read("envdb.toml").replace("name = \"other\"", "name = \"app\""));
+    // A newer schema than the migrations on disk.
+    std::fs::remove_file(p.t.path("migrations/0002_pets.sql")).unwrap();
+    p.run(&["hash"]).success();
+    p.run(&["restore", &good]).failure().stderr_has("does not fit the migrations on disk");
+    unchanged(&p);
+}
+
+#[test]
+fn restore_while_an_application_is_connected_is_refused_naming_it_and_force_ends_it() {
+    let p = populated(500);
+    p.run(&["backup"]).success();
+    let app_url = format!("{}?application_name=envdb-app:app:dev", p.server.url(Via::Tcp, &p.name()));
+    let mut app = pgtest::postgres::Client::connect(&app_url, pgtest::postgres::NoTls).unwrap();
+    app.batch_execute("SELECT 1").unwrap();
+    let before = p.databases();
+    let r = p.run(&["restore", "latest"]);
+    r.failure().stderr_has("session(s) are connected").stderr_has("`envdb-app:app:dev`").stderr_has("--force");
+    assert_eq!(p.databases(), before, "the restored database was dropped");
+    assert!(app.batch_execute("SELECT 1").is_ok(), "the application's session is untouched");
+    let r = p.run(&["restore", "latest", "--force"]);
+    r.success().stderr_has("ended 1 session(s)").stderr_has("envdb-app:app:dev");
+    assert!(app.batch_execute("SELECT 1").is_err(), "its session was ended");
+}
+
+#[test]
+fn restore_merge_loads_the_rows_into_the_existing_database_in_one_transaction() {
+    let p = populated(300);
+    p.run(&["backup"]).success();
+    p.admin().batch_execute("DELETE FROM people").unwrap();
+    p.run(&["restore", "latest", "--merge"]).success().stderr_has("merged into");
+    assert_eq!(count(&p), 300);
+    assert!(!p.databases().iter().any(|d| d.contains("__")));
+    // Merging again collides with the rows now there: rolled back whole.
+    p.run(&["restore", "latest", "--merge"]).failure().stderr_has("rolled back");
+    assert_eq!(count(&p), 300);
+    p.run(&["backup", "--dump-format", "plain"]).success();
+    p.run(&["restore", &newest(&p), "--merge"]).failure().stderr_has("--merge needs a custom or directory archive");
 }

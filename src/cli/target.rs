@@ -289,12 +289,16 @@ impl Target {
         db::backup::dir(&self.env.spec.data_dir)
     }
 
-    /// The files of this database's backups in its backups directory, oldest first, the cheap
-    /// checks done (see `db::backup::list_of`).
+    /// The files of this database's backups in its backups directory, and the databases
+    /// restores left beside it on its server, oldest first, the cheap checks done (see
+    /// `db::backup::list_of`).
     pub fn backup_list(&self) -> anyhow::Result<Vec<db::backup::BackupFile>> {
         let dir = self.backups_dir();
-        db::backup::list_of(&dir, &self.location.backup_stem(), self.location.file(), self.env.name())
-            .with_context(|| format!("cannot read {}", dir.display()))
+        let mut list = db::backup::list_of(&dir, &self.location.backup_stem(), self.location.file(), self.env.name())
+            .with_context(|| format!("cannot read {}", dir.display()))?;
+        list.extend(self.location.restore_leftovers(self.env.name())?);
+        list.sort_by(|a, b| (&a.timestamp, &a.path).cmp(&(&b.timestamp, &b.path)));
+        Ok(list)
     }
 
     /// Backs the database up (to `dest`, or a new name in the backups directory), showing

@@ -8,9 +8,9 @@ mod catalog;
 mod integrity;
 pub mod options;
 
-pub use catalog::{BackupFile, Kind, State, list, list_of, prune_plan, verify_newest};
+pub use catalog::{BackupFile, Kind, State, leftover_database, list, list_of, prune_plan, verify_newest};
 pub(crate) use integrity::record;
-pub use integrity::{check_header, checksum_path, digest, matches, recorded};
+pub use integrity::{check_backup, check_header, checksum_path, digest, matches, recorded};
 
 use super::{DbError, OpenOptions, companion, history};
 use rusqlite::backup::{Backup, StepResult};

@@ -124,6 +124,69 @@ impl Location {
         }
     }
 
+    /// The databases restores left beside this one on its server (replaced ones, interrupted
+    /// builds), as entries of its backups list; none for a file (a restore keeps the replaced
+    /// file in the backups directory, listed there).
+    pub fn restore_leftovers(&self, env: &str) -> Result<Vec<super::backup::BackupFile>, BackupError> {
+        match self {
+            Location::File(_) => Ok(Vec::new()),
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts } => Ok(super::postgres::swap::leftovers(url, opts)?
+                .into_iter()
+                .map(|(name, replaced)| super::backup::leftover_database(&name, replaced, env))
+                .collect()),
+        }
+    }
+
+    /// What a server archive records about itself (environment, project, history), read
+    /// before anything changes.
+    #[cfg(feature = "postgres")]
+    pub fn archive_identity(&self, file: &Path) -> Result<super::postgres::archive::Contents, BackupError> {
+        use super::postgres::swap::Archive;
+        let (Location::Server { url, opts }, Some(format)) = (self, Archive::format_of(file)) else {
+            return Err(BackupError::Unsupported(format!(
+                "{} is not a pg_dump archive (.dump, .sql or .dir) of a server database",
+                file.display()
+            )));
+        };
+        super::postgres::swap::identity(Archive { path: file, format }, &opts.history_schema, &url.redacted())
+    }
+
+    /// Restores a server archive: `--clean` (a new database, verified, swapped in) or `merge`.
+    #[cfg(feature = "postgres")]
+    pub fn restore_archive(
+        &self,
+        env: &str,
+        file: &Path,
+        merge: bool,
+        force: bool,
+        archive_version: u64,
+        status: &mut dyn FnMut(&str, String),
+    ) -> Result<super::postgres::swap::Restored, BackupError> {
+        use super::postgres::swap::{self, Archive};
+        let (Location::Server { url, opts }, Some(format)) = (self, Archive::format_of(file)) else {
+            return Err(BackupError::Unsupported(format!("{} is not a pg_dump archive", file.display())));
+        };
+        let archive = Archive { path: file, format };
+        if merge {
+            swap::merge(url, opts, env, archive, archive_version)
+        } else {
+            swap::clean(url, opts, env, archive, force, status)
+        }
+    }
+
+    /// Drops a database [`Location::restore_leftovers`] listed.
+    pub fn drop_leftover(&self, name: &str) -> Result<(), BackupError> {
+        match self {
+            Location::File(path) => Err(BackupError::Unsupported(format!(
+                "{} is a file: {name} is not a database on a server",
+                path.display()
+            ))),
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts } => super::postgres::swap::drop_leftover(url, opts, name),
+        }
+    }
+
     /// Whether the database exists (a server that cannot be reached is taken to have it, so
     /// that opening it says what is wrong).
     pub fn exists(&self) -> bool {

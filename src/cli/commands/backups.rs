@@ -29,7 +29,11 @@ pub fn describe(b: &BackupFile) -> String {
         (State::Checked, _) => "checked (header and size; checksum recorded, --verify re-reads it)".into(),
         (State::Unverified, _) => "unverified (no checksum recorded; never counted as verified)".into(),
         (State::Damaged, _) => format!("damaged: {problem}"),
+        (State::Replaced, Kind::ReplacedDatabase) => {
+            "database replaced by a restore (kept on the server as it was; `prune` drops it)".into()
+        }
         (State::Replaced, _) => "replaced by a restore (kept as it was)".into(),
+        (State::Interrupted, Kind::RestoreDatabase) => "database of an interrupted restore (`prune` drops it)".into(),
         (State::Interrupted, Kind::RestorePartial) => "interrupted restore (partial copy; `prune` removes it)".into(),
         (State::Interrupted, Kind::OrphanChecksum) => "checksum file without its backup (`prune` removes it)".into(),
         (State::Interrupted, _) => "interrupted (partial; `prune` removes it)".into(),

@@ -2,7 +2,7 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::backup::{self, BackupFile, State};
+use crate::db::backup::{self, BackupFile, Kind, State};
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -81,7 +81,15 @@ pub fn prune(
     backup::verify_newest(&mut list, keep.unwrap_or(1).max(1));
     let removed = backup::prune_plan(&list, keep, older_than, std::time::SystemTime::now());
     for path in &removed {
-        if !dry_run {
+        let database =
+            list.iter().any(|b| &b.path == path && matches!(b.kind, Kind::ReplacedDatabase | Kind::RestoreDatabase));
+        if database && !dry_run {
+            // A database still in use (a restore still loading it) stays, said so.
+            if let Err(e) = target.location.drop_leftover(&path.to_string_lossy()) {
+                ctx.out.warn(format!("kept the database {}: {e}", path.display()));
+                continue;
+            }
+        } else if !dry_run {
             remove(path)?;
         }
         ctx.out.status(if dry_run { "Would remove" } else { "Removed" }, target.project.show(path).display());

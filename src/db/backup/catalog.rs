@@ -20,6 +20,10 @@ pub enum Kind {
     RestorePartial,
     /// A checksum file whose backup is not there (the backup was interrupted, or removed by hand).
     OrphanChecksum,
+    /// A server database a restore replaced, kept on the server as `<db>__replaced_<ts>`.
+    ReplacedDatabase,
+    /// The half-built database of an interrupted restore, `<db>__restore_<ts>`.
+    RestoreDatabase,
 }
 
 /// How far a file can be trusted, as far as this run looked.
@@ -201,6 +205,37 @@ fn file(path: PathBuf, kind: Kind, environment: &str, timestamp: String, version
         timestamp,
         version,
     }
+}
+
+/// A database a restore left on a server (`replaced`: the one it replaced; else the one an
+/// interrupted restore was building), as a file of the list named by the database.
+pub fn leftover_database(name: &str, replaced: bool, environment: &str) -> BackupFile {
+    let timestamp = name.rsplit('_').next().unwrap_or_default().to_owned();
+    let kind = if replaced { Kind::ReplacedDatabase } else { Kind::RestoreDatabase };
+    BackupFile {
+        path: PathBuf::from(name),
+        kind,
+        state: if replaced { State::Replaced } else { State::Interrupted },
+        problem: None,
+        environment: environment.to_owned(),
+        modified: parse_stamp(&timestamp),
+        timestamp,
+        version: None,
+        size: 0,
+        checksum: None,
+        complete: replaced,
+        replaced,
+        in_progress: false,
+    }
+}
+
+/// The moment a `YYYYMMDDTHHMMSSZ` stamp names.
+fn parse_stamp(ts: &str) -> Option<SystemTime> {
+    let n = |r: std::ops::Range<usize>| ts.get(r)?.parse::<u32>().ok();
+    let month = time::Month::try_from(n(4..6)? as u8).ok()?;
+    let date = time::Date::from_calendar_date(n(0..4)? as i32, month, n(6..8)? as u8).ok()?;
+    let at = time::Time::from_hms(n(9..11)? as u8, n(11..13)? as u8, n(13..15)? as u8).ok()?;
+    Some(time::PrimitiveDateTime::new(date, at).assume_utc().into())
 }
 
 /// The cheap checks of a finished backup: its header against its size, its checksum file.

@@ -22,6 +22,7 @@ mod replay;
 pub mod restore;
 pub mod scratch;
 mod sql;
+pub mod swap;
 pub mod tools;
 
 pub use connect::Tls;

@@ -87,6 +87,49 @@ pub fn mismatches(contents: &Contents, found: &BTreeMap<String, u64>) -> Vec<Str
         .collect()
 }
 
+/// The programs and connection that load an archive into a database of the target's server.
+pub struct Loader<'a> {
+    /// `pg_restore`, or `psql` for a plain script.
+    pub loader: &'a Tool,
+    /// What reads the archive's data (`pg_restore`; the script itself for a plain one).
+    pub reader: &'a Tool,
+    pub target: &'a Target,
+    pub label: &'a str,
+}
+
+impl Loader<'_> {
+    /// Loads `archive` into `db` (at `db_url`) while its data is read, then compares every
+    /// table's row count with the archive's; returns the archive's contents and a session on `db`.
+    pub fn load_verified(
+        &self,
+        db: &str,
+        db_url: &str,
+        archive: &Path,
+        format: Format,
+        opts: &PgOptions,
+    ) -> Result<(Contents, super::Postgres), BackupError> {
+        // Read the archive's data while it loads: the two cost about as long as the slowest.
+        let contents = std::thread::scope(|s| {
+            let read = s.spawn(|| archive::contents(self.reader, archive, format, &opts.history_schema, false));
+            let loaded = load(self.loader, self.target, db, archive, format, false);
+            let contents = read.join().unwrap_or_else(|_| Err("reading the archive panicked".into()));
+            loaded.and(contents)
+        })
+        .map_err(|e| BackupError::Server(format!("loading {} into {db}: {e}", archive.display())))?;
+        let mut session = super::Postgres::connect(db_url, self.label.to_owned(), opts.clone())?;
+        let found = counts(session.client(), &contents)
+            .map_err(|e| BackupError::Db(super::PgError::server(self.label, &e).into()))?;
+        let wrong = mismatches(&contents, &found);
+        if !wrong.is_empty() {
+            return Err(BackupError::Server(format!(
+                "restored into {db}, the archive's rows do not all arrive: {}",
+                wrong.join("; ")
+            )));
+        }
+        Ok((contents, session))
+    }
+}
+
 /// Restores `archive` into a scratch database on the source's server (dropped however this
 /// ends) and compares every table's row count with the archive's.
 pub(super) fn verify_in_scratch(
@@ -97,27 +140,11 @@ pub(super) fn verify_in_scratch(
     opts: &PgOptions,
 ) -> Result<(), BackupError> {
     let connect = scratch::connector(src.label.clone(), opts.connect_timeout);
-    let url = src.target_url();
-    let scratch = Scratch::create_for(&url, VERIFY, connect).map_err(|e| BackupError::Server(e.to_string()))?;
+    let scratch =
+        Scratch::create_for(&src.target_url(), VERIFY, connect).map_err(|e| BackupError::Server(e.to_string()))?;
     let reader = if format == Format::Plain { loader.clone() } else { src.tool("pg_restore")? };
-    // Read the archive's data while it loads: the two cost about as long as the slowest.
-    let contents = std::thread::scope(|s| {
-        let read = s.spawn(|| archive::contents(&reader, archive_path, format, &opts.history_schema, false));
-        let loaded = load(loader, &src.target, scratch.name(), archive_path, format, false);
-        let contents = read.join().unwrap_or_else(|_| Err("reading the archive panicked".into()));
-        loaded.and(contents)
-    })
-    .map_err(|e| BackupError::Server(format!("restoring it into the scratch database {}: {e}", scratch.name())))?;
-    let mut client = super::Postgres::connect(scratch.url(), src.label.clone(), opts.clone())?.into_client();
-    let found =
-        counts(&mut client, &contents).map_err(|e| BackupError::Db(super::PgError::server(&src.label, &e).into()))?;
-    drop(client);
-    let wrong = mismatches(&contents, &found);
-    if !wrong.is_empty() {
-        return Err(BackupError::Server(format!(
-            "restored into a scratch database, the archive's rows do not all arrive: {}",
-            wrong.join("; ")
-        )));
-    }
+    let load = Loader { loader, reader: &reader, target: &src.target, label: &src.label };
+    let (_, session) = load.load_verified(scratch.name(), scratch.url(), archive_path, format, opts)?;
+    drop(session);
     scratch.drop_database().map_err(|e| BackupError::Server(e.to_string()))
 }
