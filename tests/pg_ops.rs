@@ -414,3 +414,65 @@ fn restore_merge_loads_the_rows_into_the_existing_database_in_one_transaction() 
     p.run(&["backup", "--dump-format", "plain"]).success();
     p.run(&["restore", &newest(&p), "--merge"]).failure().stderr_has("--merge needs a custom or directory archive");
 }
+
+#[test]
+fn upgrade_refuses_while_the_application_is_connected_then_backs_up_migrates_and_reports() {
+    let p = populated(200);
+    p.t.write("envdb.toml", p.t.read("envdb.toml").replace("[env.dev]\n", "[env.dev]\nbackup_keep = 1\n"));
+    p.t.write("migrations/0002_pets.sql", "CREATE TABLE pets (id bigint PRIMARY KEY);");
+    p.run(&["hash"]).success();
+    let app_url = format!("{}?application_name=envdb-app:app:dev", p.server.url(Via::Tcp, &p.name()));
+    let mut app = pgtest::postgres::Client::connect(&app_url, pgtest::postgres::NoTls).unwrap();
+    app.batch_execute("SELECT 1").unwrap();
+    let r = p.run(&["upgrade"]);
+    r.failure().stderr_has("the application is connected").stderr_has("`envdb-app:app:dev`").stderr_has("--force");
+    assert_eq!(p.query("SELECT max(version) FROM envdb_migrations"), ["1"]);
+    assert!(p.backups().is_empty());
+    p.run(&["upgrade", "--dry-run"]).success().stderr_has("an application holds the database");
+    drop(app);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let r = p.run(&["upgrade"]);
+    r.success().stdout_has("Schema version: 1 → 2").stdout_has(".v1.dump");
+    assert_eq!(p.backups().len(), 1);
+    // A failing migration: the database stays at 2 and the exact restore command is printed.
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // Passes on the empty replay, fails on the 200 rows.
+    p.t.write("migrations/0003_bad.sql", "ALTER TABLE people ADD CONSTRAINT small CHECK (id < 100);");
+    p.run(&["hash"]).success();
+    let r = p.run(&["upgrade"]);
+    r.failure().stderr_has("help: to return to version 2: cargo envdb restore ").stderr_has(".v2.dump --env dev");
+    assert_eq!(p.query("SELECT max(version) FROM envdb_migrations"), ["2"]);
+    let line = r.stderr.lines().find(|l| l.contains("cargo envdb restore")).unwrap();
+    let cmd = line.split("cargo envdb ").nth(1).unwrap().trim().to_owned();
+    std::fs::remove_file(p.t.path("migrations/0003_bad.sql")).unwrap();
+    p.run(&["hash"]).success();
+    let args: Vec<&str> = cmd.split_whitespace().collect();
+    p.run(&args).success().stderr_has("schema version 2 → 2");
+    assert_eq!(p.backups().len(), 2, "a failed upgrade prunes nothing");
+    assert!(p.databases().iter().any(|d| d.contains("__replaced_")));
+    // backup_keep = 1 after the next upgrade: the newest verified backup alone is left, and the
+    // replaced database goes (a verified backup newer than it is kept).
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    p.t.write("migrations/0003_toys.sql", "CREATE TABLE toys (id bigint PRIMARY KEY);");
+    p.run(&["hash"]).success();
+    p.run(&["upgrade"]).success().stdout_has("Schema version: 2 → 3");
+    assert_eq!(p.backups().len(), 1, "{:?}", p.backups());
+    assert_eq!(p.databases(), [p.name()]);
+}
+
+#[test]
+fn reset_builds_beside_swaps_and_a_failed_seed_leaves_the_old_database() {
+    let p = populated(50);
+    p.t.write("seeds/dev.sql", "INSERT INTO people VALUES (1, 'seeded@example.com');");
+    let r = p.run(&["reset", "--force"]);
+    r.success().stderr_has("Building").stderr_has("__reset_").stderr_has("Backed up").stderr_has("Removed");
+    assert_eq!(p.query("SELECT email FROM people"), ["seeded@example.com"]);
+    assert_eq!(p.databases(), [p.name()], "nothing left beside it");
+    assert_eq!(p.backups().len(), 1);
+    p.admin().batch_execute("INSERT INTO people VALUES (2, 'kept@example.com')").unwrap();
+    p.t.write("seeds/dev.sql", "INSERT INTO people VALUES (1, 'a');\nINSERT INTO people VALUES (1, 'dup');");
+    let r = p.run(&["reset", "--force"]);
+    r.failure().stderr_has("reset changed nothing");
+    assert_eq!(count(&p), 2, "the old database is in place");
+    assert_eq!(p.databases(), [p.name()], "the new one was dropped");
+}

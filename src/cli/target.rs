@@ -154,17 +154,6 @@ impl Target {
         Ok(self.dir.migrations())
     }
 
-    /// Refuses a command that so far works on database files only (backups, restore, upgrade,
-    /// reset) for a database on a server, before it does anything.
-    pub fn file_only(&self, command: &str) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.location.file().is_some(),
-            "`cargo envdb {command}` works on SQLite databases so far, and {} is on PostgreSQL; nothing was changed\n  help: until envdb backs PostgreSQL up itself, use pg_dump and pg_restore",
-            self.show()
-        );
-        Ok(())
-    }
-
     /// Creates the database when it is missing and the backend does not create it on opening
     /// (a server database), saying so; a protected environment needs `--create`.
     pub fn create_missing(&self, ctx: &mut Ctx, allowed: bool) -> anyhow::Result<()> {
@@ -329,6 +318,18 @@ impl Target {
         if force {
             return Ok(None);
         }
+        if self.location.file().is_none() {
+            // A server database: the application is visible by its sessions' application_name.
+            let sessions = self.app_sessions()?;
+            anyhow::ensure!(
+                sessions.is_empty(),
+                "the application is connected to {} ({} session(s): {}); nothing was changed\n  help: stop the application, then {what} again, or pass --force to {what} anyway (audited)",
+                self.show(),
+                sessions.len(),
+                sessions.join("; ")
+            );
+            return Ok(None);
+        }
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir { path: dir.to_owned(), source })?;
         }
@@ -339,6 +340,27 @@ impl Target {
         anyhow::bail!(
             "{in_use}; nothing was changed\n  help: stop the application, then {what} again, or pass --force to {what} anyway"
         )
+    }
+
+    /// The application's sessions on a server database (`application_name`
+    /// `envdb-app:<project>:<env>`, as the runtime names them), each named; none for a file.
+    pub fn app_sessions(&self) -> anyhow::Result<Vec<String>> {
+        let app = crate::runtime::app_name(Some(&self.env));
+        Ok(self.location.app_sessions(&app)?)
+    }
+
+    /// Whether the application runs: holds the file's lock, or has sessions on the server.
+    pub fn app_connected(&self) -> bool {
+        match self.location.file() {
+            Some(path) => lock::app_running(path),
+            None => self.app_sessions().is_ok_and(|s| !s.is_empty()),
+        }
+    }
+
+    /// The name the next automatic backup of this database at `version` would take.
+    pub fn backup_name(&self, version: u64) -> PathBuf {
+        let tail = if self.location.file().is_some() { ".db" } else { ".dump" };
+        db::backup::free_name(&self.backups_dir(), &self.location.backup_stem(), self.env.name(), version, tail)
     }
 
     /// `<who> holds <db>.lock (the database is in use)` while an application runs, naming it

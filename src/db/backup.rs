@@ -9,6 +9,7 @@ mod integrity;
 pub mod options;
 
 pub use catalog::{BackupFile, Kind, State, leftover_database, list, list_of, prune_plan, verify_newest};
+#[cfg(feature = "postgres")]
 pub(crate) use integrity::record;
 pub use integrity::{check_backup, check_header, checksum_path, digest, matches, recorded};
 

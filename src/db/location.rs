@@ -127,6 +127,7 @@ impl Location {
     /// The databases restores left beside this one on its server (replaced ones, interrupted
     /// builds), as entries of its backups list; none for a file (a restore keeps the replaced
     /// file in the backups directory, listed there).
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables, reason = "a file has none"))]
     pub fn restore_leftovers(&self, env: &str) -> Result<Vec<super::backup::BackupFile>, BackupError> {
         match self {
             Location::File(_) => Ok(Vec::new()),
@@ -172,6 +173,68 @@ impl Location {
             swap::merge(url, opts, env, archive, archive_version)
         } else {
             swap::clean(url, opts, env, archive, force, status)
+        }
+    }
+
+    /// The sessions of the application `app` (its `application_name`) on a server database,
+    /// each named; none for a file (its application holds a lock file instead).
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables, reason = "a file has none"))]
+    pub fn app_sessions(&self, app: &str) -> Result<Vec<String>, BackupError> {
+        match self {
+            Location::File(_) => Ok(Vec::new()),
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts } => super::postgres::swap::app_sessions(url, opts, app),
+        }
+    }
+
+    /// A new, empty database beside this one, for `reset` to build before it replaces this one:
+    /// the file `<db>.reset.partial` (one a killed reset left is removed first), or the server
+    /// database `<db>__reset_<ts>`.
+    pub fn beside(&self) -> Result<Location, BackupError> {
+        match self {
+            Location::File(path) => {
+                let built = lock::lock_path(path, "reset.partial");
+                super::remove_database(&built);
+                Ok(Location::File(built))
+            }
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts } => Ok(Location::Server {
+                url: Box::new(super::postgres::swap::create_beside(url, opts, "reset")?),
+                opts: opts.clone(),
+            }),
+        }
+    }
+
+    /// Removes a database [`Location::beside`] made (best effort).
+    pub fn discard(&self) {
+        match self {
+            Location::File(path) => super::remove_database(path),
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts } => super::postgres::swap::discard(url, opts),
+        }
+    }
+
+    /// Puts `built` (made by [`Location::beside`]) in place of this database, which is gone
+    /// after: one rename of a file, or two renames of server databases in one transaction while
+    /// no other session is connected (`force` ends them; returned, named). A failure changes
+    /// neither.
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables, reason = "a file has none"))]
+    pub fn replace_with(&self, built: &Location, force: bool) -> Result<Vec<String>, BackupError> {
+        match (self, built) {
+            (Location::File(path), Location::File(built)) => {
+                super::swap_in(built, path).map_err(|e| super::backup::write_error(path, e))?;
+                Ok(Vec::new())
+            }
+            #[cfg(feature = "postgres")]
+            (Location::Server { url, opts }, Location::Server { url: built, .. }) => {
+                super::postgres::swap::replace_with(url, opts, built, force)
+            }
+            #[cfg(feature = "postgres")]
+            _ => Err(BackupError::Unsupported(format!(
+                "{} and {} are of different backends",
+                self.label(),
+                built.label()
+            ))),
         }
     }
 

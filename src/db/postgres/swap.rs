@@ -28,6 +28,8 @@ const RESTORE: Purpose = Purpose {
 /// The suffixes of the databases a restore leaves beside `<db>`.
 pub const REPLACED: &str = "__replaced_";
 pub const BUILDING: &str = "__restore_";
+/// What `reset` builds its new database as: `<db>__reset_<ts>`.
+pub const RESET: &str = "__reset_";
 
 /// An archive to restore, by path and format.
 #[derive(Debug, Clone, Copy)]
@@ -147,7 +149,7 @@ fn keep_out(site: &mut Site, db: &str, force: bool) -> Result<Vec<String>, Backu
     let names: Vec<String> = found.iter().map(|(_, n)| n.clone()).collect();
     if !force {
         return Err(fail(format!(
-            "{} session(s) are connected to {}: {}; the restored database was dropped and {} is untouched\n  help: stop the application, then restore again, or pass --force to end those sessions (audited)",
+            "{} session(s) are connected to {}: {}; the new database was dropped and {} is untouched\n  help: stop the application and try again, or pass --force to end those sessions (audited)",
             names.len(),
             site.label,
             names.join("; "),
@@ -219,35 +221,36 @@ pub fn clean(
         Ok((after, contents.counts.len()))
     })();
     let (after, tables) = outcome.inspect_err(|_| site.drop_database(&building))?;
-    let mut terminated = Vec::new();
-    let swap = if before.is_some() {
-        format!(
+    let kept_as = before.map(|_| kept.as_str());
+    let terminated = swap_in(&mut site, &building, kept_as, force).inspect_err(|_| site.drop_database(&building))?;
+    Ok(Restored { kept: before.map(|_| kept), before, after, terminated, tables })
+}
+
+/// Puts the database `building` under the site's name: the old one (when `kept` names where it
+/// goes) and the new one renamed in one transaction, while no other session is connected
+/// (refused and named; `force` ends them). Returns the sessions it ended. On failure the new
+/// database is still there, under its own name, for the caller to drop.
+fn swap_in(site: &mut Site, building: &str, kept: Option<&str>, force: bool) -> Result<Vec<String>, BackupError> {
+    let db = site.db.clone();
+    let swap = match kept {
+        Some(kept) => format!(
             "BEGIN; ALTER DATABASE {} RENAME TO {}; ALTER DATABASE {} RENAME TO {}; COMMIT;",
             ident(&db),
-            ident(&kept),
-            ident(&building),
+            ident(kept),
+            ident(building),
             ident(&db)
-        )
-    } else {
-        format!("ALTER DATABASE {} RENAME TO {}", ident(&building), ident(&db))
+        ),
+        None => format!("ALTER DATABASE {} RENAME TO {}", ident(building), ident(&db)),
     };
+    let mut terminated = Vec::new();
     // A session may connect between the check and the rename: `--force` ends it and tries again.
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let ended = match keep_out(&mut site, &db, force) {
-            Ok(ended) => ended,
-            Err(e) => {
-                site.drop_database(&building);
-                return Err(e);
-            }
-        };
-        terminated.extend(ended);
+    for tries in 1.. {
+        terminated.extend(keep_out(site, &db, force)?);
         // Only envdb knows the new database's name: what is left on it is envdb's own (a
         // pooler's server connection the verification used).
         let _ = site.admin.batch_execute(&format!(
             "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE datname = {}",
-            literal(&building)
+            literal(building)
         ));
         match site.admin.batch_execute(&swap) {
             Ok(()) => break,
@@ -257,15 +260,63 @@ pub fn clean(
                     std::thread::sleep(std::time::Duration::from_millis(100));
                     continue;
                 }
-                site.drop_database(&building);
                 return Err(fail(format!(
-                    "cannot swap the restored database in ({}); it was dropped and {db} is untouched",
+                    "cannot swap the new database in ({}); it was dropped and {db} is untouched",
                     super::error::describe(&e)
                 )));
             }
         }
     }
-    Ok(Restored { kept: before.map(|_| kept), before, after, terminated, tables })
+    Ok(terminated)
+}
+
+/// The application's sessions on the database (`application_name` = `app`), each named.
+pub fn app_sessions(url: &DbUrl, opts: &PgOptions, app: &str) -> Result<Vec<String>, BackupError> {
+    let mut site = site(url, opts)?;
+    let db = site.db.clone();
+    Ok(sessions(&mut site, &db)?
+        .into_iter()
+        .filter(|(_, named)| named.contains(&format!("`{app}`")))
+        .map(|(_, named)| named)
+        .collect())
+}
+
+/// Creates `<db>__<tag>_<UTC ts>` beside the URL's database (`reset` builds its new database
+/// there) and returns its URL.
+pub fn create_beside(url: &DbUrl, opts: &PgOptions, tag: &str) -> Result<DbUrl, BackupError> {
+    let mut site = site(url, opts)?;
+    let name = format!("{}__{tag}_{}", site.db, backup::timestamp());
+    if name.len() > 63 {
+        return Err(fail(format!(
+            "the database name `{}` is too long to build `{name}` beside it (PostgreSQL names hold 63 bytes); nothing was changed",
+            site.db
+        )));
+    }
+    site.admin.batch_execute(&format!("CREATE DATABASE {}", ident(&name))).map_err(|e| server(&site.label, &e))?;
+    Ok(url.with_dbname(&name))
+}
+
+/// Drops the URL's database (ending its sessions): a database `reset` built and did not use.
+pub fn discard(url: &DbUrl, opts: &PgOptions) {
+    if let Ok(mut site) = site(url, opts) {
+        let db = site.db.clone();
+        site.drop_database(&db);
+    }
+}
+
+/// Puts the database `built` in place of the URL's (see [`swap_in`]) and drops the old one;
+/// returns the sessions `force` ended. A failure leaves both as they were.
+pub fn replace_with(url: &DbUrl, opts: &PgOptions, built: &DbUrl, force: bool) -> Result<Vec<String>, BackupError> {
+    let mut site = site(url, opts)?;
+    let db = site.db.clone();
+    let exists = site.exists(&db)?;
+    let kept = format!("{db}{REPLACED}{}", backup::timestamp());
+    let ended = swap_in(&mut site, built.dbname(), exists.then_some(kept.as_str()), force)?;
+    if exists {
+        // Best effort: a replaced database left is listed by `backups` and dropped by `prune`.
+        site.drop_database(&kept);
+    }
+    Ok(ended)
 }
 
 /// `restore --merge`: the archive's rows (envdb's own tables left out) loaded into the existing
@@ -329,10 +380,11 @@ pub fn leftovers(url: &DbUrl, opts: &PgOptions) -> Result<Vec<(String, bool)>, B
     let mut site = site(url, opts)?;
     let like = |suffix: &str| literal(&format!("{}{}%", site.db.replace('_', "\\_"), suffix.replace('_', "\\_")));
     let sql = format!(
-        "SELECT datname, datname LIKE {} FROM pg_catalog.pg_database WHERE datname LIKE {} OR datname LIKE {} ORDER BY 1",
+        "SELECT datname, datname LIKE {} FROM pg_catalog.pg_database WHERE datname LIKE {} OR datname LIKE {} OR datname LIKE {} ORDER BY 1",
         like(REPLACED),
         like(REPLACED),
-        like(BUILDING)
+        like(BUILDING),
+        like(RESET)
     );
     let found = rows(&mut site.admin, &sql).map_err(|e| server(&site.label, &e))?;
     Ok(found
@@ -347,7 +399,7 @@ pub fn leftovers(url: &DbUrl, opts: &PgOptions) -> Result<Vec<(String, bool)>, B
 /// loading, or a replaced database someone uses, is left and reported).
 pub fn drop_leftover(url: &DbUrl, opts: &PgOptions, name: &str) -> Result<(), BackupError> {
     let mut site = site(url, opts)?;
-    if !(name.starts_with(&format!("{}{REPLACED}", site.db)) || name.starts_with(&format!("{}{BUILDING}", site.db))) {
+    if ![REPLACED, BUILDING, RESET].iter().any(|s| name.starts_with(&format!("{}{s}", site.db))) {
         return Err(fail(format!("{name} is not a database a restore of {} left", site.label)));
     }
     site.admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", ident(name))).map_err(|e| server(&site.label, &e))
