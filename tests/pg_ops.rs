@@ -476,3 +476,119 @@ fn reset_builds_beside_swaps_and_a_failed_seed_leaves_the_old_database() {
     assert_eq!(count(&p), 2, "the old database is in place");
     assert_eq!(p.databases(), [p.name()], "the new one was dropped");
 }
+
+// ---- SIGKILL loops ----
+
+/// How many kills each loop aims for (the 50), and the time it may take at most: a
+/// loaded machine gets fewer, at least [`MIN_KILLS`].
+const KILLS: u32 = 50;
+const MIN_KILLS: u32 = 20;
+const LOOP_BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A pseudo-random number below `n` (xorshift, seeded by the clock).
+fn below(state: &mut u64, n: u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state % n.max(1)
+}
+
+fn seed() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+}
+
+/// Runs the binary, killing it (SIGKILL) after `after`; whether it was killed before it ended.
+fn run_killed(p: &Pg, args: &[&str], after: std::time::Duration) -> bool {
+    let mut child =
+        p.t.command(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    std::thread::sleep(after);
+    let killed = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    killed
+}
+
+/// Every archive under a backup name has its checksum and lists every table.
+fn every_named_backup_verifies(p: &Pg) {
+    for file in p.backups() {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let sum = std::fs::read_to_string(file.with_file_name(format!("{name}.sha256")))
+            .unwrap_or_else(|e| panic!("{name} has no checksum file: {e}"));
+        let out = std::process::Command::new("sha256sum").arg(&file).output().unwrap();
+        let actual = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_owned();
+        assert!(sum.starts_with(&actual), "{name}: the checksum differs");
+        let list =
+            std::process::Command::new(p.server.bindir().join("pg_restore")).arg("--list").arg(&file).output().unwrap();
+        let toc = String::from_utf8_lossy(&list.stdout);
+        assert!(toc.contains(" TABLE DATA public people "), "{name} does not list people:\n{toc}");
+    }
+}
+
+#[test]
+fn sigkill_during_backup_never_leaves_an_unverified_file_under_a_backup_name() {
+    let p = populated(60_000);
+    let started = std::time::Instant::now();
+    p.run(&["backup"]).success();
+    let full = started.elapsed();
+    let mut rng = seed();
+    let (mut kills, loop_started) = (0, std::time::Instant::now());
+    while kills < KILLS && loop_started.elapsed() < LOOP_BUDGET {
+        let at = std::time::Duration::from_micros(below(&mut rng, full.as_micros() as u64 + 1));
+        kills += u32::from(run_killed(&p, &["backup"], at));
+        every_named_backup_verifies(&p);
+    }
+    assert!(kills >= MIN_KILLS, "only {kills} kills in {LOOP_BUDGET:?} (a full backup takes {full:?})");
+    // What the kills left is listed as interrupted (or a checksum alone) and pruned.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let r = p.run(&["backups", "--verify"]);
+    r.success();
+    p.run(&["prune", "--keep", "1"]).success();
+    let left: Vec<_> = std::fs::read_dir(p.backups_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left.len(), 2, "one backup and its checksum: {left:?}");
+    eprintln!("{kills} SIGKILLs during backup (a full backup: {full:?})");
+}
+
+#[test]
+fn sigkill_during_restore_leaves_the_old_or_the_restored_database_under_its_name_never_neither() {
+    let p = populated(20_000);
+    p.run(&["backup"]).success();
+    let started = std::time::Instant::now();
+    p.run(&["restore", "latest"]).success();
+    let full = started.elapsed();
+    let mut rng = seed();
+    let (mut kills, mut swapped, loop_started) = (0, 0, std::time::Instant::now());
+    let mut expected_old = 20_000;
+    while kills < KILLS && loop_started.elapsed() < LOOP_BUDGET {
+        // The live database differs from the archive, so which one is in place shows.
+        expected_old -= 1;
+        p.admin().batch_execute(&format!("DELETE FROM people WHERE id > {expected_old}")).unwrap();
+        let at = std::time::Duration::from_micros(below(&mut rng, full.as_micros() as u64 + 1));
+        kills += u32::from(run_killed(&p, &["restore", "latest"], at));
+        let n = count(&p);
+        assert!(n == expected_old || n == 20_000, "{n} rows: neither the old database nor the restored one");
+        if n == 20_000 {
+            swapped += 1;
+            expected_old = 20_000;
+            let kept = p.databases().into_iter().filter(|d| d.contains("__replaced_")).count();
+            assert!(kept >= 1, "the replaced database is kept");
+        }
+    }
+    assert!(kills >= MIN_KILLS, "only {kills} kills in {LOOP_BUDGET:?} (a full restore takes {full:?})");
+    // The half-built databases of killed restores are listed and, once no orphaned pg_restore
+    // loads them any more, dropped by prune.
+    p.run(&["backup"]).success();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let left = loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        p.run(&["prune", "--keep", "1"]).success();
+        let left: Vec<_> = p.databases().into_iter().filter(|d| d.contains("__")).collect();
+        if left.is_empty() || std::time::Instant::now() > deadline {
+            break left;
+        }
+    };
+    assert!(left.is_empty(), "{left:?}");
+    eprintln!("{kills} SIGKILLs during restore, {swapped} after the swap (a full restore: {full:?})");
+}

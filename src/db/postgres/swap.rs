@@ -184,8 +184,17 @@ pub fn clean(
     } else {
         None
     };
+    // A name a restore killed in the same second left is taken: `-2`, `-3`… as backups do.
     let ts = backup::timestamp();
-    let (building, kept) = (format!("{db}{BUILDING}{ts}"), format!("{db}{REPLACED}{ts}"));
+    let mut n = 1;
+    let (building, kept) = loop {
+        let ts = if n == 1 { ts.clone() } else { format!("{ts}-{n}") };
+        let (building, kept) = (format!("{db}{BUILDING}{ts}"), format!("{db}{REPLACED}{ts}"));
+        if !site.exists(&building)? && !site.exists(&kept)? {
+            break (building, kept);
+        }
+        n += 1;
+    };
     if kept.len() > 63 {
         return Err(fail(format!(
             "the database name `{db}` is too long to keep it beside the restored one as `{kept}` (PostgreSQL names hold 63 bytes); nothing was changed\n  help: restore with pg_restore yourself, or rename the database"
