@@ -33,3 +33,15 @@ pub fn create_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
     }
     result
 }
+
+/// The size in bytes of a file, or of the files of a directory (a `pg_dump` directory archive)
+/// added up; 0 when it cannot be read.
+pub fn size_of(path: &Path) -> u64 {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(path)
+            .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}

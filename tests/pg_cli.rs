@@ -349,26 +349,6 @@ fn seed_runs_the_seed_file_on_the_server() {
 }
 
 #[test]
-fn file_only_commands_refuse_a_server_database_and_say_what_to_use() {
-    let p = Pg::new(Via::Tcp, &[("0001_people.sql", PEOPLE)]);
-    p.run(&["migrate"]).success();
-    let before = p.t.snapshot();
-    for args in [
-        &["reset", "--force"][..],
-        &["backup"],
-        &["backups"],
-        &["prune", "--keep", "1"],
-        &["restore", "latest"],
-        &["upgrade"],
-    ] {
-        let r = p.run(args);
-        r.failure().stderr_has("PostgreSQL").stderr_has("nothing was changed").stderr_has("pg_dump");
-    }
-    assert_eq!(p.t.snapshot(), before);
-    assert_eq!(p.versions("dev"), ["1"]);
-}
-
-#[test]
 fn env_shows_the_server_database() {
     let p = Pg::new(Via::Bouncer, &[("0001_people.sql", PEOPLE)]);
     p.run(&["migrate"]).success();

@@ -247,17 +247,6 @@ impl Place {
         Ok(check_cache::checked(&project.root, &project.migrations, &display, self.dialect(), use_cache)?)
     }
 
-    /// Refuses a command that so far works on database files only (backups, restore, upgrade,
-    /// reset) for a database on a server, before it does anything.
-    pub fn file_only(&self, command: &str) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.location.file().is_some(),
-            "`cargo envdb {command}` works on SQLite databases so far, and {} is on PostgreSQL; nothing was changed\n  help: until envdb backs PostgreSQL up itself, use pg_dump and pg_restore",
-            self.show()
-        );
-        Ok(())
-    }
-
     /// Creates the database when it is missing and the backend does not create it on opening
     /// (a server database), saying so; a protected environment needs `--create`.
     pub fn create_missing(&self, ctx: &mut Ctx, allowed: bool) -> anyhow::Result<()> {
@@ -370,23 +359,36 @@ impl Place {
         db::backup::dir(&self.env.spec.data_dir)
     }
 
+    /// The files of this database's backups in its backups directory, and the databases
+    /// restores left beside it on its server, oldest first, the cheap checks done (see
+    /// `db::backup::list_of`).
+    pub fn backup_list(&self) -> anyhow::Result<Vec<db::backup::BackupFile>> {
+        let dir = self.backups_dir();
+        let mut list = db::backup::list_of(&dir, &self.location.backup_stem(), self.location.file(), self.env.name())
+            .with_context(|| format!("cannot read {}", dir.display()))?;
+        list.extend(self.location.restore_leftovers(self.env.name())?);
+        list.sort_by(|a, b| (&a.timestamp, &a.path).cmp(&(&b.timestamp, &b.path)));
+        Ok(list)
+    }
+
     /// Backs the database up (to `dest`, or a new name in the backups directory), showing
-    /// progress on a terminal when it takes more than a second.
+    /// progress on a terminal when it takes more than a second; `dump` says how for a server.
     pub fn backup(
         &self,
         ctx: &mut Ctx,
         dest: Option<&std::path::Path>,
         vacuum: bool,
+        dump: db::backup::options::DumpOptions,
     ) -> anyhow::Result<db::backup::Made> {
         let dest = dest.map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_owned()));
         let mut progress = ctx.out.progress("Backing up");
-        Ok(db::backup::backup_database(
-            &self.path,
+        let opts = db::backup::BackupOptions { vacuum, busy_timeout: self.busy, ..Default::default() };
+        Ok(self.location.backup(
             self.env.name(),
             &self.backups_dir(),
             dest.as_deref(),
-            db::backup::BackupOptions { vacuum, ..Default::default() },
-            self.busy,
+            opts,
+            dump,
             &mut |done, total| progress.update(done, total),
         )?)
     }
@@ -395,6 +397,18 @@ impl Place {
     /// where the system can tell) while one runs. With `force`, goes ahead without the guard.
     pub fn hold_applications(&self, what: &str, force: bool) -> anyhow::Result<Option<lock::Held>> {
         if force {
+            return Ok(None);
+        }
+        if self.location.file().is_none() {
+            // A server database: the application is visible by its sessions' application_name.
+            let sessions = self.app_sessions()?;
+            anyhow::ensure!(
+                sessions.is_empty(),
+                "the application is connected to {} ({} session(s): {}); nothing was changed\n  help: stop the application, then {what} again, or pass --force to {what} anyway (audited)",
+                self.show(),
+                sessions.len(),
+                sessions.join("; ")
+            );
             return Ok(None);
         }
         if let Some(dir) = self.path.parent() {
@@ -407,6 +421,27 @@ impl Place {
         anyhow::bail!(
             "{in_use}; nothing was changed\n  help: stop the application, then {what} again, or pass --force to {what} anyway"
         )
+    }
+
+    /// The application's sessions on a server database (`application_name`
+    /// `envdb-app:<project>:<env>`, as the runtime names them), each named; none for a file.
+    pub fn app_sessions(&self) -> anyhow::Result<Vec<String>> {
+        let app = crate::runtime::app_name(Some(&self.env));
+        Ok(self.location.app_sessions(&app)?)
+    }
+
+    /// Whether the application runs: holds the file's lock, or has sessions on the server.
+    pub fn app_connected(&self) -> bool {
+        match self.location.file() {
+            Some(path) => lock::app_running(path),
+            None => self.app_sessions().is_ok_and(|s| !s.is_empty()),
+        }
+    }
+
+    /// The name the next automatic backup of this database at `version` would take.
+    pub fn backup_name(&self, version: u64) -> PathBuf {
+        let tail = if self.location.file().is_some() { ".db" } else { ".dump" };
+        db::backup::free_name(&self.backups_dir(), &self.location.backup_stem(), self.env.name(), version, tail)
     }
 
     /// `<who> holds <db>.lock (the database is in use)` while an application runs, naming it

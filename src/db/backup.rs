@@ -6,9 +6,12 @@
 
 mod catalog;
 mod integrity;
+pub mod options;
 
-pub use catalog::{BackupFile, Kind, State, list, prune_plan, verify_newest};
-pub use integrity::{check_header, checksum_path, recorded};
+pub use catalog::{BackupFile, Kind, State, leftover_database, list, list_of, prune_plan, verify_newest};
+#[cfg(feature = "postgres")]
+pub(crate) use integrity::record;
+pub use integrity::{check_backup, check_header, checksum_path, digest, matches, recorded};
 
 use super::{DbError, OpenOptions, companion, history};
 use rusqlite::backup::{Backup, StepResult};
@@ -49,6 +52,14 @@ pub enum BackupError {
     Exists(PathBuf),
     #[error("{} is damaged: {why}; nothing was changed", .path.display())]
     Damaged { path: PathBuf, why: String },
+    /// A server database's dump, check or restore failed: the message names the database, the
+    /// program and what was left.
+    #[error("{0}")]
+    Server(String),
+    /// An option the database's backend has no use for (`--vacuum` on a server, `--format` on a
+    /// file).
+    #[error("{0}; nothing was written")]
+    Unsupported(String),
     #[error("cannot create {}", .path.display())]
     Io {
         path: PathBuf,
@@ -104,28 +115,40 @@ pub fn replaced_path_for(dir: &Path, database: &Path, env: &str, version: u64) -
 
 fn free_path(dir: &Path, database: &Path, env: &str, version: u64, marker: &str) -> PathBuf {
     let stem = database.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "db".into());
+    free_name(dir, &stem, env, version, &format!("{marker}.db"))
+}
+
+/// A free backup path `<dir>/<stem>.<env>.<timestamp>.v<version><tail>` (`tail` is the marker and
+/// extension: `.db`, `.replaced.db`, `.dump`…): a server database's backups are named by the
+/// database (`<db>.<env>.<ts>.v<version>.dump`).
+pub fn free_name(dir: &Path, stem: &str, env: &str, version: u64, tail: &str) -> PathBuf {
     let ts = timestamp();
     let mut n = 1;
     loop {
         let suffix = if n == 1 { String::new() } else { format!("-{n}") };
-        let p = dir.join(format!("{stem}.{env}.{ts}{suffix}.v{version}{marker}.db"));
-        // A checksum file left without its backup keeps its name taken too.
-        if !p.exists() && !checksum_path(&p).exists() {
-            return p;
+        let base = format!("{stem}.{env}.{ts}{suffix}.v{version}");
+        // A checksum file left without its backup keeps its name taken too, and so does a backup
+        // of another format in the same second: the suffix orders them as they were made.
+        let taken = [".db", ".replaced.db", ".dump", ".sql", ".dir"].iter().any(|t| {
+            let p = dir.join(format!("{base}{t}"));
+            p.exists() || checksum_path(&p).exists()
+        });
+        if !taken {
+            return dir.join(format!("{base}{tail}"));
         }
         n += 1;
     }
 }
 
 /// The hidden partial file a backup is written to before it is verified.
-fn partial(dest: &Path) -> PathBuf {
+pub(crate) fn partial(dest: &Path) -> PathBuf {
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     dest.with_file_name(format!(".{name}.{}.partial", std::process::id()))
 }
 
 /// Puts a finished file at `dest` without ever replacing one that is there (two backups in the
 /// same second, or `-o` naming an existing file): a hard link fails if the name is taken.
-fn place(tmp: &Path, dest: &Path) -> Result<(), BackupError> {
+pub(crate) fn place(tmp: &Path, dest: &Path) -> Result<(), BackupError> {
     match std::fs::hard_link(tmp, dest) {
         Ok(()) => {
             let _ = std::fs::remove_file(tmp);
@@ -167,6 +190,13 @@ pub enum Verification {
     BackupApi,
     /// `--vacuum`: `VACUUM INTO` wrote a compact copy; `quick_check` read the copy.
     Vacuum,
+    /// A server database: `pg_dump` wrote the archive; `pg_restore --list` read its table of
+    /// contents and found every table of the database (a plain script: its `CREATE TABLE` and
+    /// `COPY` lines, and its last line).
+    Dump,
+    /// `--verify-restore`: as `Dump`, and the archive restored into a scratch database has every
+    /// table's row count the archive holds.
+    DumpRestored,
 }
 
 impl Verification {
@@ -176,6 +206,10 @@ impl Verification {
             Verification::Snapshot => "kernel copy of a fixed snapshot; quick_check of that snapshot during the copy",
             Verification::BackupApi => "SQLite backup API copy of a fixed WAL snapshot; quick_check of the copy",
             Verification::Vacuum => "VACUUM INTO compact copy; quick_check of the copy",
+            Verification::Dump => "pg_dump archive; its table of contents lists every table of the database",
+            Verification::DumpRestored => {
+                "pg_dump archive listing every table, restored into a scratch database with every table's row count"
+            }
         }
     }
 
@@ -185,6 +219,7 @@ impl Verification {
             Verification::Snapshot => "quick_check of the database's snapshot",
             Verification::BackupApi => "quick_check of its page-for-page copy",
             Verification::Vacuum => "quick_check of its VACUUM INTO copy",
+            Verification::Dump | Verification::DumpRestored => "its pg_dump archive",
         }
     }
 }
@@ -257,7 +292,7 @@ pub fn backup(
 
 /// Runs `work` with `dir` created; when `work` fails, the directories this call created are
 /// removed again (deepest first; only empty ones), so a failed backup leaves no new directory.
-fn in_new_dirs<T>(dir: &Path, work: impl FnOnce() -> Result<T, BackupError>) -> Result<T, BackupError> {
+pub(crate) fn in_new_dirs<T>(dir: &Path, work: impl FnOnce() -> Result<T, BackupError>) -> Result<T, BackupError> {
     let created: Vec<PathBuf> =
         dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).map(Path::to_owned).collect();
     std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -270,7 +305,7 @@ fn in_new_dirs<T>(dir: &Path, work: impl FnOnce() -> Result<T, BackupError>) -> 
     result
 }
 
-fn write_error(tmp: &Path, e: impl std::fmt::Display) -> BackupError {
+pub(crate) fn write_error(tmp: &Path, e: impl std::fmt::Display) -> BackupError {
     BackupError::Write { path: tmp.to_owned(), message: e.to_string() }
 }
 
@@ -301,11 +336,11 @@ fn verify_beside(
     })
 }
 
-fn sync(path: &Path) -> Result<(), BackupError> {
+pub(crate) fn sync(path: &Path) -> Result<(), BackupError> {
     std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| write_error(path, e))
 }
 
-fn private(path: &Path) -> Result<(), BackupError> {
+pub(crate) fn private(path: &Path) -> Result<(), BackupError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

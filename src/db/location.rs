@@ -3,6 +3,8 @@
 //! `Location` and get a [`Database`] from it; they never look at which backend it is.
 
 use super::backend::Database;
+use super::backup::options::DumpOptions;
+use super::backup::{BackupError, BackupOptions, Made};
 use super::schema::{Object, ReplayError};
 use super::sqlite::Sqlite;
 use super::{DbError, OpenOptions, lock};
@@ -70,6 +72,181 @@ impl Location {
             Location::File(path) => Some(path),
             #[cfg(feature = "postgres")]
             Location::Server { .. } => None,
+        }
+    }
+
+    /// The name the database's backups start with: a file's stem, a server database's name.
+    pub fn backup_stem(&self) -> String {
+        match self {
+            Location::File(path) => path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts } => {
+                super::postgres::connect::target(url.expose_secret(), "", opts.connect_timeout)
+                    .ok()
+                    .and_then(|t| t.config.get_dbname().map(str::to_owned))
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// Backs the database of environment `env` up, verified, to `dest` or a new name in
+    /// `backups`: a SQLite file's copy (`opts`), or a server database's `pg_dump` archive
+    /// (`dump`). An option of the other backend is refused before anything is written.
+    pub fn backup(
+        &self,
+        env: &str,
+        backups: &Path,
+        dest: Option<&Path>,
+        opts: BackupOptions,
+        dump: DumpOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Made, BackupError> {
+        match self {
+            Location::File(path) => {
+                if dump != DumpOptions::default() {
+                    return Err(BackupError::Unsupported(format!(
+                        "{} is a SQLite file: --dump-format, --schema-only, --data-only, --jobs and --verify-restore are for a PostgreSQL database (a SQLite backup is a verified copy of the whole file)",
+                        path.display()
+                    )));
+                }
+                super::backup::backup_database(path, env, backups, dest, opts, opts.busy_timeout, progress)
+            }
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts: pg } => {
+                if opts.vacuum {
+                    return Err(BackupError::Unsupported(format!(
+                        "{} is on PostgreSQL: --vacuum is for a SQLite file (pg_dump's custom format is compressed already)",
+                        url.redacted()
+                    )));
+                }
+                super::postgres::dump::backup(url, pg, env, backups, dest, dump)
+            }
+        }
+    }
+
+    /// The databases restores left beside this one on its server (replaced ones, interrupted
+    /// builds), as entries of its backups list; none for a file (a restore keeps the replaced
+    /// file in the backups directory, listed there).
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables, reason = "a file has none"))]
+    pub fn restore_leftovers(&self, env: &str) -> Result<Vec<super::backup::BackupFile>, BackupError> {
+        match self {
+            Location::File(_) => Ok(Vec::new()),
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts } => Ok(super::postgres::swap::leftovers(url, opts)?
+                .into_iter()
+                .map(|(name, replaced)| super::backup::leftover_database(&name, replaced, env))
+                .collect()),
+        }
+    }
+
+    /// What a server archive records about itself (environment, project, history), read
+    /// before anything changes.
+    #[cfg(feature = "postgres")]
+    pub fn archive_identity(&self, file: &Path) -> Result<super::postgres::archive::Contents, BackupError> {
+        use super::postgres::swap::Archive;
+        let (Location::Server { url, opts }, Some(format)) = (self, Archive::format_of(file)) else {
+            return Err(BackupError::Unsupported(format!(
+                "{} is not a pg_dump archive (.dump, .sql or .dir) of a server database",
+                file.display()
+            )));
+        };
+        super::postgres::swap::identity(Archive { path: file, format }, &opts.history_schema, &url.redacted())
+    }
+
+    /// Restores a server archive: `--clean` (a new database, verified, swapped in) or `merge`.
+    #[cfg(feature = "postgres")]
+    pub fn restore_archive(
+        &self,
+        env: &str,
+        file: &Path,
+        merge: bool,
+        force: bool,
+        archive_version: u64,
+        status: &mut dyn FnMut(&str, String),
+    ) -> Result<super::postgres::swap::Restored, BackupError> {
+        use super::postgres::swap::{self, Archive};
+        let (Location::Server { url, opts }, Some(format)) = (self, Archive::format_of(file)) else {
+            return Err(BackupError::Unsupported(format!("{} is not a pg_dump archive", file.display())));
+        };
+        let archive = Archive { path: file, format };
+        if merge {
+            swap::merge(url, opts, env, archive, archive_version)
+        } else {
+            swap::clean(url, opts, env, archive, force, status)
+        }
+    }
+
+    /// The sessions of the application `app` (its `application_name`) on a server database,
+    /// each named; none for a file (its application holds a lock file instead).
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables, reason = "a file has none"))]
+    pub fn app_sessions(&self, app: &str) -> Result<Vec<String>, BackupError> {
+        match self {
+            Location::File(_) => Ok(Vec::new()),
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts } => super::postgres::swap::app_sessions(url, opts, app),
+        }
+    }
+
+    /// A new, empty database beside this one, for `reset` to build before it replaces this one:
+    /// the file `<db>.reset.partial` (one a killed reset left is removed first), or the server
+    /// database `<db>__reset_<ts>`.
+    pub fn beside(&self) -> Result<Location, BackupError> {
+        match self {
+            Location::File(path) => {
+                let built = lock::lock_path(path, "reset.partial");
+                super::remove_database(&built);
+                Ok(Location::File(built))
+            }
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts } => Ok(Location::Server {
+                url: Box::new(super::postgres::swap::create_beside(url, opts, "reset")?),
+                opts: opts.clone(),
+            }),
+        }
+    }
+
+    /// Removes a database [`Location::beside`] made (best effort).
+    pub fn discard(&self) {
+        match self {
+            Location::File(path) => super::remove_database(path),
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts } => super::postgres::swap::discard(url, opts),
+        }
+    }
+
+    /// Puts `built` (made by [`Location::beside`]) in place of this database, which is gone
+    /// after: one rename of a file, or two renames of server databases in one transaction while
+    /// no other session is connected (`force` ends them; returned, named). A failure changes
+    /// neither.
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables, reason = "a file has none"))]
+    pub fn replace_with(&self, built: &Location, force: bool) -> Result<Vec<String>, BackupError> {
+        match (self, built) {
+            (Location::File(path), Location::File(built)) => {
+                super::swap_in(built, path).map_err(|e| super::backup::write_error(path, e))?;
+                Ok(Vec::new())
+            }
+            #[cfg(feature = "postgres")]
+            (Location::Server { url, opts }, Location::Server { url: built, .. }) => {
+                super::postgres::swap::replace_with(url, opts, built, force)
+            }
+            #[cfg(feature = "postgres")]
+            _ => Err(BackupError::Unsupported(format!(
+                "{} and {} are of different backends",
+                self.label(),
+                built.label()
+            ))),
+        }
+    }
+
+    /// Drops a database [`Location::restore_leftovers`] listed.
+    pub fn drop_leftover(&self, name: &str) -> Result<(), BackupError> {
+        match self {
+            Location::File(path) => Err(BackupError::Unsupported(format!(
+                "{} is a file: {name} is not a database on a server",
+                path.display()
+            ))),
+            #[cfg(feature = "postgres")]
+            Location::Server { url, opts } => super::postgres::swap::drop_leftover(url, opts, name),
         }
     }
 

@@ -17,6 +17,8 @@ mod pg;
 mod sqlite;
 
 #[cfg(feature = "postgres")]
+pub(crate) use pg::app_name;
+#[cfg(feature = "postgres")]
 pub use pg::{APP_PREFIX, PgDb};
 pub use sqlite::Db;
 

@@ -151,7 +151,7 @@ impl PgDb {
 
 /// The `application_name` of an application's sessions: `envdb-app:<project>:<environment>`
 /// (`envdb-app:` alone without an environment), cut to PostgreSQL's 63 bytes.
-fn app_name(env: Option<&Environment>) -> String {
+pub(crate) fn app_name(env: Option<&Environment>) -> String {
     let mut name = match env {
         Some(env) => format!("{APP_PREFIX}{}:{}", env.spec.project, env.name()),
         None => APP_PREFIX.to_owned(),

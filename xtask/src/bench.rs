@@ -6,6 +6,7 @@ mod apply;
 mod backup;
 mod figures;
 mod pg;
+mod pg_ops;
 
 use crate::provenance::{Provenance, workspace_root};
 use anyhow::{Context as _, bail};
@@ -131,6 +132,16 @@ fn sha256sum(files: &[PathBuf]) -> anyhow::Result<Duration> {
     timed(Command::new("sha256sum").args(files.iter().filter_map(|f| f.file_name())).current_dir(dir))
 }
 
+/// `cargo xtask bench --pg-ops [--quick]`: the PostgreSQL backup and restore rows alone, printed
+/// (not saved).
+pub fn run_pg_ops(quick: bool) -> anyhow::Result<()> {
+    let (workspace, bin) = release_binary()?;
+    let tmp = tempfile::tempdir()?;
+    let figures = pg_ops::rows(&bin, tmp.path(), pg_ops::size_mib(quick), if quick { 1 } else { 3 })?;
+    BenchRun { provenance: Provenance::now(&workspace)?, quick, figures }.print();
+    Ok(())
+}
+
 pub fn run(quick: bool) -> anyhow::Result<()> {
     let (workspace, bin) = release_binary()?;
     let reps = if quick { 5 } else { 15 };
@@ -250,6 +261,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     figures.extend(pg::rows(&bin, tmp.path(), n, if quick { 1 } else { 3 })?);
     figures.extend(many(&bin, tmp.path(), reps.min(5))?);
     figures.extend(backup::rows(&bin, tmp.path(), quick)?);
+    figures.extend(pg_ops::rows(&bin, tmp.path(), pg_ops::size_mib(quick), if quick { 1 } else { 3 })?);
     let run = BenchRun { provenance: Provenance::now(&workspace)?, quick, figures };
     run.print();
     let path = run.save(&workspace)?;

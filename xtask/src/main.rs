@@ -5,7 +5,8 @@
 //! - `cargo xtask dev-start [ARGS]`: migrate the dev database, then run the demo with ARGS
 //! - `cargo xtask dev-reset`: back up, recreate, migrate and seed the dev database
 //! - `cargo xtask bench [--quick]`: benchmarks, each figure next to its reference, saved to
-//!   `target/bench.json`; `cargo xtask bench --markdown` prints the README's table from it
+//!   `target/bench.json`; `cargo xtask bench --markdown` prints the README's table from it;
+//!   `--pg-ops` runs the PostgreSQL backup and restore rows alone (`$ENVDB_BENCH_PG_MIB` sizes them)
 //! - `cargo xtask stress [--quick] [--report [--markdown]]`: crash and concurrency runs, every check
 //!   per scenario, and the README's Reliability table (`--markdown`)
 //! - `cargo xtask test [ARGS]`: installs what the tests call when it is missing, then
@@ -93,6 +94,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("bench") if rest.contains(&"--pg-ops") => match bench::run_pg_ops(rest.contains(&"--quick")) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Some("bench") => match bench::run(rest.contains(&"--quick")) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -131,7 +139,7 @@ fn main() -> ExitCode {
         Some("ci") => report(ci()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <db COMMAND… | dev-start [ARGS…] | dev-reset | test [ARGS…] | bench [--quick | --markdown] | stress [--quick] [--report [--markdown]] | ci>"
+                "usage: cargo xtask <db COMMAND… | dev-start [ARGS…] | dev-reset | test [ARGS…] | bench [--quick | --markdown | --pg-ops [--quick]] | stress [--quick] [--report [--markdown]] | ci>"
             );
             ExitCode::from(2)
         }

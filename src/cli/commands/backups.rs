@@ -3,7 +3,6 @@
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
 use crate::db::backup::{BackupFile, Kind, State};
-use anyhow::Context as _;
 use std::process::ExitCode;
 
 /// List the environment's backups: time, schema version, size, and whether each is sound
@@ -30,7 +29,11 @@ pub fn describe(b: &BackupFile) -> String {
         (State::Checked, _) => "checked (header and size; checksum recorded, --verify re-reads it)".into(),
         (State::Unverified, _) => "unverified (no checksum recorded; never counted as verified)".into(),
         (State::Damaged, _) => format!("damaged: {problem}"),
+        (State::Replaced, Kind::ReplacedDatabase) => {
+            "database replaced by a restore (kept on the server as it was; `prune` drops it)".into()
+        }
         (State::Replaced, _) => "replaced by a restore (kept as it was)".into(),
+        (State::Interrupted, Kind::RestoreDatabase) => "database of an interrupted restore (`prune` drops it)".into(),
         (State::Interrupted, Kind::RestorePartial) => "interrupted restore (partial copy; `prune` removes it)".into(),
         (State::Interrupted, Kind::OrphanChecksum) => "checksum file without its backup (`prune` removes it)".into(),
         (State::Interrupted, _) => "interrupted (partial; `prune` removes it)".into(),
@@ -41,10 +44,8 @@ pub fn describe(b: &BackupFile) -> String {
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
-    target.file_only("backups")?;
     let dir = target.backups_dir();
-    let mut list = crate::db::backup::list(&dir, &target.path, target.env.name())
-        .with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut list = target.backup_list()?;
     if args.verify {
         crate::db::backup::verify_newest(&mut list, usize::MAX);
     }

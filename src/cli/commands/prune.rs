@@ -2,7 +2,7 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::backup::{self, BackupFile, State};
+use crate::db::backup::{self, BackupFile, Kind, State};
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,11 +44,13 @@ impl Pruned {
     }
 }
 
-/// Removes a pruned file with what belongs to it: a backup's checksum file, the `-wal` or
+/// Removes a pruned file (or directory archive) with what belongs to it: a backup's checksum file, the `-wal` or
 /// `-journal` a replaced database may have kept beside it (or SQLite left beside a partial file,
 /// which are listed too: one already removed with its partial file is done).
 fn remove(path: &Path) -> anyhow::Result<()> {
-    match std::fs::remove_file(path) {
+    // A pg_dump directory archive (finished or partial) is a directory.
+    let removed = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+    match removed {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(e)
                 .with_context(|| format!("cannot remove {}; the files before it are removed", path.display()));
@@ -75,13 +77,19 @@ pub fn prune(
     older_than: Option<std::time::Duration>,
     dry_run: bool,
 ) -> anyhow::Result<Pruned> {
-    let dir = target.backups_dir();
-    let mut list = backup::list(&dir, &target.path, target.env.name())
-        .with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut list = target.backup_list()?;
     backup::verify_newest(&mut list, keep.unwrap_or(1).max(1));
     let removed = backup::prune_plan(&list, keep, older_than, std::time::SystemTime::now());
     for path in &removed {
-        if !dry_run {
+        let database =
+            list.iter().any(|b| &b.path == path && matches!(b.kind, Kind::ReplacedDatabase | Kind::RestoreDatabase));
+        if database && !dry_run {
+            // A database still in use (a restore still loading it) stays, said so.
+            if let Err(e) = target.location.drop_leftover(&path.to_string_lossy()) {
+                ctx.out.warn(format!("kept the database {}: {e}", path.display()));
+                continue;
+            }
+        } else if !dry_run {
             remove(path)?;
         }
         ctx.out.status(if dry_run { "Would remove" } else { "Removed" }, target.project.show(path).display());
@@ -100,7 +108,6 @@ pub fn prune(
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
-    target.file_only("prune")?;
     let pruned = if args.dry_run {
         prune(ctx, &target, args.keep, args.older_than, true)?
     } else {

@@ -4,10 +4,8 @@
 
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
-use crate::db::location::Location;
-use crate::db::{self, DbError, lock};
+use crate::db::DbError;
 use anyhow::Context as _;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Rebuild the database: create, migrate and seed a new one, back up the old one, swap them
@@ -20,12 +18,6 @@ pub struct Args {
     /// Reset even while an application holds the database
     #[arg(long)]
     force: bool,
-}
-
-/// Where the new database is built: beside the old one (so that the swap is one rename), under a
-/// fixed name, so that the file a killed reset left behind is removed by the next one.
-fn building_path(database: &Path) -> PathBuf {
-    lock::lock_path(database, "reset.partial")
 }
 
 /// The error of a reset that stopped before the swap: what failed, and that nothing changed.
@@ -46,7 +38,6 @@ fn unchanged(e: anyhow::Error, target: &Target, before: Option<u64>) -> anyhow::
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
-    target.file_only("reset")?;
     // Refuse migrations that fail `check` before anything else.
     let migrations = target.migrations()?;
     target.write(ctx, "reset (erase and recreate)", true, |ctx| {
@@ -57,35 +48,39 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             Some(mut db) => Some(db.latest()?),
             None => None,
         };
-        let built = building_path(&target.path);
-        let building = Location::File(built.clone());
-        db::remove_database(&built);
+        let building = target.location.beside()?;
         ctx.out.status(
             "Building",
             format!(
                 "a new database beside {} ({}); it replaces the old one only once migrated and seeded",
                 target.show(),
-                target.project.show(&built).display()
+                match building.file() {
+                    Some(built) => target.project.show(built).display().to_string(),
+                    None => building.label(),
+                }
             ),
         );
         let outcome = (|| {
-            // No application can have the new file open, so the fast journal is safe.
+            // No application can have the new database open, so the fast journal is safe.
             let report = super::migrate::apply_at(ctx, &target, &building, &migrations, None, false, true)?;
             ctx.out.status("Migrated", format!("the new database: schema version 0 → {}", report.after));
             if let Some(seed) = super::seed::seed_file(&target) {
                 super::seed::run(ctx, &target, &seed, Some(&building))?;
             }
             if before.is_some() {
-                let backup = target.backup(ctx, None, false)?.path;
+                let backup = target.backup(ctx, None, false, Default::default())?.path;
                 ctx.out.status("Backed up", target.project.show(&backup).display());
             }
-            db::swap_in(&built, &target.path).with_context(|| {
-                format!("cannot put the new database {} in place of {}", built.display(), target.show())
+            let ended = target.location.replace_with(&building, args.force).with_context(|| {
+                format!("cannot put the new database {} in place of {}", building.label(), target.show())
             })?;
+            if !ended.is_empty() {
+                ctx.out.warn(format!("ended {} session(s) (--force): {}", ended.len(), ended.join("; ")));
+            }
             Ok(report)
         })();
         let report = outcome.map_err(|e| {
-            db::remove_database(&built);
+            building.discard();
             unchanged(e, &target, before)
         })?;
         match before {

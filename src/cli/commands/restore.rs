@@ -12,7 +12,10 @@ use std::process::ExitCode;
 ///
 /// `latest` is the newest backup whose checksum is re-read and matches; damaged and unverified
 /// ones are skipped, each named. A named file is checked (header, checksum if recorded, pages)
-/// while it is copied; one without envdb's metadata is refused unless --force.
+/// while it is copied; one without envdb's metadata is refused unless --force. On PostgreSQL the
+/// archive is restored into a new database `<db>__restore_<ts>`, verified (row counts, history,
+/// invalid indexes), and swapped in by renaming while no session is connected; the old one is
+/// kept as `<db>__replaced_<ts>`. `--merge` loads the archive's rows into the database instead.
 ///
 /// Example: `cargo envdb restore latest --env prod --confirm prod`
 #[derive(Debug, clap::Args)]
@@ -22,17 +25,22 @@ pub struct Args {
     file: String,
     #[command(flatten)]
     db: DbArgs,
-    /// Restore even while an application holds the database, or a file without envdb's metadata
-    /// (an empty file, another application's database)
+    /// Restore even while an application holds the database (on PostgreSQL: end its sessions,
+    /// audited), or a file without envdb's metadata (an empty file, another application's database)
     #[arg(long)]
     force: bool,
+    /// Replace the database with the backup's (the default): on PostgreSQL a new database, verified, swapped in
+    #[arg(long, conflicts_with = "merge")]
+    clean: bool,
+    /// PostgreSQL: load the archive's rows into the existing database (same schema version) in one transaction
+    #[arg(long)]
+    merge: bool,
 }
 
 /// The newest backup that verifies, naming each newer one it skips and why.
 fn latest(ctx: &mut Ctx, target: &Target) -> anyhow::Result<PathBuf> {
     let dir = target.backups_dir();
-    let mut list = backup::list(&dir, &target.path, target.env.name())
-        .with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut list = target.backup_list()?;
     backup::verify_newest(&mut list, 1);
     let chosen = list.iter().rposition(|b| b.verified());
     for b in list[chosen.map_or(0, |i| i + 1)..].iter().filter(|b| b.kind == Kind::Backup) {
@@ -79,6 +87,19 @@ fn check(ctx: &mut Ctx, target: &Target, file: &Path, show: &str, force: bool) -
         })?;
     }
     let id = backup::identity(file, target.busy).with_context(|| format!("{show} cannot be restored"))?;
+    check_identity(ctx, target, &id, show, force, empty)
+}
+
+/// Refuses what a backup says about itself: no envdb metadata (unless `force`), another
+/// environment or project, a history the migrations on disk do not reach.
+fn check_identity(
+    ctx: &mut Ctx,
+    target: &Target,
+    id: &backup::Identity,
+    show: &str,
+    force: bool,
+    empty: bool,
+) -> anyhow::Result<()> {
     if !id.missing.is_empty() {
         let what = if empty { "is empty (0 bytes): it has no envdb metadata" } else { "has no envdb metadata" };
         let tables = id.missing.iter().map(|t| format!("the {t} table")).collect::<Vec<_>>().join(" and ");
@@ -117,7 +138,6 @@ fn check(ctx: &mut Ctx, target: &Target, file: &Path, show: &str, force: bool) -
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
-    target.file_only("restore")?;
     // `latest` was re-read against its checksum just now; a named file's recorded checksum is
     // re-read while it is copied.
     let (file, checksum) = if args.file == "latest" {
@@ -131,9 +151,17 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         })?;
         (file, checksum)
     };
+    let show = target.project.show(&file).display().to_string();
+    if target.location.file().is_none() {
+        return restore_archive(ctx, &target, &file, checksum.as_deref(), &show, &args);
+    }
+    anyhow::ensure!(
+        !args.merge,
+        "--merge is for a PostgreSQL database; {} is a SQLite file; nothing was changed",
+        target.show()
+    );
     // Check what the file says about itself before anything changes; its pages are verified
     // while it is copied, before it replaces anything.
-    let show = target.project.show(&file).display().to_string();
     check(ctx, &target, &file, &show, args.force)?;
     if let Some(in_use) = args.force.then(|| target.in_use()).flatten() {
         ctx.out.warn(format!("{in_use}; restoring anyway (--force)"));
@@ -164,6 +192,67 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         ctx.out.status(
             "Restored",
             format!("{} from {show}: schema version {before} → {}", target.show(), target.version()),
+        );
+        Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Restores a `pg_dump` archive on a server: checked (its start, its checksum when one is
+/// recorded, what it says about itself) before anything changes, then `--clean` or `--merge`.
+fn restore_archive(
+    ctx: &mut Ctx,
+    target: &Target,
+    file: &Path,
+    checksum: Option<&str>,
+    show: &str,
+    args: &Args,
+) -> anyhow::Result<ExitCode> {
+    let unusable = |why: String| {
+        anyhow::anyhow!(
+            "{show} cannot be restored: {why}; nothing was changed\n  help: restore another backup (`cargo envdb backups --verify` lists them)"
+        )
+    };
+    backup::check_backup(file).map_err(unusable)?;
+    if let Some(sum) = checksum {
+        backup::matches(file, sum).map_err(unusable)?;
+    }
+    let contents = target.location.archive_identity(file)?;
+    let id = backup::Identity {
+        environment: contents.environment,
+        project: contents.project,
+        missing: if contents.has_history { Vec::new() } else { vec!["envdb_migrations", "envdb_meta"] },
+        history: contents.history,
+    };
+    check_identity(ctx, target, &id, show, args.force, false)?;
+    let archive_version = id.history.last().map_or(0, |a| a.version);
+    target.write(ctx, "restore a backup over", true, |ctx| {
+        let out = &mut ctx.out;
+        let restored = target
+            .location
+            .restore_archive(target.env.name(), file, args.merge, args.force, archive_version, &mut |verb, what| {
+                out.status(verb, what)
+            })
+            .with_context(|| format!("{show} cannot be restored"))?;
+        if !restored.terminated.is_empty() {
+            ctx.out.warn(format!(
+                "ended {} session(s) connected to {} (--force): {}",
+                restored.terminated.len(),
+                target.show(),
+                restored.terminated.join("; ")
+            ));
+        }
+        if let Some(kept) = &restored.kept {
+            ctx.out.status(
+                "Kept",
+                format!("the replaced database as {kept} (`cargo envdb backups` lists it, `prune` drops it)"),
+            );
+        }
+        let before = restored.before.map_or_else(|| "(none)".to_owned(), |v| v.to_string());
+        let how = if args.merge { "merged into" } else { "restored" };
+        ctx.out.status(
+            "Restored",
+            format!("{} {how} from {show}: schema version {before} → {}", target.show(), restored.after),
         );
         Ok(())
     })?;

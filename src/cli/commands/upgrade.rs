@@ -26,25 +26,23 @@ pub struct Args {
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(ctx, &args.db)?;
-    target.file_only("upgrade")?;
     let migrations = target.migrations()?;
     let pending = super::migrate::pending(&target, &migrations, None)?;
     let before = target.version();
-    let exists = target.path.exists();
+    let exists = target.location.exists();
     let pending_json =
         || -> Vec<_> { pending.iter().map(|m| serde_json::json!({ "version": m.version, "file": m.name })).collect() };
     if args.dry_run {
-        let app_running = !args.force && crate::db::lock::app_running(&target.path);
+        let app_running = !args.force && target.app_connected();
         if app_running {
             ctx.out.warn("an application holds the database: the upgrade itself would refuse until it stops");
         }
-        let would_back_up = (!args.no_backup && exists && !pending.is_empty())
-            .then(|| crate::db::backup::path_for(&target.backups_dir(), &target.path, target.env.name(), before));
+        let would_back_up = (!args.no_backup && exists && !pending.is_empty()).then(|| target.backup_name(before));
         let after = migrations.last().map_or(0, |m| m.version);
         if ctx.out.json() {
             ctx.out.print_json(&serde_json::json!({
                 "environment": target.env.name(),
-                "database": target.path,
+                "database": target.location.file().map_or_else(|| target.show(), |p| p.display().to_string()),
                 "dry_run": true,
                 "version_before": before,
                 "version_after": after,
@@ -71,7 +69,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             .collect();
         serde_json::json!({
             "environment": target.env.name(),
-            "database": target.path,
+            "database": target.location.file().map_or_else(|| target.show(), |p| p.display().to_string()),
             "dry_run": false,
             "version_before": report.before,
             "version_after": report.after,
@@ -98,7 +96,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         // Applications stay out from here to the end (taken after any confirmation prompt).
         let apps_out = target.hold_applications("upgrade", args.force)?;
         let _lock = target.run_lock(ctx)?;
-        let backup = if args.no_backup || !exists { None } else { Some(target.backup(ctx, None, false)?.path) };
+        let backup = if args.no_backup || !exists { None } else { Some(target.backup(ctx, None, false, Default::default())?.path) };
         if let Some(b) = &backup {
             ctx.out.status("Backed up", target.project.show(b).display());
         }

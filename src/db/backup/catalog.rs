@@ -20,6 +20,10 @@ pub enum Kind {
     RestorePartial,
     /// A checksum file whose backup is not there (the backup was interrupted, or removed by hand).
     OrphanChecksum,
+    /// A server database a restore replaced, kept on the server as `<db>__replaced_<ts>`.
+    ReplacedDatabase,
+    /// The half-built database of an interrupted restore, `<db>__restore_<ts>`.
+    RestoreDatabase,
 }
 
 /// How far a file can be trusted, as far as this run looked.
@@ -134,8 +138,12 @@ fn parse(path: &Path) -> Option<Parsed> {
         },
         None => (name, None),
     };
-    let rest = name.strip_suffix(".db")?;
-    let (rest, replaced) = match rest.strip_suffix(".replaced") {
+    // A SQLite file (`.db`), or a server database's pg_dump archive (`.dump`, `.sql`, `.dir`).
+    let (rest, sqlite) = match name.strip_suffix(".db") {
+        Some(rest) => (rest, true),
+        None => (name.rsplit_once('.').filter(|(_, e)| super::options::Format::of_extension(e).is_some())?.0, false),
+    };
+    let (rest, replaced) = match rest.strip_suffix(".replaced").filter(|_| sqlite) {
         Some(r) => (r, true),
         None => (rest, false),
     };
@@ -199,9 +207,40 @@ fn file(path: PathBuf, kind: Kind, environment: &str, timestamp: String, version
     }
 }
 
+/// A database a restore left on a server (`replaced`: the one it replaced; else the one an
+/// interrupted restore was building), as a file of the list named by the database.
+pub fn leftover_database(name: &str, replaced: bool, environment: &str) -> BackupFile {
+    let timestamp = name.rsplit('_').next().unwrap_or_default().to_owned();
+    let kind = if replaced { Kind::ReplacedDatabase } else { Kind::RestoreDatabase };
+    BackupFile {
+        path: PathBuf::from(name),
+        kind,
+        state: if replaced { State::Replaced } else { State::Interrupted },
+        problem: None,
+        environment: environment.to_owned(),
+        modified: parse_stamp(&timestamp),
+        timestamp,
+        version: None,
+        size: 0,
+        checksum: None,
+        complete: replaced,
+        replaced,
+        in_progress: false,
+    }
+}
+
+/// The moment a `YYYYMMDDTHHMMSSZ` stamp names.
+fn parse_stamp(ts: &str) -> Option<SystemTime> {
+    let n = |r: std::ops::Range<usize>| ts.get(r)?.parse::<u32>().ok();
+    let month = time::Month::try_from(n(4..6)? as u8).ok()?;
+    let date = time::Date::from_calendar_date(n(0..4)? as i32, month, n(6..8)? as u8).ok()?;
+    let at = time::Time::from_hms(n(9..11)? as u8, n(11..13)? as u8, n(13..15)? as u8).ok()?;
+    Some(time::PrimitiveDateTime::new(date, at).assume_utc().into())
+}
+
 /// The cheap checks of a finished backup: its header against its size, its checksum file.
 fn check(b: &mut BackupFile) {
-    let outcome = integrity::check_header(&b.path).and_then(|()| integrity::recorded(&b.path));
+    let outcome = integrity::check_backup(&b.path).and_then(|()| integrity::recorded(&b.path));
     (b.state, b.problem, b.checksum) = match outcome {
         Ok(Some(sum)) => (State::Checked, None, Some(sum)),
         Ok(None) => (
@@ -221,6 +260,12 @@ fn check(b: &mut BackupFile) {
 /// left without their backup. Other databases' backups in the same directory are left out.
 pub fn list(dir: &Path, database: &Path, env: &str) -> std::io::Result<Vec<BackupFile>> {
     let stem = database.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    list_of(dir, &stem, Some(database), env)
+}
+
+/// [`list`] by the name backups of the database start with (a file's stem, a server database's
+/// name); `database` is the file beside which a restore leaves its partial copy, if any.
+pub fn list_of(dir: &Path, stem: &str, database: Option<&Path>, env: &str) -> std::io::Result<Vec<BackupFile>> {
     let mut out = Vec::new();
     let mut sidecars = Vec::new();
     let mut running = Vec::new();
@@ -263,7 +308,8 @@ pub fn list(dir: &Path, database: &Path, env: &str) -> std::io::Result<Vec<Backu
         out.push(b);
     }
     // A killed restore leaves its partial copy beside the database.
-    for path in database.parent().map(entries).transpose()?.unwrap_or_default() {
+    let database = database.unwrap_or(Path::new(""));
+    for path in database.parent().filter(|d| !d.as_os_str().is_empty()).map(entries).transpose()?.unwrap_or_default() {
         let Some(pid) = restore_partial_pid(&path, database) else { continue };
         let mut b = file(path, Kind::RestorePartial, env, String::new(), None);
         b.timestamp = b.modified.map(|m| super::stamp(m.into())).unwrap_or_default();

@@ -112,7 +112,7 @@ pub fn recorded(backup: &Path) -> Result<Option<String>, String> {
 }
 
 /// Writes `<backup>.sha256` for a backup about to be put at `backup`, never replacing a file.
-pub(super) fn record(backup: &Path, digest: &str) -> Result<(), BackupError> {
+pub(crate) fn record(backup: &Path, digest: &str) -> Result<(), BackupError> {
     let sidecar = checksum_path(backup);
     let name = backup.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     crate::fs_util::create_new(&sidecar, format!("{digest}  {name}\n").as_bytes()).map_err(|e| {
@@ -124,9 +124,46 @@ pub(super) fn record(backup: &Path, digest: &str) -> Result<(), BackupError> {
     })
 }
 
-/// SHA-256 of a whole file, as lowercase hex.
+/// SHA-256 of a whole file, as lowercase hex. A directory (a `pg_dump` directory archive, whose
+/// files are all at its top) is hashed as the `sha256sum` listing of its files, sorted by name.
 pub fn digest(path: &Path) -> std::io::Result<String> {
-    crate::checksum::sha256_stream(std::fs::File::open(path)?)
+    if !path.is_dir() {
+        return crate::checksum::sha256_stream(std::fs::File::open(path)?);
+    }
+    let mut names: Vec<_> = std::fs::read_dir(path)?.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>()?;
+    names.sort();
+    let mut listing = String::new();
+    for name in names {
+        let sum = crate::checksum::sha256_stream(std::fs::File::open(path.join(&name))?)?;
+        listing += &format!("{sum}  {}\n", name.to_string_lossy());
+    }
+    crate::checksum::sha256_stream(listing.as_bytes())
+}
+
+/// The cheap check of a backup by its kind: a SQLite file's header against its size (see
+/// [`check_header`]); a `pg_dump` archive's start (`PGDMP` of a custom archive, the table of
+/// contents of a directory, a plain script's first line).
+pub fn check_backup(path: &Path) -> Result<(), String> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let Some(format) = super::options::Format::of_extension(ext) else { return check_header(path) };
+    let start = |p: &Path, n: u64| -> Result<Vec<u8>, String> {
+        let mut buf = Vec::new();
+        let f = std::fs::File::open(p).map_err(|e| format!("cannot be read: {e}"))?;
+        f.take(n).read_to_end(&mut buf).map_err(|e| format!("cannot be read: {e}"))?;
+        Ok(buf)
+    };
+    match format {
+        super::options::Format::Custom if !start(path, 5)?.starts_with(b"PGDMP") => {
+            Err("not a pg_dump custom archive (no PGDMP header)".into())
+        }
+        super::options::Format::Directory if !path.join("toc.dat").is_file() => {
+            Err("not a pg_dump directory archive (no toc.dat)".into())
+        }
+        super::options::Format::Plain if !start(path, 64)?.starts_with(b"--") => {
+            Err("not a pg_dump plain script (it does not start with a comment)".into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Why `actual` (just computed) is not the checksum `recorded` when the backup was made.

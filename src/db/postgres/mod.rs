@@ -6,18 +6,24 @@
 //! - `history`: envdb's tables and the SQL that reads and writes them;
 //! - `apply`: each migration and its history row in one transaction, one message;
 //! - `lock`: the run lock (a lease row with a heartbeat);
-//! - `pgpass`, `sql`, `error`: the password file, quoting, messages without secrets.
+//! - `pgpass`, `sql`, `error`: the password file, quoting, messages without secrets;
+//! - `tools`, `dump`, `archive`, `restore`: backups with pg_dump, what an archive holds, restores.
 
 mod apply;
+pub mod archive;
 pub mod catalog;
 pub mod connect;
+pub mod dump;
 mod error;
 mod history;
 mod lock;
 pub mod pgpass;
 mod replay;
+pub mod restore;
 pub mod scratch;
 mod sql;
+pub mod swap;
+pub mod tools;
 
 pub use connect::Tls;
 pub use error::PgError;

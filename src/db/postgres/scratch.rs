@@ -88,19 +88,7 @@ impl Scratch {
     /// its maintenance database: `postgres`, or `template1` when the server refuses that one.
     pub fn create_for(target_url: &str, purpose: Purpose, mut connect: Connect) -> Result<Scratch, ScratchError> {
         let server = server_of(target_url)?;
-        let first = with_database(target_url, MAINTENANCE[0])?;
-        let (mut client, maintenance_url) = match connect(&first) {
-            Ok(client) => (client, first),
-            // The server answered (no such database, not allowed there…): the other one.
-            Err(super::PgError::MissingDatabase { .. } | super::PgError::Server { .. }) => {
-                let second = with_database(target_url, MAINTENANCE[1])?;
-                match connect(&second) {
-                    Ok(client) => (client, second),
-                    Err(error) => return Err(ScratchError::Connect { server, error: Box::new(error), purpose }),
-                }
-            }
-            Err(error) => return Err(ScratchError::Connect { server, error: Box::new(error), purpose }),
-        };
+        let (mut client, maintenance_url) = maintenance(target_url, purpose, &mut connect)?;
         let name = loop {
             let name = format!("{}_{:016x}", purpose.prefix, random());
             match client.batch_execute(&format!("CREATE DATABASE {name}")) {
@@ -154,6 +142,28 @@ impl Scratch {
             }
             Err(error) => Err(ScratchError::Drop { name: self.name.clone(), server: self.server.clone(), error }),
         }
+    }
+}
+
+/// A session on the server's maintenance database (`postgres`, else `template1`), and its URL.
+pub fn maintenance(
+    target_url: &str,
+    purpose: Purpose,
+    connect: &mut Connect,
+) -> Result<(Client, String), ScratchError> {
+    let server = server_of(target_url)?;
+    let first = with_database(target_url, MAINTENANCE[0])?;
+    match connect(&first) {
+        Ok(client) => Ok((client, first)),
+        // The server answered (no such database, not allowed there…): the other one.
+        Err(super::PgError::MissingDatabase { .. } | super::PgError::Server { .. }) => {
+            let second = with_database(target_url, MAINTENANCE[1])?;
+            match connect(&second) {
+                Ok(client) => Ok((client, second)),
+                Err(error) => Err(ScratchError::Connect { server, error: Box::new(error), purpose }),
+            }
+        }
+        Err(error) => Err(ScratchError::Connect { server, error: Box::new(error), purpose }),
     }
 }
 
