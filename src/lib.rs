@@ -35,6 +35,8 @@ pub mod db;
 #[cfg(feature = "runtime")]
 pub mod environment;
 #[cfg(feature = "runtime")]
+pub mod local_server;
+#[cfg(feature = "runtime")]
 pub mod runtime;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -113,6 +113,19 @@ pub fn resolve_env(project: &Project, args: &EnvArgs) -> anyhow::Result<Environm
     })
 }
 
+/// Starts the environment's local server (`server = "local"`) when it is not running, saying
+/// so, and points the environment at where it listens now. Nothing for an environment whose
+/// database `--database` or `--database-url` replaces.
+pub fn start_local(ctx: &mut Ctx, env: &mut Environment) -> anyhow::Result<()> {
+    use crate::environment::ChosenBy;
+    let replaced = matches!(env.chosen_by, ChosenBy::DatabaseFlag | ChosenBy::DatabaseUrlFlag);
+    let Some(local) = env.spec.local.clone().filter(|_| !replaced) else { return Ok(()) };
+    let out = &mut ctx.out;
+    crate::local_server::control::ensure_running(&local, &mut |verb, text| out.status(verb, text))?;
+    env.spec.url = Some(Ok(local.url()));
+    Ok(())
+}
+
 /// A resolved environment plus the project's migrations.
 pub struct Target {
     pub project: Project,
@@ -129,7 +142,8 @@ pub struct Target {
 impl Target {
     pub fn resolve(ctx: &mut Ctx, args: &DbArgs) -> anyhow::Result<Target> {
         let project = ctx.project()?;
-        let env = resolve_env(&project, &args.env)?;
+        let mut env = resolve_env(&project, &args.env)?;
+        start_local(ctx, &mut env)?;
         let dir = MigrationDir::read(&project.migrations, &project.show(&project.migrations))?;
         let target = Target {
             busy: args.busy_timeout,
