@@ -570,8 +570,10 @@ impl Environments {
             let data_dir = physical(&written);
             let database = data_dir.join(file);
             files.push((name.clone(), written.join(file), physical(&database)));
-            let local =
-                t.server.is_some().then(|| LocalSpec::new(&name, &data_dir, project, t.pgbouncer == Some(true)));
+            let local = t.server.is_some().then(|| LocalSpec {
+                ephemeral: t.ephemeral == Some(true),
+                ..LocalSpec::new(&name, &data_dir, project, t.pgbouncer == Some(true))
+            });
             let url = match &local {
                 Some(local) => Some(Ok(local.url())),
                 None => t.url.as_deref().map(|u| expand_url(&name, u, &cx, var)).transpose()?,

@@ -240,3 +240,40 @@ fn bad_inputs() {
         l.run(&["status"]).failure().stderr_has(needle);
     }
 }
+
+#[test]
+fn an_ephemeral_test_environment_runs_on_a_clone_of_a_migrated_template() {
+    let mut l = Local::new("name = \"app\"\n[env.test]\nserver = \"local\"\nephemeral = true\n");
+    l.watch("test");
+    let psql = pgtest::locate::postgres_bindir().unwrap().join("psql");
+    // A stand-in for cargo: writes a row, then reports the rows and the schema version it sees.
+    let cargo = l.t.path("fake-cargo.sh");
+    std::fs::write(
+        &cargo,
+        "#!/bin/sh\n\"$PSQL\" \"$DATABASE_URL\" -Atq -c \"INSERT INTO item VALUES (1, 'x')\" -c 'SELECT count(*) FROM item' -c 'SELECT max(version) FROM envdb_migrations' > child.txt 2>&1\nexit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let test = |l: &Local| {
+        let mut cmd = l.t.command(&["test"]);
+        cmd.env("CARGO", &cargo).env("PSQL", &psql);
+        Run::from(cmd.output().unwrap())
+    };
+    let r = test(&l);
+    r.code(3).stderr_has("Prepared the template `app__template`: schema version 1");
+    r.stderr_has("Cloned `app` from `app__template`").stderr_has("Dropped `app` (ephemeral)");
+    assert_eq!(l.t.read("child.txt"), "1\n1\n", "a migrated database, written to");
+    // The next run: the same template, a new clone (the row is gone).
+    let r = test(&l);
+    r.code(3).stderr_lacks("Prepared").stderr_has("Cloned");
+    assert_eq!(l.t.read("child.txt"), "1\n1\n");
+    // New migrations: the template is made again.
+    l.t.write("migrations/0002_more.sql", "ALTER TABLE item ADD COLUMN note text;\n");
+    l.t.run(&["hash"]).success();
+    test(&l).code(3).stderr_has("Prepared the template `app__template`: schema version 2");
+    assert_eq!(l.t.read("child.txt"), "1\n2\n");
+    // Dropped after the run: nothing named `app` on the server.
+    let status = l.t.run(&["status", "--env", "test", "--format", "json"]);
+    assert_eq!(status.json()["exists"], false, "{}", status.stdout);
+    l.t.run(&["server", "stop", "--env", "test"]).success();
+}

@@ -30,7 +30,7 @@ pub struct Running {
 }
 
 /// Starts the environment's server (making its cluster on first use) unless it runs, creates
-/// its database when missing, and starts its PgBouncer when it has one; says what it did.
+/// its database when missing (not an ephemeral environment's), and starts its PgBouncer when it has one; says what it did.
 pub fn ensure_running(spec: &LocalSpec, say: Say<'_>) -> Result<Running, LocalError> {
     let env = spec.env.as_str();
     let user = ServerUser::pick(env)?;
@@ -52,8 +52,9 @@ pub fn ensure_running(spec: &LocalSpec, say: Say<'_>) -> Result<Running, LocalEr
     };
     let url = spec.socket_url(&spec.dbname);
     let opts = crate::db::postgres::PgOptions::default();
-    let created = crate::db::postgres::ensure_database(url.expose_secret(), &url.redacted(), &opts)
-        .map_err(|source| LocalError::Database { env: env.to_owned(), source })?;
+    let created = !spec.ephemeral
+        && crate::db::postgres::ensure_database(url.expose_secret(), &url.redacted(), &opts)
+            .map_err(|source| LocalError::Database { env: env.to_owned(), source })?;
     if created {
         say("Created", format!("the database `{}` on the local server of `{env}`", spec.dbname));
     }

@@ -43,11 +43,15 @@ pub struct LocalSpec {
     pub dbname: String,
     /// Whether a PgBouncer in transaction mode stands in front of it.
     pub pgbouncer: bool,
+    /// An ephemeral environment's database exists during a test run only (cloned from its
+    /// template): starting the server does not create it.
+    pub ephemeral: bool,
 }
 
 impl LocalSpec {
     pub fn new(env: &str, data_dir: &Path, project: &str, pgbouncer: bool) -> LocalSpec {
-        LocalSpec { env: env.to_owned(), cluster: data_dir.join("pg").join(env), dbname: project.to_owned(), pgbouncer }
+        let cluster = data_dir.join("pg").join(env);
+        LocalSpec { env: env.to_owned(), cluster, dbname: project.to_owned(), pgbouncer, ephemeral: false }
     }
 
     /// PostgreSQL's data directory (`PGDATA`).

@@ -6,6 +6,7 @@ mod apply;
 mod backup;
 mod figures;
 mod pg;
+mod template;
 
 use crate::provenance::{Provenance, workspace_root};
 use anyhow::{Context as _, bail};
