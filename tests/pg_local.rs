@@ -277,3 +277,50 @@ fn an_ephemeral_test_environment_runs_on_a_clone_of_a_migrated_template() {
     assert_eq!(status.json()["exists"], false, "{}", status.stdout);
     l.t.run(&["server", "stop", "--env", "test"]).success();
 }
+
+#[test]
+fn status_all_is_one_row_per_environment_and_starts_nothing() {
+    let toml = "name = \"app\"\n[env.dev]\nserver = \"local\"\npgbouncer = true\n[env.staging]\nurl = \"postgres://u:hunter2@127.0.0.1:1/x\"\n[env.qa]\nurl = \"${QA_URL}\"\n";
+    let l = Local::new(toml);
+    l.run(&["migrate", "--env", "test"]).success();
+    l.run(&["backup", "--env", "test"]).success();
+    let rows = |l: &Local| {
+        let r = l.run(&["status", "--all", "--format", "json"]);
+        r.success();
+        assert!(!r.stdout.contains("hunter2"), "{}", r.stdout);
+        let json = r.json();
+        let rows = json.as_array().unwrap().clone();
+        let by = |env: &str| rows.iter().find(|r| r["environment"] == env).unwrap().clone();
+        (by("dev"), by("test"), by("staging"), by("qa"), by("prod"))
+    };
+    let (dev, test, staging, qa, prod) = rows(&l);
+    assert_eq!((dev["reachable"].clone(), dev["local_server"]["running"].clone()), (false.into(), false.into()));
+    assert!(dev["error"].as_str().unwrap().contains("server start --env dev"), "{dev}");
+    assert!(!l.cluster("dev").join("data").exists(), "status --all starts (and makes) nothing");
+    assert_eq!(
+        (test["backend"].as_str(), test["schema_version"].as_u64(), test["pending"].as_u64()),
+        (Some("sqlite"), Some(1), Some(0))
+    );
+    assert_eq!(test["last_verified_backup"]["version"], 1, "{test}");
+    assert_eq!(staging["reachable"], false);
+    assert!(staging["error"].as_str().unwrap().contains("127.0.0.1:1"), "{staging}");
+    assert!(qa["error"].as_str().unwrap().contains("$QA_URL"), "{qa}");
+    assert_eq!((prod["protected"].clone(), prod["exists"].clone()), (true.into(), false.into()));
+
+    l.run(&["migrate"]).success();
+    let (dev, ..) = rows(&l);
+    assert_eq!(dev["reachable"], true, "{dev}");
+    assert!(dev["server_version"].as_str().unwrap().starts_with("PostgreSQL 15"), "{dev}");
+    assert_eq!((dev["schema_version"].as_u64(), dev["pending"].as_u64()), (Some(1), Some(0)));
+    assert!(dev["connections"].as_u64().unwrap() >= 1 && dev["size_bytes"].as_u64().unwrap() > 0, "{dev}");
+    assert_eq!(
+        (dev["local_server"]["running"].clone(), dev["local_server"]["pgbouncer_running"].clone()),
+        (true.into(), true.into())
+    );
+    let port = l.status()["pgbouncer"]["port"].as_u64().unwrap();
+    assert_eq!(dev["address"], format!("127.0.0.1:{port}"));
+    // The table: a row each, and why the unreachable ones were not reached.
+    let r = l.run(&["status", "--all"]);
+    r.success().stdout_has("LAST VERIFIED BACKUP").stdout_has("running (pid").stdout_has("staging: cannot reach");
+    assert_eq!(r.stdout.lines().filter(|l| l.starts_with("qa ")).count(), 1, "{}", r.stdout);
+}

@@ -26,6 +26,7 @@ mod schema;
 mod seed;
 mod server;
 mod status;
+mod status_all;
 mod test;
 mod upgrade;
 mod validate;
