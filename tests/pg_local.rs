@@ -324,3 +324,22 @@ fn status_all_is_one_row_per_environment_and_starts_nothing() {
     r.success().stdout_has("LAST VERIFIED BACKUP").stdout_has("running (pid").stdout_has("staging: cannot reach");
     assert_eq!(r.stdout.lines().filter(|l| l.starts_with("qa ")).count(), 1, "{}", r.stdout);
 }
+
+#[test]
+fn the_runtime_opens_a_running_local_server_and_names_a_stopped_one() {
+    use envdb::environment::{Dirs, Environments};
+    let l = Local::dev();
+    let config = envdb::config::Config::parse(&l.t.read("envdb.toml")).unwrap();
+    let dirs = Dirs { data_dir: Some(l.t.path("xdg")), home: Some(l.t.root().to_owned()) };
+    let resolve = || {
+        let envs = Environments::load(&config, l.t.root(), "app", &dirs).unwrap();
+        envs.resolve(None, Some("dev"), &|_| None).unwrap()
+    };
+    static NONE: &[envdb::embedded::RawMigration] = &[];
+    let migrations = envdb::Migrations::from_raw(NONE);
+    let err = envdb::PgDb::open_env(&resolve(), &migrations).unwrap_err().to_string();
+    assert!(err.contains("the local PostgreSQL server of `dev`") && err.contains("server start --env dev"), "{err}");
+    l.run(&["server", "start"]).success();
+    let db = envdb::PgDb::open_env(&resolve(), &migrations).unwrap();
+    drop(db);
+}
