@@ -216,6 +216,8 @@ fn a_project_the_server_user_cannot_enter_is_refused() {
 #[test]
 fn bad_inputs() {
     let l = Local::dev();
+    l.run(&["server", "start", "--format", "json"]).code(2).stderr_has("do not print JSON");
+    assert!(!l.cluster("dev").join("data").exists(), "refused before anything ran");
     // Binaries missing.
     let r = Run::from(l.t.command(&["server", "start"]).env("ENVDB_PG_BINDIR", "/nonexistent").output().unwrap());
     r.failure().stderr_has("PostgreSQL's server is not installed").stderr_has("environment `dev`");
@@ -275,6 +277,15 @@ fn an_ephemeral_test_environment_runs_on_a_clone_of_a_migrated_template() {
     // Dropped after the run: nothing named `app` on the server.
     let status = l.t.run(&["status", "--env", "test", "--format", "json"]);
     assert_eq!(status.json()["exists"], false, "{}", status.stdout);
+    // Behind PgBouncer: its idle server connections to the template and the clone are no
+    // obstacle, and a missing database is found missing at once.
+    l.t.write("envdb.toml", "name = \"app\"\n[env.test]\nserver = \"local\"\nephemeral = true\npgbouncer = true\n");
+    for _ in 0..2 {
+        let started = Instant::now();
+        test(&l).code(3).stderr_has("Cloned").stderr_has("Dropped");
+        assert_eq!(l.t.read("child.txt"), "1\n2\n");
+        assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    }
     l.t.run(&["server", "stop", "--env", "test"]).success();
 }
 

@@ -89,6 +89,7 @@ fn config(cluster: &Path, socket_dir: &Path, port: u16, pg_port: u16) -> String 
          pool_mode = transaction\n\
          max_client_conn = 200\n\
          default_pool_size = 20\n\
+         server_login_retry = 1\n\
          pidfile = {dir}/pgbouncer.pid\n\
          logfile = {dir}/pgbouncer.log\n\
          ignore_startup_parameters = extra_float_digits\n",

@@ -78,6 +78,13 @@ fn local(ctx: &Ctx, which: &Which) -> anyhow::Result<LocalSpec> {
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    if ctx.out.json() && !matches!(args.action, Action::Status(_)) {
+        // As for every command without JSON: refused before anything runs.
+        ctx.out.error_line(
+            "`server start`, `stop` and `logs` do not print JSON; nothing was run\n  help: run them without `--format json`; `server status --format json` does",
+        );
+        return Ok(ExitCode::from(2));
+    }
     match args.action {
         Action::Start(which) => {
             let spec = local(ctx, &which)?;

@@ -74,8 +74,12 @@ fn ephemeral_on_server(
     let Location::Server { url, opts } = target.location.clone() else {
         unreachable!("called for a server location only")
     };
-    drop(target.open_existing_read_only()?);
     let mut templates = Templates::connect(&url, &opts)?;
+    // Asked in the catalog first: behind PgBouncer, a session to a missing database waits for
+    // the pool's login retries before it fails.
+    if templates.exists(url.dbname())? {
+        drop(target.open_existing_read_only()?);
+    }
     let name = template::name(url.dbname());
     let digest = template::digest(migrations, &opts.history_schema);
     if templates.recorded(&name)?.as_deref() != Some(digest.as_str()) {

@@ -56,6 +56,13 @@ impl Templates {
         self.client.batch_execute(sql).map_err(|e| PgError::server(&self.label, &e).into())
     }
 
+    /// Whether database `name` exists.
+    pub fn exists(&mut self, name: &str) -> Result<bool, DbError> {
+        let sql = format!("SELECT 1 FROM pg_catalog.pg_database WHERE datname = {}", literal(name));
+        let found = value(&mut self.client, &sql).map_err(|e| DbError::from(PgError::server(&self.label, &e)))?;
+        Ok(found.is_some())
+    }
+
     /// The digest template `name` records; `None` when it does not exist or records none.
     pub fn recorded(&mut self, name: &str) -> Result<Option<String>, DbError> {
         let sql = format!(
