@@ -354,3 +354,29 @@ fn the_runtime_opens_a_running_local_server_and_names_a_stopped_one() {
     let db = envdb::PgDb::open_env(&resolve(), &migrations).unwrap();
     drop(db);
 }
+
+#[test]
+fn an_envdb_killed_while_making_or_starting_the_server_leaves_nothing_the_next_start_trips_on() {
+    let l = Local::dev();
+    let data = l.cluster("dev").join("data");
+    // From the first instant to well past initdb (about a second): killed while making the
+    // cluster, while pg_ctl starts it, or after.
+    for delay in [5, 30, 100, 300, 600, 900, 1200, 1600] {
+        let mut child = l.t.command(&["server", "start"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        l.run(&["server", "start"]).success();
+        assert!(data.join("PG_VERSION").exists(), "after {delay} ms");
+        l.run(&["migrate", "-q"]).success();
+        l.run(&["server", "stop"]).success();
+        std::fs::remove_dir_all(&data).unwrap();
+    }
+    assert!(
+        std::fs::read_dir(l.cluster("dev"))
+            .unwrap()
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().starts_with("data.init-")),
+        "no unfinished cluster left"
+    );
+}

@@ -39,6 +39,7 @@ pub fn ensure_running(spec: &LocalSpec, say: Say<'_>) -> Result<Running, LocalEr
     if !spec.initialized() {
         initdb(spec, &user, &bindir, say)?;
     }
+    wait_whole_pid_file(&spec.data());
     if let Some(stale) = PidFile::read(&spec.data()).filter(|p| !p.alive()) {
         remove_stale(spec, &stale)?;
         say("Removed", format!("the pid file of a local server that was killed (pid {})", stale.pid));
@@ -105,41 +106,41 @@ fn prepare(spec: &LocalSpec, user: &ServerUser) -> Result<(), LocalError> {
     user.check_owns(env, &spec.data())
 }
 
-/// Makes the cluster: a random superuser password, `initdb`, and envdb's settings.
+/// Makes the cluster: a random superuser password, `initdb` into `data.init-<pid>`, envdb's
+/// settings, then the rename to `data`; so `data` is always a whole cluster, and the remains of
+/// an envdb killed while making one (its pid gone) are removed first.
 fn initdb(spec: &LocalSpec, user: &ServerUser, bindir: &Path, say: Say<'_>) -> Result<(), LocalError> {
     let env = spec.env.as_str();
     let data = spec.data();
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| LocalError::Io { env: env.to_owned(), action, path, source }
+    };
+    let mut unfinished: Vec<PathBuf> = unfinished_clusters(&spec.cluster);
     if data.exists() {
-        // An initdb that was interrupted: nothing of value is in it.
-        std::fs::remove_dir_all(&data).map_err(|source| LocalError::Io {
-            env: env.to_owned(),
-            action: "cannot remove the unfinished cluster",
-            path: data.clone(),
-            source,
-        })?;
-        say("Removed", format!("the unfinished cluster {} (an initdb that did not end)", data.display()));
+        unfinished.push(data.clone());
+    }
+    for dir in unfinished {
+        std::fs::remove_dir_all(&dir).map_err(io("cannot remove the unfinished cluster", &dir))?;
+        say("Removed", format!("the unfinished cluster {} (an initdb that did not end)", dir.display()));
     }
     let password = spec.password_file();
     if !password.exists() {
         write_owned(spec, user, &password, &random_hex()?)?;
     }
+    let partial = spec.cluster.join(format!("data.init-{}", std::process::id()));
     let mut cmd = Command::new(bindir.join("initdb"));
     cmd.arg("-D")
-        .arg(&data)
+        .arg(&partial)
         .args(["-U", SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C"])
         .arg(format!("--pwfile={}", password.display()));
     run(spec, user, &mut cmd)?;
-    let conf = data.join("postgresql.conf");
-    let mut text = std::fs::read_to_string(&conf).map_err(|source| LocalError::Io {
-        env: env.to_owned(),
-        action: "cannot read",
-        path: conf.clone(),
-        source,
-    })?;
+    let conf = partial.join("postgresql.conf");
+    let mut text = std::fs::read_to_string(&conf).map_err(io("cannot read", &conf))?;
     text.push_str(&format!("\n# envdb: where the local server listens\ninclude_if_exists = '{SETTINGS}'\n"));
     write_owned(spec, user, &conf, &text)?;
-    let port = free_port(env)?;
-    write_settings(spec, user, port)?;
+    write_settings(spec, user, &partial, free_port(env)?)?;
+    std::fs::rename(&partial, &data).map_err(io("cannot rename the new cluster to data in", &spec.cluster))?;
     let who = if user.switched {
         format!(", run by `{}` since root cannot run PostgreSQL", user.name)
     } else {
@@ -148,6 +149,18 @@ fn initdb(spec: &LocalSpec, user: &ServerUser, bindir: &Path, say: Say<'_>) -> R
     let version = spec.version().unwrap_or_default();
     say("Initialized", format!("a PostgreSQL {version} cluster for `{env}` in {}{who}", spec.cluster.display()));
     Ok(())
+}
+
+/// The `data.init-<pid>` directories of envdb runs that no longer run.
+fn unfinished_clusters(cluster: &Path) -> Vec<PathBuf> {
+    let entries = std::fs::read_dir(cluster).into_iter().flatten().flatten();
+    entries
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid: i32 = name.strip_prefix("data.init-")?.parse().ok()?;
+            (!super::pidfile::process_alive(pid)).then(|| e.path())
+        })
+        .collect()
 }
 
 /// Starts the server on its recorded port, or on a free one when that is taken (said).
@@ -165,7 +178,7 @@ fn start(spec: &LocalSpec, user: &ServerUser, bindir: &Path, say: Say<'_>) -> Re
                 if let Some(old) = recorded {
                     say("Moving", format!("the local server of `{env}` to port {port}: port {old} is taken"));
                 }
-                write_settings(spec, user, port)?;
+                write_settings(spec, user, &spec.data(), port)?;
                 port
             }
         };
@@ -188,6 +201,14 @@ fn start(spec: &LocalSpec, user: &ServerUser, bindir: &Path, say: Say<'_>) -> Re
                 return Ok(Running { pid, port, already: false });
             }
             Err(e) => {
+                // Another start won the race (a concurrent envdb, or the pg_ctl of one that was
+                // killed): its server is this cluster's.
+                wait_whole_pid_file(&spec.data());
+                if let Some(other) = PidFile::read(&spec.data()).filter(PidFile::alive)
+                    && let Some(ready) = wait_ready(spec, other)?
+                {
+                    return Ok(Running { pid: ready.pid, port: ready.port, already: true });
+                }
                 let log = tail(&spec.log(), 10);
                 if log.contains("is still in use") && Instant::now() < killed_deadline {
                     // A killed server's children are still ending (they hold its shared memory
@@ -232,6 +253,15 @@ fn wait_ready(spec: &LocalSpec, found: PidFile) -> Result<Option<PidFile>, Local
     }
 }
 
+/// Waits (up to 10 s) while `postmaster.pid` exists but is not whole yet: a server starting
+/// (its envdb killed meanwhile) writes it line by line.
+fn wait_whole_pid_file(data: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while data.join("postmaster.pid").exists() && PidFile::read(data).is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Removes the lock files of a server that was killed: PostgreSQL takes a pid that still
 /// exists as a zombie (no init reaps it in a container) for a running server, and refuses to
 /// start.
@@ -256,8 +286,8 @@ fn remove_stale(spec: &LocalSpec, stale: &PidFile) -> Result<(), LocalError> {
     Ok(())
 }
 
-/// `data/envdb.conf`: loopback TCP on `port`, the unix socket in the socket directory.
-fn write_settings(spec: &LocalSpec, user: &ServerUser, port: u16) -> Result<(), LocalError> {
+/// `<data>/envdb.conf`: loopback TCP on `port`, the unix socket in the socket directory.
+fn write_settings(spec: &LocalSpec, user: &ServerUser, data: &Path, port: u16) -> Result<(), LocalError> {
     let text = format!(
         "# Written by envdb (the local server of `{}`); the port moves when it is taken.\n\
          listen_addresses = '127.0.0.1'\n\
@@ -266,7 +296,7 @@ fn write_settings(spec: &LocalSpec, user: &ServerUser, port: u16) -> Result<(), 
         spec.env,
         spec.socket_dir().display()
     );
-    write_owned(spec, user, &spec.data().join(SETTINGS), &text)
+    write_owned(spec, user, &data.join(SETTINGS), &text)
 }
 
 /// Writes a file of the server's (mode 0600, owned by its user).
