@@ -50,6 +50,11 @@ pub struct EnvConfig {
     /// `${VAR}` read from the process environment (so no password is committed). Not with
     /// `database`.
     pub url: Option<String>,
+    /// `"local"`: a PostgreSQL cluster envdb makes and starts itself under `data_dir` (dev and
+    /// test). Not with `url` or `database`.
+    pub server: Option<String>,
+    /// With `server = "local"`: a PgBouncer in transaction mode in front of it.
+    pub pgbouncer: Option<bool>,
     /// PostgreSQL: the schema of envdb's tables (default `public`).
     pub history_schema: Option<String>,
     /// PostgreSQL: how long a migration's statement waits for a lock (default 5 s; 0 waits forever).

@@ -234,9 +234,15 @@ fn decode(text: &str) -> Option<String> {
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 fn encode(text: &str) -> String {
+    encode_keeping(text, b"")
+}
+
+/// Percent-encodes `text` for a URL, leaving letters, digits, `-._~` and the bytes of `keep`
+/// (a socket directory keeps its `/`).
+pub(crate) fn encode_keeping(text: &str, keep: &[u8]) -> String {
     let mut out = String::new();
     for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || keep.contains(&b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

@@ -6,6 +6,7 @@
 
 use crate::config::{Config, EnvConfig};
 use crate::db_url::{DbUrl, UrlError};
+use crate::local_server::LocalSpec;
 use crate::project::physical;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -55,6 +56,9 @@ pub struct EnvSpec {
     pub url: Option<Result<DbUrl, EnvError>>,
     /// PostgreSQL's settings (used when the environment is on PostgreSQL, ignored on SQLite).
     pub postgres: PgSettings,
+    /// The cluster envdb runs itself (`server = "local"`); `url` is then where it listens now
+    /// (or last listened), which the command line refreshes after starting it.
+    pub local: Option<LocalSpec>,
 }
 
 /// Per-environment PostgreSQL settings from envdb.toml.
@@ -201,6 +205,22 @@ pub enum EnvError {
         "[env.{env}] has both `url` and `database`: a PostgreSQL environment has a url, a SQLite one a database file\n  help: remove one of them"
     )]
     UrlAndDatabase { env: String },
+    #[error(
+        "[env.{env}] has both `url` and `server = \"local\"`: an environment is either on a server at its url or on the local server envdb runs\n  help: remove one of them"
+    )]
+    UrlAndServer { env: String },
+    #[error(
+        "[env.{env}] has both `server = \"local\"` and `database`: `database` names a SQLite file\n  help: remove `database` (the local server's database is named after the project)"
+    )]
+    ServerAndDatabase { env: String },
+    #[error(
+        "[env.{env}]: server = {value:?} is not known\n  help: the only server envdb runs itself is `server = \"local\"`; a server of your own is given with `url`"
+    )]
+    BadServer { env: String, value: String },
+    #[error(
+        "[env.{env}]: `pgbouncer = true` needs `server = \"local\"`\n  help: a PgBouncer of your own is given with `url` (its host and port)"
+    )]
+    BouncerWithoutLocal { env: String },
     #[error(
         "environment `{env}`: history_schema {value:?} {reason}\n  help: use a plain lowercase identifier such as `public` or `envdb`"
     )]
@@ -445,6 +465,19 @@ fn history_schema(env: &str, value: &str) -> Result<(), EnvError> {
     }
 }
 
+/// Refuses `server` with `url` or `database`, a server other than `"local"`, and `pgbouncer`
+/// without the local server.
+fn local_server_keys(env: &str, table: &EnvConfig) -> Result<(), EnvError> {
+    let env = env.to_owned();
+    match &table.server {
+        Some(value) if value != "local" => Err(EnvError::BadServer { env, value: value.clone() }),
+        Some(_) if table.url.is_some() => Err(EnvError::UrlAndServer { env }),
+        Some(_) if table.database.is_some() => Err(EnvError::ServerAndDatabase { env }),
+        None if table.pgbouncer == Some(true) => Err(EnvError::BouncerWithoutLocal { env }),
+        _ => Ok(()),
+    }
+}
+
 /// How two environments reached one database, when their configured paths differ.
 fn spellings(a: &str, a_path: &Path, b: &str, b_path: &Path, real: &Path) -> String {
     if a_path == real && b_path == real {
@@ -506,6 +539,7 @@ impl Environments {
             if let Some(schema) = &table.history_schema {
                 history_schema(name, schema)?;
             }
+            local_server_keys(written, table)?;
             let base = tables.remove(name).unwrap_or_default();
             let merged = EnvConfig {
                 data_dir: table.data_dir.clone().or(base.data_dir),
@@ -515,6 +549,8 @@ impl Environments {
                 ephemeral: table.ephemeral.or(base.ephemeral),
                 backup_keep: table.backup_keep.or(base.backup_keep),
                 url: table.url.clone().or(base.url),
+                server: table.server.clone().or(base.server),
+                pgbouncer: table.pgbouncer.or(base.pgbouncer),
                 history_schema: table.history_schema.clone().or(base.history_schema),
                 lock_timeout: table.lock_timeout.or(base.lock_timeout),
                 statement_timeout: table.statement_timeout.or(base.statement_timeout),
@@ -534,7 +570,14 @@ impl Environments {
             let data_dir = physical(&written);
             let database = data_dir.join(file);
             files.push((name.clone(), written.join(file), physical(&database)));
-            let url = t.url.as_deref().map(|u| expand_url(&name, u, &cx, var)).transpose()?;
+            let local = t.server.is_some().then(|| LocalSpec {
+                ephemeral: t.ephemeral == Some(true),
+                ..LocalSpec::new(&name, &data_dir, project, t.pgbouncer == Some(true))
+            });
+            let url = match &local {
+                Some(local) => Some(Ok(local.url())),
+                None => t.url.as_deref().map(|u| expand_url(&name, u, &cx, var)).transpose()?,
+            };
             let pg = PgSettings::default();
             let postgres = PgSettings {
                 history_schema: t.history_schema.unwrap_or(pg.history_schema),
@@ -555,6 +598,7 @@ impl Environments {
                     backup_keep: t.backup_keep,
                     url,
                     postgres,
+                    local,
                 },
             );
         }
@@ -614,6 +658,7 @@ impl Environments {
                 backup_keep: None,
                 url: None,
                 postgres: PgSettings::default(),
+                local: None,
             },
         };
         spec.database = database.to_owned();

@@ -39,6 +39,8 @@ pub mod environment;
 #[cfg(feature = "cli")]
 pub mod import;
 #[cfg(feature = "runtime")]
+pub mod local_server;
+#[cfg(feature = "runtime")]
 pub mod runtime;
 #[cfg(feature = "testing")]
 pub mod testing;

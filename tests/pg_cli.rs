@@ -307,7 +307,7 @@ fn run_gives_the_child_the_url_with_its_password_and_prints_none() {
 }
 
 #[test]
-fn test_creates_a_missing_database_and_refuses_protected_and_ephemeral() {
+fn test_creates_a_missing_database_refuses_protected_and_clones_an_ephemeral_one() {
     let p = Pg::new(Via::Tcp, &[("0001_people.sql", PEOPLE)]);
     let cargo = fake_cargo(&p.t);
     let test_url = p.server.url(Via::Tcp, &p.name("test"));
@@ -328,9 +328,16 @@ fn test_creates_a_missing_database_and_refuses_protected_and_ephemeral() {
         .stderr_has("postgres://envdb_test:***@");
     assert!(!p.exists("prod"));
 
+    // Ephemeral: the database is a clone of a migrated template, dropped after the run.
     p.t.write("envdb.toml", format!("{TOML}[env.test]\nurl = \"${{TEST_URL}}\"\nephemeral = true\n"));
     let r = p.run_with(&["test"], &vars);
-    r.failure().stderr_has("ephemeral").stderr_has("PostgreSQL").stderr_has("help:");
+    let template = format!("{}__template", p.name("test"));
+    r.code(3).stderr_has(&format!("Prepared the template `{template}`")).stderr_has("Cloned").stderr_has("Dropped");
+    assert!(!p.exists("test"), "dropped after the run");
+    let sql = format!("SELECT datname FROM pg_database WHERE datname = '{template}'");
+    assert_eq!(column(&mut p.server.admin(), &sql), [template.as_str()]);
+    p.run_with(&["test"], &vars).code(3).stderr_lacks("Prepared").stderr_has("Cloned");
+    let _ = p.server.admin().batch_execute(&format!("DROP DATABASE IF EXISTS {template} WITH (FORCE)"));
 }
 
 #[test]

@@ -13,11 +13,12 @@
 //! transaction mode (1.18) has no prepared statements.
 
 mod config;
+#[path = "../../src/local_server/locate.rs"]
 pub mod locate;
 /// The client the harness and its tests use (synchronous; simple-query protocol only).
 pub use postgres;
 mod tls;
-mod watchdog;
+pub mod watchdog;
 
 use std::fmt;
 use std::os::unix::fs::PermissionsExt as _;
@@ -472,7 +473,7 @@ fn socket_url(dir: &Path, port: u16, user: &str, db: &str) -> String {
 }
 
 /// Whom the server runs as: the `postgres` user when the tests run as root, else the tests' user.
-fn owner() -> Result<Option<(u32, u32)>, StartError> {
+pub fn owner() -> Result<Option<(u32, u32)>, StartError> {
     if unsafe { libc::geteuid() } != 0 {
         return Ok(None);
     }

@@ -115,6 +115,19 @@ pub fn resolve_env(project: &Project, args: &EnvArgs) -> anyhow::Result<Environm
     })
 }
 
+/// Starts the environment's local server (`server = "local"`) when it is not running, saying
+/// so, and points the environment at where it listens now. Nothing for an environment whose
+/// database `--database` or `--database-url` replaces.
+pub fn start_local(ctx: &mut Ctx, env: &mut Environment) -> anyhow::Result<()> {
+    use crate::environment::ChosenBy;
+    let replaced = matches!(env.chosen_by, ChosenBy::DatabaseFlag | ChosenBy::DatabaseUrlFlag);
+    let Some(local) = env.spec.local.clone().filter(|_| !replaced) else { return Ok(()) };
+    let out = &mut ctx.out;
+    crate::local_server::control::ensure_running(&local, &mut |verb, text| out.status(verb, text))?;
+    env.spec.url = Some(Ok(local.url()));
+    Ok(())
+}
+
 /// Why a command refuses migrations that fail `check`.
 pub const MUST_PASS_CHECK: &str = "the migrations must pass `cargo envdb check` before they are applied";
 
@@ -217,7 +230,8 @@ impl Place {
     /// the migrations: a command can start on the database while they are read.
     pub fn resolve(ctx: &mut Ctx, args: &DbArgs) -> anyhow::Result<Place> {
         let project = ctx.project()?;
-        let env = resolve_env(&project, &args.env)?;
+        let mut env = resolve_env(&project, &args.env)?;
+        start_local(ctx, &mut env)?;
         let place = Place {
             busy: args.busy_timeout,
             lock_timeout: args.lock_timeout,

@@ -101,6 +101,12 @@ pub enum Error {
         "the environment `{env}` is on a SQLite file (it has no url in envdb.toml), and `PgDb` opens PostgreSQL databases only; nothing was opened\n  help: open it with envdb::Db::open_env, or give the environment a url"
     )]
     FileEnvironment { env: String },
+    /// `PgDb` was given an environment whose local server (`server = "local"`) is not running:
+    /// the application does not start servers.
+    #[error(
+        "the local PostgreSQL server of `{env}` ({cluster}) is not running; nothing was opened\n  help: start it with `cargo envdb server start --env {env}` (every cargo envdb command that opens `{env}` starts it too)"
+    )]
+    LocalServerStopped { env: String, cluster: String },
     #[error(transparent)]
     Url(#[from] crate::db_url::UrlError),
     /// `testing::fresh_pg` without a server to make its database on.

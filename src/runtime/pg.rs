@@ -65,6 +65,10 @@ impl PgDb {
             let (env, database) = (env.name().to_owned(), env.spec.location(&|p| p.display().to_string()));
             return Err(Error::Environment(ResolveError::Env(EnvError::TestRun { env, database })));
         }
+        if let Some(local) = env.spec.local.as_ref().filter(|l| l.running().is_none()) {
+            let cluster = local.cluster.display().to_string();
+            return Err(Error::LocalServerStopped { env: env.name().to_owned(), cluster });
+        }
         let url = match &env.spec.url {
             Some(Ok(url)) => url,
             Some(Err(e)) => return Err(Error::Environment(ResolveError::Env(e.clone()))),

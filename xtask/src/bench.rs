@@ -7,6 +7,7 @@ mod backup;
 mod figures;
 mod pg;
 mod pg_ops;
+mod template;
 
 use crate::provenance::{Provenance, workspace_root};
 use anyhow::{Context as _, bail};

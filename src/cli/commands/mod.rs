@@ -27,7 +27,9 @@ mod rollback;
 mod run;
 mod schema;
 mod seed;
+mod server;
 mod status;
+mod status_all;
 mod test;
 mod upgrade;
 mod validate;
@@ -69,13 +71,14 @@ pub enum Command {
     #[command(alias = "dev-reset")]
     Reset(reset::Args),
     Seed(seed::Args),
+    Server(server::Args),
 }
 
 /// The commands that print their result as JSON with `--format json`; every other command
 /// refuses it with a usage error (exit 2) before it runs.
 pub const JSON_COMMANDS: &[&str] = &[
     "audit", "backup", "backups", "check", "env", "fix", "hash", "history", "migrate", "prune", "redo", "rollback",
-    "status", "upgrade", "validate",
+    "server", "status", "upgrade", "validate",
 ];
 
 impl Command {
@@ -113,6 +116,7 @@ impl Command {
             Command::Test(_) => "test",
             Command::Reset(_) => "reset",
             Command::Seed(_) => "seed",
+            Command::Server(_) => "server",
         }
     }
 }
@@ -159,6 +163,7 @@ pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         Command::Test(args) => test::exec(args, ctx),
         Command::Reset(args) => reset::exec(args, ctx),
         Command::Seed(args) => seed::exec(args, ctx),
+        Command::Server(args) => server::exec(args, ctx),
     }
 }
 

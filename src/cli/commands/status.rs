@@ -12,11 +12,14 @@ use std::process::ExitCode;
 ///
 /// Migrations that fail `check` are listed with the database's state (exit 1), not refused.
 ///
-/// Example: `cargo envdb status --format json`
+/// Example: `cargo envdb status --format json`, `cargo envdb status --all`
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     db: DbArgs,
+    /// One row per environment (backend, reachable, server, size, connections, schema, pending, last verified backup, local server); starts no server
+    #[arg(long, conflicts_with_all = ["env", "dev", "test", "prod", "database", "database_url"])]
+    all: bool,
 }
 
 #[derive(Serialize)]
@@ -37,6 +40,9 @@ struct Status {
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    if args.all {
+        return super::status_all::exec(ctx);
+    }
     let place = Place::resolve(ctx, &args.db)?;
     // The diagnostic command: migrations that fail `check` are reported, not refused; the
     // state is computed from the files as they are.

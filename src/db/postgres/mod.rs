@@ -23,6 +23,7 @@ pub mod restore;
 pub mod scratch;
 mod sql;
 pub mod swap;
+pub mod template;
 pub mod tools;
 
 pub use connect::Tls;
@@ -188,23 +189,7 @@ impl Postgres {
 pub fn ensure_database(secret_url: &str, label: &str, opts: &PgOptions) -> Result<bool, DbError> {
     let target = connect::target(secret_url, label, opts.connect_timeout)?;
     let name = target.config.get_dbname().map_or_else(|| connect::user(&target.config), str::to_owned);
-    let mut last = None;
-    let mut client = None;
-    for maintenance in ["postgres", "template1"] {
-        let mut t = target.clone();
-        t.config.dbname(maintenance);
-        match connect::connect(&t) {
-            Ok(c) => {
-                client = Some(c);
-                break;
-            }
-            Err(e @ PgError::MissingDatabase { .. }) => last = Some(e),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let Some(mut client) = client else {
-        return Err(last.unwrap_or_else(|| PgError::Url { label: label.to_owned(), reason: String::new() }).into());
-    };
+    let mut client = maintenance(&target, label)?;
     let server = |e: &::postgres::Error| DbError::from(PgError::server(label, e));
     let exists =
         value(&mut client, &format!("SELECT 1 FROM pg_catalog.pg_database WHERE datname = {}", literal(&name)))
@@ -215,8 +200,9 @@ pub fn ensure_database(secret_url: &str, label: &str, opts: &PgOptions) -> Resul
     }
     match client.batch_execute(&format!("CREATE DATABASE {}", ident(&name))) {
         Ok(()) => Ok(true),
-        // Created meanwhile by another run.
-        Err(e) if error::code(&e) == Some("42P04") => Ok(false),
+        // Created meanwhile by another run (a CREATE DATABASE still running when this one
+        // began, such as a killed run's, loses the race as a unique violation in pg_database).
+        Err(e) if matches!(error::code(&e), Some("42P04" | "23505")) => Ok(false),
         Err(e) if error::code(&e) == Some("42501") => Err(PgError::Server {
             label: label.to_owned(),
             message: format!(
@@ -228,6 +214,22 @@ pub fn ensure_database(secret_url: &str, label: &str, opts: &PgOptions) -> Resul
         .into()),
         Err(e) => Err(server(&e)),
     }
+}
+
+/// A session on the server of `target` in its maintenance database: `postgres`, or
+/// `template1` when there is none.
+fn maintenance(target: &Target, label: &str) -> Result<::postgres::Client, DbError> {
+    let mut last = None;
+    for maintenance in ["postgres", "template1"] {
+        let mut t = target.clone();
+        t.config.dbname(maintenance);
+        match connect::connect(&t) {
+            Ok(c) => return Ok(c),
+            Err(e @ PgError::MissingDatabase { .. }) => last = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last.unwrap_or_else(|| PgError::Url { label: label.to_owned(), reason: String::new() }).into())
 }
 
 impl Database for Postgres {

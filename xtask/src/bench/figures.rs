@@ -55,6 +55,14 @@ impl Figure {
         self
     }
 
+    /// Target: a value of at least `min` (in the figure's unit): a reference workload that must
+    /// be heavy enough for the comparison beside it to mean something.
+    pub fn at_least(mut self, min: f64) -> Figure {
+        self.target = Some(format!("≥ {min} {}", self.unit));
+        self.met = Some(self.value >= min);
+        self
+    }
+
     /// Target: a value below `max` (in the figure's unit).
     pub fn below(mut self, max: f64) -> Figure {
         self.target = Some(format!("< {max} {}", self.unit));
