@@ -578,7 +578,9 @@ fn sigkill_during_restore_leaves_the_old_or_the_restored_database_under_its_name
     }
     assert!(kills >= MIN_KILLS, "only {kills} kills in {LOOP_BUDGET:?} (a full restore takes {full:?})");
     // The half-built databases of killed restores are listed and, once no orphaned pg_restore
-    // loads them any more, dropped by prune.
+    // loads them any more, dropped by prune, once a verified backup newer than them is kept (a
+    // second later: a backup of the same second as the last restore does not sort after it).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     p.run(&["backup"]).success();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let left = loop {
