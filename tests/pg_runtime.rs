@@ -141,22 +141,20 @@ fn the_environment_marker_is_checked_and_recorded() {
 }
 
 #[test]
-fn a_protected_environment_is_refused_in_a_test_process_and_a_missing_one_is_not_created() {
+fn a_protected_environment_is_refused_in_a_test_process() {
     let pg = pgtest::database();
     let m = migrations(1, None);
+    // This binary is a cargo test harness, so it is a test run without any helper having run.
+    assert!(envdb::environment::is_test_process());
     let name = format!("{}_prod", pg.name());
     let mut prod = env_at(&m, "prod", &pg.server().url(Via::Tcp, &name));
     prod.spec.protected = true;
-    // Not a test process yet (no other test in this binary marks it; the fresh_pg cases run in
-    // child processes): a protected database that does not exist is not created.
-    assert!(!envdb::environment::is_test_process());
+    // Refused before any connection: a missing protected database is not created either.
     let e = refused(PgDb::open_env(&prod, &m)).to_string();
-    assert!(e.contains(&format!("the database `{name}` does not exist")) && e.contains("--create"), "{e}");
+    assert!(e.contains("refusing to open the protected environment `prod`") && e.contains(":***@"), "{e}");
     let mut admin = pg.server().admin();
     assert_eq!(count(&mut admin, &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), 0);
-    // Once marked, the environment is refused before any connection.
     prod.spec.url = Some(Ok(DbUrl::parse(&pg.url(Via::Tcp)).unwrap()));
-    envdb::environment::mark_test_process();
     let e = refused(PgDb::open_env(&prod, &m)).to_string();
     assert!(e.contains("refusing to open the protected environment `prod`") && e.contains(":***@"), "{e}");
     assert_eq!(count(&mut pg.connect(Via::Tcp), "SELECT count(*) FROM pg_tables WHERE tablename = 't1'"), 0);

@@ -124,30 +124,3 @@ fn open_env_records_the_environment_and_refuses_another() {
     let e = Db::open_env(&test, &m).err().expect("refused").to_string();
     assert!(e.contains("belongs to the environment `dev` but is being opened as `test`"), "{e}");
 }
-
-#[test]
-fn automatic_migration_of_a_protected_environment_backs_up_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let m2 = migrations(2, None);
-    // A protected environment pointed into the temporary directory (resolving prod itself is
-    // refused in this process once the test helper has run).
-    let mut prod = envdb::Environment::resolve(&m2, Some("dev")).unwrap();
-    prod.spec.protected = true;
-    prod.spec.name = "prod".into();
-    prod.spec.data_dir = dir.path().to_owned();
-    prod.spec.database = dir.path().join("app.db");
-    drop(Db::open_env(&prod, &migrations(1, None)).unwrap());
-    let db = Db::open_env(&prod, &m2).unwrap();
-    let backup = db.backup().expect("a backup before migrating prod").to_owned();
-    assert!(backup.starts_with(dir.path().join("backups")));
-    assert!(
-        backup.file_name().unwrap().to_string_lossy().contains(".prod.")
-            && backup.to_string_lossy().ends_with(".v1.db")
-    );
-    assert_eq!(db.migrated().applied.len(), 1);
-    // No pending migration, no backup; and never for an unprotected environment.
-    drop(db);
-    assert!(Db::open_env(&prod, &m2).unwrap().backup().is_none());
-    prod.spec.protected = false;
-    assert!(Db::open_env(&prod, &migrations(3, None)).unwrap().backup().is_none());
-}

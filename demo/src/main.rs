@@ -38,8 +38,8 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     // The same resolution as `cargo envdb`: --env > $ENVDB_ENV > default_env (dev).
     let env = envdb::Environment::resolve(&MIGRATIONS, env_flag)?;
     let mut store = Store::open(&env, &MIGRATIONS)?;
-    for (_, name, ms) in store.migrated() {
-        eprintln!("migrated: {name} ({ms} ms)");
+    for m in store.migrated() {
+        eprintln!("migrated: {} ({} ms)", m.name, m.ms);
     }
     match words[..] {
         [] | ["list"] => list(&mut store)?,

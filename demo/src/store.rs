@@ -32,8 +32,8 @@ impl Store {
         })
     }
 
-    /// What opening applied: `(version, file, milliseconds)`.
-    pub fn migrated(&self) -> &[(u64, String, u64)] {
+    /// What opening applied.
+    pub fn migrated(&self) -> &[envdb::AppliedNow] {
         match self {
             Store::Sqlite(db) => &db.migrated().applied,
             Store::Postgres(db) => &db.migrated().applied,

@@ -72,7 +72,9 @@ impl Default for Options {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why opening failed. `Debug` prints the message (help lines included), as `Display` does: a
+/// host's `main() -> Result<(), Box<dyn Error>>` prints errors with `Debug`.
+#[derive(thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Db(#[from] DbError),
@@ -115,6 +117,22 @@ pub enum Error {
         "BackupPolicy::Always was asked for, but the runtime cannot back up the PostgreSQL database {database} (only SQLite files); nothing was migrated\n  help: back it up with pg_dump and open with BackupPolicy::Never, or let `cargo envdb migrate` run it"
     )]
     BackupUnsupported { database: String },
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+/// Refuses a protected environment in a test run. Resolving refuses it already; this catches
+/// an environment resolved before the process was marked, or built by hand in a test.
+fn refuse_in_test_run(env: &Environment) -> Result<(), Error> {
+    if env.protected() && crate::environment::is_test_process() {
+        let (env, database) = (env.name().to_owned(), env.spec.location(&|p| p.display().to_string()));
+        return Err(Error::Environment(ResolveError::Env(crate::environment::EnvError::TestRun { env, database })));
+    }
+    Ok(())
 }
 
 /// The migrations to apply to a database whose history is `applied` (drift refused), or

@@ -12,7 +12,7 @@ use crate::db::backend::Database as _;
 use crate::db::postgres::{PgOptions, Postgres, ensure_database};
 use crate::db_url::DbUrl;
 use crate::embedded::Migrations;
-use crate::environment::{EnvError, Environment, ResolveError};
+use crate::environment::{Environment, ResolveError};
 
 pub use crate::db::postgres::APP_PREFIX;
 
@@ -59,12 +59,7 @@ impl PgDb {
     }
 
     pub fn open_env_with(env: &Environment, migrations: &Migrations, opts: Options) -> Result<PgDb, Error> {
-        // Resolving refuses it already; an environment resolved before the process was marked
-        // as a test run is refused here.
-        if env.protected() && crate::environment::is_test_process() {
-            let (env, database) = (env.name().to_owned(), env.spec.location(&|p| p.display().to_string()));
-            return Err(Error::Environment(ResolveError::Env(EnvError::TestRun { env, database })));
-        }
+        super::refuse_in_test_run(env)?;
         let url = match &env.spec.url {
             Some(Ok(url)) => url,
             Some(Err(e)) => return Err(Error::Environment(ResolveError::Env(e.clone()))),

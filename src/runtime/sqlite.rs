@@ -33,6 +33,7 @@ impl Db {
     }
 
     pub fn open_env_with(env: &Environment, migrations: &Migrations, opts: Options) -> Result<Db, Error> {
+        super::refuse_in_test_run(env)?;
         if let Some(url) = &env.spec.url {
             let url = url.as_ref().map_or_else(|_| String::from("its url cannot be resolved here"), |u| u.redacted());
             return Err(Error::ServerEnvironment { env: env.name().to_owned(), url });

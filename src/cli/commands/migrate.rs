@@ -200,7 +200,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         apply_pending(ctx, &target, args.to, args.single_transaction, args.create)
     })?;
     if ctx.out.json() {
-        let applied = target.applied()?.into_iter().filter(|a| report.applied.iter().any(|r| r.0 == a.version));
+        let applied = target.applied()?.into_iter().filter(|a| report.applied.iter().any(|r| r.version == a.version));
         let migrated =
             Migrated { dry_run: false, before: report.before, after: report.after, applied: applied.collect() };
         ctx.out.print_json(&migrated);

@@ -67,7 +67,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         let applied: Vec<_> = report
             .applied
             .iter()
-            .map(|(version, file, ms)| serde_json::json!({ "version": version, "file": file, "ms": ms }))
+            .map(|a| serde_json::json!({ "version": a.version, "file": a.name, "ms": a.ms }))
             .collect();
         serde_json::json!({
             "environment": target.env.name(),
@@ -130,8 +130,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     ctx.out.line(format!("Schema version: {} → {}", report.before, report.after));
-    for (_, name, ms) in &report.applied {
-        ctx.out.line(format!("  applied {name} ({ms} ms)"));
+    for a in &report.applied {
+        ctx.out.line(format!("  applied {} ({} ms)", a.name, a.ms));
     }
     if let Some(b) = &backup {
         ctx.out.line(format!("Backup: {}", target.project.show(b).display()));
