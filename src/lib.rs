@@ -53,7 +53,7 @@ pub use environment::Environment;
 #[cfg(feature = "postgres")]
 pub use runtime::PgDb;
 #[cfg(feature = "runtime")]
-pub use runtime::{BackupPolicy, Db, Error, Options, Policy, VersionInfo};
+pub use runtime::{BackupPolicy, Db, Error, InUse, Options, Policy, VersionInfo};
 
 /// This tool's version, recorded in every history row.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

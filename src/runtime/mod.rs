@@ -15,10 +15,12 @@
 #[cfg(feature = "postgres")]
 mod pg;
 mod sqlite;
+mod startup;
 
 #[cfg(feature = "postgres")]
 pub use pg::{APP_PREFIX, PgDb};
-pub use sqlite::Db;
+pub use sqlite::{Db, migrate};
+pub use startup::app_name;
 
 use crate::db::DbError;
 use crate::embedded::Migration;
@@ -33,8 +35,28 @@ pub enum Policy {
     /// Apply pending migrations (each atomic) before returning.
     #[default]
     Migrate,
-    /// Return `Error::Behind` and change nothing (an operator runs `cargo envdb upgrade`).
+    /// Return `Error::Behind` and change nothing (an operator runs `myapp db upgrade`).
     RefuseBehind,
+}
+
+/// What a start that has migrations to apply does while other instances of the application hold
+/// the database (SQLite: `<db>.lock`). They run the old code against the database: migrating
+/// under them is what `cargo envdb upgrade` refuses without `--force`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InUse {
+    /// Refuse at once (`Error::InUse`), changing nothing.
+    Refuse,
+    /// Wait up to this long for them to stop (saying so once on stderr), then refuse. The
+    /// default, 10 seconds: instances starting together queue behind one another, not this.
+    Wait(Duration),
+    /// Migrate beside them: for migrations the old code survives (expand, then contract).
+    Proceed,
+}
+
+impl Default for InUse {
+    fn default() -> Self {
+        InUse::Wait(Duration::from_secs(10))
+    }
 }
 
 /// When `open_env` backs the database up before applying migrations (SQLite only for now: a
@@ -57,8 +79,14 @@ pub struct Options {
     pub backup: BackupPolicy,
     /// How long a statement waits for another connection's write lock (SQLite).
     pub busy_timeout: Duration,
-    /// How long to wait for another process that is migrating the same database.
+    /// How long to wait for another process that is migrating the same database, or (SQLite)
+    /// for an upgrade or restore that holds it.
     pub lock_timeout: Duration,
+    /// Migrating while other instances hold the database (SQLite; see `InUse`).
+    pub in_use: InUse,
+    /// Apply the pending migrations in one transaction: a failure leaves the database at the
+    /// version it had, which the binary that ran before can still open.
+    pub all_or_nothing: bool,
 }
 
 impl Default for Options {
@@ -68,6 +96,8 @@ impl Default for Options {
             backup: BackupPolicy::Protected,
             busy_timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(60),
+            in_use: InUse::default(),
+            all_or_nothing: false,
         }
     }
 }
@@ -83,9 +113,43 @@ pub enum Error {
     #[error("backing up before migrating failed, so nothing was migrated: {0}")]
     Backup(#[from] crate::db::backup::BackupError),
     #[error(
-        "the database {at} is at version {database} but this build expects {code} ({pending} pending)\n  help: run `cargo envdb upgrade` (it backs up first), then start the application again"
+        "the database {at} is at version {database} but this build expects {code} ({pending} pending)\n  help: upgrade it with `{} db upgrade` (it backs up first; from a source checkout, `cargo envdb upgrade`), then start the application again",
+        app_name()
     )]
     Behind { at: String, database: u64, code: u64, pending: usize },
+    /// `RefuseBehind` and the database does not exist.
+    #[error(
+        "the database {at} does not exist, and this build expects version {code}; nothing was created\n  help: create it with `{} db upgrade` (from a source checkout, `cargo envdb migrate --create`), or open with Policy::Migrate",
+        app_name()
+    )]
+    Absent { at: String, code: u64 },
+    /// The application lock or the run lock stayed taken for `Options::lock_timeout`.
+    #[error(
+        "the database {} stayed locked{holders} for {waited:?} (an upgrade, a restore or another instance's migration); nothing was opened\n  help: start again once it finished, or raise Options::lock_timeout",
+        .database.display()
+    )]
+    Locked { database: std::path::PathBuf, waited: Duration, holders: String },
+    /// Migrations to apply while other instances hold the database, and `InUse` refuses.
+    #[error(
+        "other instances of the application hold {}{holders}, so the migrations to version {code} were not applied under them (waited {waited:?}); nothing was changed\n  help: stop the old instances, then start this one (or upgrade first with `{app} db upgrade`, then roll out); when every pending migration is backward compatible, open with InUse::Proceed",
+        .database.display()
+    )]
+    InUse { database: std::path::PathBuf, waited: Duration, code: u64, holders: String, app: String },
+    /// A migration at start-up failed: where the database is now, and the way back.
+    #[error("{source}\n  the database {database} is now at version {version}{}", way_back(.backup.as_deref(), .restore.as_deref()))]
+    Failed {
+        #[source]
+        source: Box<DbError>,
+        database: String,
+        version: u64,
+        /// The backup taken before migrating, if one was.
+        backup: Option<std::path::PathBuf>,
+        /// The command that puts the backup back.
+        restore: Option<String>,
+    },
+    /// The audit line of a protected environment could not be written.
+    #[error("cannot append to the audit log {}: {source}\n  help: check the permissions of the environment's data directory", .path.display())]
+    Audit { path: std::path::PathBuf, source: std::io::Error },
     /// `Db` (SQLite) was given an environment whose database is on a PostgreSQL server.
     #[error(
         "the environment `{env}` is on PostgreSQL ({url}), and `Db` opens SQLite files only; nothing was opened\n  help: {}",
@@ -117,6 +181,16 @@ pub enum Error {
         "BackupPolicy::Always was asked for, but the runtime cannot back up the PostgreSQL database {database} (only SQLite files); nothing was migrated\n  help: back it up with pg_dump and open with BackupPolicy::Never, or let `cargo envdb migrate` run it"
     )]
     BackupUnsupported { database: String },
+}
+
+fn way_back(backup: Option<&std::path::Path>, restore: Option<&str>) -> String {
+    match (backup, restore) {
+        (Some(b), Some(cmd)) => {
+            format!("\n  help: the backup taken before migrating is {}; to go back to it: {cmd}", b.display())
+        }
+        (Some(b), None) => format!("\n  help: the backup taken before migrating is {}", b.display()),
+        _ => String::new(),
+    }
 }
 
 impl fmt::Debug for Error {

@@ -85,7 +85,9 @@ impl PgDb {
             Err(DbError::Postgres(e)) if e.is_missing_database() => {
                 // Nothing to open, and creating it would be migrating (or, for a protected
                 // environment, is the operator's decision).
-                to_apply(&list, &[], &label, opts.policy)?;
+                if opts.policy == super::Policy::RefuseBehind && code_version > 0 {
+                    return Err(Error::Absent { at: label, code: code_version });
+                }
                 if env.is_some_and(Environment::protected) {
                     return Err(DbError::Postgres(e).into());
                 }
@@ -111,7 +113,16 @@ impl PgDb {
                 project: env.map(|e| e.spec.project.clone()),
                 ..MigrateOptions::default()
             };
-            migrated = db.migrate(&list, &run, &mut |_| {})?;
+            // Decided under the lease: an instance that waited finds the work done.
+            let applied = db.applied()?;
+            let current = applied.last().map_or(0, |a| a.version);
+            migrated = MigrateReport { before: current, after: current, applied: Vec::new() };
+            if !to_apply(&list, &applied, &label, opts.policy)?.is_empty() {
+                let after = |db: &mut Postgres| db.latest().unwrap_or(current);
+                migrated = super::startup::audited(env, current, &mut db, after, |db| {
+                    Ok(db.migrate(&list, &run, &mut |_| {})?)
+                })?;
+            }
         }
         Ok(PgDb { db, label, environment: env.cloned(), migrated, code_version })
     }

@@ -22,7 +22,7 @@ const MAIN: &str = r#"use std::io::{Read, Write};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let env = envdb::Environment::resolve(&host::MIGRATIONS, None)?;
-    let db = envdb::Db::open_env(&env, &host::MIGRATIONS)?;
+    let db = envdb::Db::open_env_with(&env, &host::MIGRATIONS, options()?)?;
     for m in &db.migrated().applied {
         eprintln!("migrated: {}", m.name);
     }
@@ -36,6 +36,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("{}", db.version_info());
     Ok(())
+}
+
+/// The options the test asks for through HOST_* variables.
+fn options() -> Result<envdb::Options, Box<dyn std::error::Error>> {
+    let ms = |k: &str| std::env::var(k).ok().map(|v| v.parse().map(std::time::Duration::from_millis)).transpose();
+    let mut opts = envdb::Options::default();
+    if let Some(t) = ms("HOST_LOCK_TIMEOUT_MS")? {
+        opts.lock_timeout = t;
+    }
+    if let Some(t) = ms("HOST_IN_USE_MS")? {
+        opts.in_use = envdb::InUse::Wait(t);
+    }
+    if std::env::var("HOST_IN_USE").as_deref() == Ok("proceed") {
+        opts.in_use = envdb::InUse::Proceed;
+    }
+    opts.all_or_nothing = std::env::var("HOST_ALL_OR_NOTHING").is_ok();
+    Ok(opts)
 }
 "#;
 

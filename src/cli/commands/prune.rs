@@ -44,26 +44,12 @@ impl Pruned {
     }
 }
 
-/// Removes a pruned file with what belongs to it: a backup's checksum file, the `-wal` or
-/// `-journal` a replaced database may have kept beside it (or SQLite left beside a partial file,
-/// which are listed too: one already removed with its partial file is done).
+/// Removes a pruned file with what belongs to it (`backup::remove_backup`).
 fn remove(path: &Path) -> anyhow::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e)
-                .with_context(|| format!("cannot remove {}; the files before it are removed", path.display()));
-        }
-        _ => {}
-    }
-    let sidecar = backup::checksum_path(path);
-    match std::fs::remove_file(&sidecar) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("cannot remove {}", sidecar.display()));
-        }
-        _ => {}
-    }
-    crate::db::remove_database(path);
-    Ok(())
+    backup::remove_backup(path).map_err(|(file, e)| {
+        let rest = if file == path { "; the files before it are removed" } else { "" };
+        anyhow::Error::new(e).context(format!("cannot remove {}{rest}", file.display()))
+    })
 }
 
 /// Removes what the rule selects, printing each; shared with `upgrade` (`backup_keep`). The
