@@ -76,6 +76,8 @@ fn migrating_prod_at_start_backs_up_first_and_dev_never() {
     run.success().stderr_has("migrated: 0003_c.sql").stderr_has("backup: ");
     let names = backups(&t);
     assert!(names.len() == 1 && names[0].starts_with("app.prod.") && names[0].ends_with(".v2.db"), "{names:?}");
+    // `version -v` says it (the README's `println!("{}", db.version_info())`).
+    run.stdout_has(&format!("last backup:             {}", t.path("xdg/app/backups").join(&names[0]).display()));
     // Up to date: no backup; dev is never backed up.
     host.run(&[], &prod).success().stderr_lacks("backup:");
     host.run(&[], &[]).success().stderr_has("migrated: 0003_c.sql").stderr_lacks("backup:");

@@ -68,6 +68,10 @@ fn open_migrates_then_is_a_no_op_directly_and_through_pgbouncer() {
         let info = db.version_info();
         assert_eq!((info.code_schema_version, info.database_schema_version, info.pending), (3, 3, 0));
         assert!(info.database.contains(":***@") && !info.database.contains(pg.server().password()), "{info}");
+        assert_eq!(info.database_tool_version.as_deref(), Some(envdb::VERSION));
+        let history = db.history().unwrap();
+        assert_eq!(history.iter().map(|a| a.version).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(history[2].checksum, envdb::checksum::checksum(b"CREATE TABLE t3 (id integer PRIMARY KEY);\n"));
         // The session is the application's: it sees the tables.
         db.client().batch_execute("INSERT INTO t3 VALUES (1)").unwrap();
         drop(db);

@@ -30,6 +30,17 @@ fn open_migrates_then_is_a_no_op() {
     let info = db.version_info();
     assert_eq!((info.code_schema_version, info.database_schema_version, info.pending), (3, 3, 0));
     assert!(info.to_string().contains("schema version (db):     3"));
+    assert!(info.to_string().contains(&format!("database migrated by:    envdb {}", envdb::VERSION)), "{info}");
+    let history = db.history().unwrap();
+    assert_eq!(
+        history.iter().map(|a| (a.version, a.name.as_str())).collect::<Vec<_>>(),
+        [(1, "0001_m1.sql"), (2, "0002_m2.sql"), (3, "0003_m3.sql")]
+    );
+    assert!(
+        history
+            .iter()
+            .all(|a| a.applied_at.ends_with('Z') && a.checksum.len() == 64 && a.tool_version == envdb::VERSION)
+    );
     drop(db);
     let db = Db::open(&path, &migrations(3, None)).unwrap();
     assert!(db.migrated().applied.is_empty());

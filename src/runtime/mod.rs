@@ -238,10 +238,16 @@ pub struct VersionInfo {
     pub database: String,
     /// The environment's name and how it was chosen, when opened with `open_env`.
     pub environment: Option<(String, String)>,
+    /// The envdb version that applied the database's latest migration (its history row).
+    pub database_tool_version: Option<String>,
+    /// The newest complete backup of the environment's database (SQLite, `open_env`).
+    pub last_backup: Option<std::path::PathBuf>,
 }
 
 impl VersionInfo {
-    fn new(code: u64, database_version: u64, database: String, env: Option<&Environment>) -> VersionInfo {
+    /// From the history read now (empty if it could not be read: `fallback` is the version).
+    fn new(code: u64, history: &[Applied], fallback: u64, database: String, env: Option<&Environment>) -> VersionInfo {
+        let database_version = history.last().map_or(fallback, |a| a.version);
         VersionInfo {
             envdb_version: crate::VERSION,
             code_schema_version: code,
@@ -249,6 +255,8 @@ impl VersionInfo {
             pending: code.saturating_sub(database_version),
             database,
             environment: env.map(|e| (e.name().to_owned(), e.chosen_by.to_string())),
+            database_tool_version: history.last().map(|a| a.tool_version.clone()),
+            last_backup: None,
         }
     }
 }
@@ -262,6 +270,12 @@ impl fmt::Display for VersionInfo {
         writeln!(f, "schema version (code):   {}", self.code_schema_version)?;
         writeln!(f, "schema version (db):     {}", self.database_schema_version)?;
         writeln!(f, "pending migrations:      {}", self.pending)?;
+        if let Some(tool) = &self.database_tool_version {
+            writeln!(f, "database migrated by:    envdb {tool}")?;
+        }
+        if let Some(backup) = &self.last_backup {
+            writeln!(f, "last backup:             {}", backup.display())?;
+        }
         write!(f, "database:                {}", self.database)
     }
 }

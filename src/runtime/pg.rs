@@ -148,10 +148,21 @@ impl PgDb {
         &self.migrated
     }
 
-    /// The facts a host prints for `myapp version -v` (the database's version read now).
+    /// The applied migrations, oldest first (see `Db::history`).
+    pub fn history(&mut self) -> Result<Vec<crate::plan::Applied>, Error> {
+        Ok(self.db.applied()?)
+    }
+
+    /// The facts a host prints for `myapp version -v` (the database's history read now).
     pub fn version_info(&mut self) -> VersionInfo {
-        let database_version = self.db.latest().unwrap_or(self.migrated.after);
-        VersionInfo::new(self.code_version, database_version, self.label.clone(), self.environment.as_ref())
+        let history = self.history().unwrap_or_default();
+        VersionInfo::new(
+            self.code_version,
+            &history,
+            self.migrated.after,
+            self.label.clone(),
+            self.environment.as_ref(),
+        )
     }
 }
 

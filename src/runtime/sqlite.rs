@@ -226,11 +226,24 @@ impl Db {
         &self.migrated
     }
 
-    /// The facts a host prints for `myapp version -v`.
+    /// The applied migrations, oldest first: version, name, applied at (UTC, RFC 3339),
+    /// execution time, checksum and the envdb version that applied each.
+    pub fn history(&self) -> Result<Vec<crate::plan::Applied>, Error> {
+        Ok(history::read(&self.conn).map_err(|e| DbError::sqlite(&self.path, e, Options::default().busy_timeout))?)
+    }
+
+    /// The facts a host prints for `myapp version -v`: versions, environment, the envdb version
+    /// that last migrated the database and its newest backup.
     pub fn version_info(&self) -> VersionInfo {
-        let database_version = history::latest(&self.conn).unwrap_or(self.migrated.after);
+        let history = self.history().unwrap_or_default();
         let env = self.environment.as_ref();
-        VersionInfo::new(self.code_version, database_version, self.path.display().to_string(), env)
+        let mut info =
+            VersionInfo::new(self.code_version, &history, self.migrated.after, self.path.display().to_string(), env);
+        info.last_backup = env.and_then(|env| {
+            let list = crate::db::backup::list(&crate::db::backup::dir(&env.spec.data_dir), &self.path, env.name());
+            list.ok()?.into_iter().rev().find(|b| b.complete && !b.replaced).map(|b| b.path)
+        });
+        info
     }
 }
 
