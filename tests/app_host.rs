@@ -123,6 +123,9 @@ fn a_failing_start_backs_up_once_per_version_names_the_way_back_and_is_audited()
     host.rebuild();
     host.run(&[], &prod).success().stderr_has("migrated: 0003_c.sql");
     assert_eq!(backups(&t), first);
+    // (Backups name their second: the next one is a second later, so that `backup_keep` can
+    // tell them apart, as it would in real life.)
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     // All or nothing: a failure at 0005 leaves version 3, which the old binary still opens.
     write_migration(&t, "0004_d.sql", "CREATE TABLE d (x);\n");
     write_migration(&t, "0005_e.sql", "INSERT INTO missing VALUES (1);\n");
@@ -259,4 +262,28 @@ fn instances_starting_together_migrate_once_and_an_upgrade_lock_is_waited_for_bo
         .stderr_has("raise Options::lock_timeout");
     drop(lock);
     host.run(&[], &[("ENVDB_ENV", "prod")]).success();
+}
+
+#[test]
+fn behind_reads_work_writes_fail_and_the_warning_names_the_command() {
+    let t = Test::with(MIGRATIONS);
+    let host = Host::build(&t, "host_ro");
+    let ro = [("ENVDB_ENV", "prod"), ("HOST_POLICY", "read-only")];
+    // A missing database is created up to date (there is nothing to read yet).
+    host.run(&["write"], &ro).success().stderr_lacks("warning");
+    write_migration(&t, "0003_c.sql", "CREATE TABLE c (x);\n");
+    host.rebuild();
+    let before = std::fs::read(t.prod_db()).unwrap();
+    let run = host.run(&["read"], &ro);
+    run.success()
+        .stdout_has("rows: 1")
+        .stderr_has("is at version 2, behind this build (3): opened read-only, so reads work and writes fail")
+        .stderr_has("help: run `host_ro db upgrade`");
+    assert_eq!(run.stderr.matches("warning:").count(), 1, "{}", run.stderr);
+    let run = host.run(&["write"], &ro);
+    run.code(1).stderr_has("behind: this write will fail").stderr_has("attempt to write a readonly database");
+    assert_eq!(std::fs::read(t.prod_db()).unwrap(), before, "nothing changed");
+    assert_eq!(prod_version(&t), 2);
+    // The default policy migrates.
+    host.run(&["write"], &[("ENVDB_ENV", "prod")]).success().stderr_has("migrated: 0003_c.sql");
 }

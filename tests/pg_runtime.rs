@@ -334,3 +334,24 @@ fn fresh_pg_says_what_is_missing() {
     let (_, out) = fresh_pg_child("error", Some(&format!("postgres://u@127.0.0.1:{port}/postgres")));
     assert!(out.contains(&format!("127.0.0.1:{port}")), "{out}");
 }
+
+#[test]
+fn read_only_behind_lets_reads_through_and_fails_writes() {
+    let pg = pgtest::database();
+    let url = pg.url(Via::Tcp);
+    drop(opened(PgDb::open(&url, &migrations(2, None))));
+    let ro = Options { policy: Policy::ReadOnlyBehind, ..Options::default() };
+    let mut db = opened(PgDb::open_with(&url, &migrations(4, None), ro));
+    assert!(db.is_behind() && db.migrated().applied.is_empty());
+    assert_eq!(db.version_info().database_schema_version, 2);
+    db.client().simple_query("SELECT count(*) FROM t1").unwrap();
+    let e = db.client().batch_execute("INSERT INTO t1 VALUES (1)").unwrap_err();
+    let e = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| e.to_string());
+    assert!(e.contains("read-only transaction"), "{e}");
+    drop(db);
+    assert_eq!(count(&mut pg.connect(Via::Tcp), "SELECT count(*) FROM envdb_migrations"), 2);
+    // Up to date: not behind, writes work.
+    let mut db = opened(PgDb::open_with(&url, &migrations(2, None), ro));
+    assert!(!db.is_behind());
+    db.client().batch_execute("INSERT INTO t1 VALUES (1)").unwrap();
+}

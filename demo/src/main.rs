@@ -37,7 +37,9 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     }
     // The same resolution as `cargo envdb`: --env > $ENVDB_ENV > default_env (dev).
     let env = envdb::Environment::resolve(&MIGRATIONS, env_flag)?;
-    let mut store = Store::open(&env, &MIGRATIONS)?;
+    // Listing works on a database the code is ahead of (read-only, with a warning); the other
+    // commands migrate it first.
+    let mut store = Store::open(&env, &MIGRATIONS, matches!(words[..], [] | ["list"]))?;
     for m in store.migrated() {
         eprintln!("migrated: {} ({} ms)", m.name, m.ms);
     }

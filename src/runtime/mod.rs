@@ -37,6 +37,23 @@ pub enum Policy {
     Migrate,
     /// Return `Error::Behind` and change nothing (an operator runs `myapp db upgrade`).
     RefuseBehind,
+    /// Open a database that is behind read-only (SQLite `query_only`, PostgreSQL
+    /// `default_transaction_read_only`), warning once on stderr with the command to run: reads
+    /// work, writes fail, and the host asks `is_behind()` to refuse its own write commands early.
+    /// A database at version 0 (missing, empty) is migrated: it holds nothing to read yet.
+    /// Drift is refused as always.
+    ReadOnlyBehind,
+}
+
+/// Warns, once per process, that a database behind the code was opened read-only.
+fn warn_read_only(database: &str, version: u64, code: u64) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        eprintln!(
+            "warning: the database {database} is at version {version}, behind this build ({code}): opened read-only, so reads work and writes fail\n  help: run `{} db upgrade` (it backs up first), then start the application again",
+            app_name()
+        );
+    }
 }
 
 /// What a start that has migrations to apply does while other instances of the application hold

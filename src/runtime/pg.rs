@@ -27,6 +27,7 @@ pub struct PgDb {
     environment: Option<Environment>,
     migrated: MigrateReport,
     code_version: u64,
+    behind: bool,
 }
 
 impl std::fmt::Debug for PgDb {
@@ -103,7 +104,14 @@ impl PgDb {
         let current = applied.last().map_or(0, |a| a.version);
         let pending = to_apply(&list, &applied, &label, opts.policy)?;
         let mut migrated = MigrateReport { before: current, after: current, applied: Vec::new() };
-        if !pending.is_empty() {
+        let behind = !pending.is_empty() && opts.policy == super::Policy::ReadOnlyBehind && current > 0;
+        if behind {
+            // Every transaction of this session is read-only from here. (Behind PgBouncer in
+            // transaction pooling mode a session setting does not follow the client: connect
+            // directly for this policy.)
+            db.read_only_session()?;
+            super::warn_read_only(&label, current, code_version);
+        } else if !pending.is_empty() {
             if opts.backup == BackupPolicy::Always {
                 return Err(Error::BackupUnsupported { database: label });
             }
@@ -124,7 +132,13 @@ impl PgDb {
                 })?;
             }
         }
-        Ok(PgDb { db, label, environment: env.cloned(), migrated, code_version })
+        Ok(PgDb { db, label, environment: env.cloned(), migrated, code_version, behind })
+    }
+
+    /// Whether the database is behind the code and its session was made read-only
+    /// (`Policy::ReadOnlyBehind`).
+    pub fn is_behind(&self) -> bool {
+        self.behind
     }
 
     /// The session (simple-query and unnamed statements only behind PgBouncer in transaction

@@ -22,6 +22,8 @@ pub struct Db {
     migrated: MigrateReport,
     backup: Option<PathBuf>,
     code_version: u64,
+    /// Opened read-only because it is behind (`Policy::ReadOnlyBehind`).
+    behind: bool,
     /// None for an in-memory database, which no other process can see.
     _app_lock: Option<lock::Held>,
 }
@@ -76,7 +78,7 @@ impl Db {
             let migrated = migrate(&mut conn, migrations)?;
             let (path, environment, backup) = (PathBuf::from(":memory:"), None, None);
             let code_version = migrations.latest();
-            return Ok(Db { conn, path, environment, migrated, backup, code_version, _app_lock: None });
+            return Ok(Db { conn, path, environment, migrated, backup, code_version, behind: false, _app_lock: None });
         }
         let created = !path.exists();
         if created && opts.policy == Policy::RefuseBehind && migrations.latest() > 0 {
@@ -126,9 +128,16 @@ impl Db {
             environment: env.cloned(),
             backup: None,
             code_version,
+            behind: false,
             _app_lock: Some(app_lock),
         };
         if to_apply(&list, &applied, &at, opts.policy)?.is_empty() {
+            return Ok(db);
+        }
+        if opts.policy == Policy::ReadOnlyBehind && current > 0 {
+            db.conn.pragma_update(None, "query_only", true).map_err(|e| DbError::sqlite(path, e, opts.busy_timeout))?;
+            super::warn_read_only(&at, current, code_version);
+            db.behind = true;
             return Ok(db);
         }
         // Migrating: instances starting together queue on the run lock, without the shared lock
@@ -200,6 +209,12 @@ impl Db {
                 Err(Error::Failed { source: Box::new(source), database, version, backup: self.backup.clone(), restore })
             }
         }
+    }
+
+    /// Whether the database is behind the code and was opened read-only
+    /// (`Policy::ReadOnlyBehind`): a host refuses its own write commands early with it.
+    pub fn is_behind(&self) -> bool {
+        self.behind
     }
 
     /// The connection. Keep the `Db` alive as long as you use it: it holds the application lock.

@@ -29,10 +29,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(backup) = db.backup() {
         eprintln!("backup: {}", backup.display());
     }
-    if args.first().map(String::as_str) == Some("hold") {
-        println!("holding");
-        std::io::stdout().flush()?;
-        let _ = std::io::stdin().read(&mut [0u8; 1])?;
+    match args.first().map(String::as_str) {
+        Some("hold") => {
+            println!("holding");
+            std::io::stdout().flush()?;
+            let _ = std::io::stdin().read(&mut [0u8; 1])?;
+        }
+        Some("read") => {
+            let n: i64 = db.conn().query_row("SELECT count(*) FROM a", [], |r| r.get(0))?;
+            println!("rows: {n}");
+        }
+        Some("write") => {
+            if db.is_behind() {
+                eprintln!("behind: this write will fail");
+            }
+            db.conn().execute("INSERT INTO a VALUES (1)", [])?;
+        }
+        _ => {}
     }
     println!("{}", db.version_info());
     Ok(())
@@ -52,6 +65,9 @@ fn options() -> Result<envdb::Options, Box<dyn std::error::Error>> {
         opts.in_use = envdb::InUse::Proceed;
     }
     opts.all_or_nothing = std::env::var("HOST_ALL_OR_NOTHING").is_ok();
+    if std::env::var("HOST_POLICY").as_deref() == Ok("read-only") {
+        opts.policy = envdb::Policy::ReadOnlyBehind;
+    }
     Ok(opts)
 }
 "#;
