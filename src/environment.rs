@@ -56,6 +56,22 @@ fn is_test_run(var: &dyn Fn(&str) -> Option<String>) -> bool {
     TEST_PROCESS.load(Ordering::SeqCst) || var(TEST_MARKER).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
+/// Refuses, in a binary whose build root does not exist here (a server), an environment whose
+/// SQLite database lies under that root (dev and test by default), rather than create the build
+/// path on this machine.
+pub fn check_build_root(env: &Environment, migrations: &crate::Migrations) -> Result<(), EnvError> {
+    let root = Path::new(migrations.root());
+    if migrations.root().is_empty() || env.spec.url.is_some() || root.exists() || !env.spec.database.starts_with(root) {
+        return Ok(());
+    }
+    Err(EnvError::BuildRootGone {
+        env: env.name().to_owned(),
+        chosen_by: env.chosen_by.clone(),
+        root: root.to_owned(),
+        database: env.spec.database.clone(),
+    })
+}
+
 /// A fully resolved environment definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvSpec {
@@ -183,19 +199,7 @@ impl Environment {
             _ => std::env::var(k).ok(),
         };
         let env = envs.resolve(None, flag, &var)?;
-        if !migrations.root().is_empty()
-            && env.spec.url.is_none()
-            && !root.exists()
-            && env.spec.database.starts_with(&root)
-        {
-            let (name, database) = (env.name().to_owned(), env.spec.database.clone());
-            return Err(ResolveError::Env(EnvError::BuildRootGone {
-                env: name,
-                chosen_by: env.chosen_by,
-                root,
-                database,
-            }));
-        }
+        check_build_root(&env, migrations)?;
         Ok(env)
     }
 

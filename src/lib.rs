@@ -7,6 +7,8 @@
 //! - the database side (feature `runtime`): planning, applying, history, [`Db`];
 //! - the command line (feature `cli`), which alone prints.
 
+#[cfg(feature = "app-cli")]
+pub mod app;
 pub mod authoring;
 pub mod build;
 pub mod check;

@@ -113,6 +113,26 @@ pub fn resolve_env(project: &Project, args: &EnvArgs) -> anyhow::Result<Environm
     })
 }
 
+/// The embedded migrations as a migrations directory (up and down files, named as in the source
+/// tree: a down file is `<up stem>.down.sql`).
+fn embedded_dir(migrations: &crate::Migrations) -> MigrationDir {
+    let mut files = Vec::new();
+    for m in migrations.iter() {
+        files.push((m.name.to_owned(), m.up.as_bytes().to_vec()));
+        if let Some(down) = m.down {
+            let stem = m.name.strip_suffix(".sql").unwrap_or(m.name);
+            files.push((format!("{stem}.down.sql"), down.as_bytes().to_vec()));
+        }
+    }
+    let display = std::path::Path::new("(embedded migrations)");
+    let dir = MigrationDir::from_memory(display, files.clone());
+    // The sum file the build verified them against, rebuilt from the files themselves: what
+    // `check` (in `status`) compares with.
+    let sum = crate::sum_file::SumFile::from_files(dir.files.iter().map(|f| (&f.name, f.checksum.as_str())));
+    files.push((crate::sum_file::FILE_NAME.to_owned(), sum.to_string().into_bytes()));
+    MigrationDir::from_memory(display, files)
+}
+
 /// A resolved environment plus the project's migrations.
 pub struct Target {
     pub project: Project,
@@ -124,14 +144,23 @@ pub struct Target {
     pub path: PathBuf,
     pub busy: Duration,
     pub lock_timeout: Duration,
+    /// The migrations are the ones embedded in the host binary running the command.
+    pub embedded: bool,
 }
 
 impl Target {
     pub fn resolve(ctx: &mut Ctx, args: &DbArgs) -> anyhow::Result<Target> {
         let project = ctx.project()?;
         let env = resolve_env(&project, &args.env)?;
-        let dir = MigrationDir::read(&project.migrations, &project.show(&project.migrations))?;
+        let dir = match &ctx.embedded {
+            Some(migrations) => {
+                crate::environment::check_build_root(&env, migrations)?;
+                embedded_dir(migrations)
+            }
+            None => MigrationDir::read(&project.migrations, &project.show(&project.migrations))?,
+        };
         let target = Target {
+            embedded: ctx.embedded.is_some(),
             busy: args.busy_timeout,
             lock_timeout: args.lock_timeout,
             path: env.database().to_owned(),
@@ -144,8 +173,12 @@ impl Target {
         Ok(target)
     }
 
-    /// The migrations on disk, refusing a directory that fails `check`.
+    /// The migrations on disk, refusing a directory that fails `check` (embedded ones passed it
+    /// when the host was built: `envdb::build` refuses to embed what fails).
     pub fn migrations(&self) -> anyhow::Result<Vec<Migration<'_>>> {
+        if self.embedded {
+            return Ok(self.dir.migrations());
+        }
         let report = check_as(&self.dir, false, self.dialect());
         if !report.is_ok() {
             return Err(anyhow::Error::new(CheckFailed(report)))

@@ -263,7 +263,13 @@ pub struct VersionInfo {
 
 impl VersionInfo {
     /// From the history read now (empty if it could not be read: `fallback` is the version).
-    fn new(code: u64, history: &[Applied], fallback: u64, database: String, env: Option<&Environment>) -> VersionInfo {
+    pub(crate) fn new(
+        code: u64,
+        history: &[Applied],
+        fallback: u64,
+        database: String,
+        env: Option<&Environment>,
+    ) -> VersionInfo {
         let database_version = history.last().map_or(fallback, |a| a.version);
         VersionInfo {
             envdb_version: crate::VERSION,

@@ -1,33 +1,33 @@
 //! One file per subcommand: its arguments (doc comments are the help text) and its `exec`.
 
 mod audit;
-mod backup;
-mod backups;
+pub(crate) mod backup;
+pub(crate) mod backups;
 mod baseline;
 mod check;
 mod completions;
-mod env;
+pub(crate) mod env;
 mod fix;
 mod hash;
-mod history;
+pub(crate) mod history;
 mod hook;
 mod init;
 mod migrate;
 mod migrate_to_envs;
 mod new;
-mod prune;
+pub(crate) mod prune;
 mod redo;
 mod repair;
 mod reset;
-mod restore;
-mod rollback;
+pub(crate) mod restore;
+pub(crate) mod rollback;
 mod run;
 mod schema;
 mod seed;
-mod status;
+pub(crate) mod status;
 mod test;
-mod upgrade;
-mod validate;
+pub(crate) mod upgrade;
+pub(crate) mod validate;
 
 use super::Ctx;
 use std::process::ExitCode;

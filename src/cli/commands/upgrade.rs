@@ -94,6 +94,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         .replay(&migrations, None)
         .with_context(|| format!("nothing was changed: {} is still at version {before}", target.show()))?;
     let destructive = args.no_backup;
+    let invoked_as = ctx.invoked_as.clone();
     let outcome = target.write(ctx, "upgrade without a backup", destructive, |ctx| {
         // Applications stay out from here to the end (taken after any confirmation prompt).
         let apps_out = target.hold_applications("upgrade", args.force)?;
@@ -104,7 +105,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         }
         let restore_hint = |e: anyhow::Error| match &backup {
             Some(b) => e.context(format!(
-                "the upgrade stopped; the database is at the last migration that succeeded\n  help: to return to version {before}: cargo envdb restore {} --env {} {}",
+                "the upgrade stopped; the database is at the last migration that succeeded\n  help: to return to version {before}: {invoked_as} restore {} --env {} {}",
                 b.display(),
                 target.env.name(),
                 if target.env.protected() { format!("--confirm {}", target.env.name()) } else { String::new() }
