@@ -355,3 +355,19 @@ fn read_only_behind_lets_reads_through_and_fails_writes() {
     assert!(!db.is_behind());
     db.client().batch_execute("INSERT INTO t1 VALUES (1)").unwrap();
 }
+
+#[test]
+fn a_start_waiting_for_another_run_gives_up_in_the_applications_words() {
+    let pg = pgtest::database();
+    let url = pg.url(Via::Tcp);
+    drop(opened(PgDb::open(&url, &migrations(1, None))));
+    let mut other = Postgres::connect(&url, "other".into(), PgOptions::default()).unwrap();
+    let _lease = other.run_lock(Duration::from_secs(5), &mut |_| {}).unwrap();
+    let opts = Options { lock_timeout: Duration::from_millis(300), ..Options::default() };
+    let e = refused(PgDb::open_with(&url, &migrations(2, None), opts));
+    assert!(matches!(e, Error::Locked { .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("stayed locked") && text.contains("raise Options::lock_timeout"), "{text}");
+    assert!(!text.contains("--lock-timeout") && !text.contains(pg.server().password()), "{text}");
+    assert_eq!(count(&mut pg.connect(Via::Tcp), "SELECT count(*) FROM envdb_migrations"), 1);
+}

@@ -142,10 +142,9 @@ pub enum Error {
     Absent { at: String, code: u64 },
     /// The application lock or the run lock stayed taken for `Options::lock_timeout`.
     #[error(
-        "the database {} stayed locked{holders} for {waited:?} (an upgrade, a restore or another instance's migration); nothing was opened\n  help: start again once it finished, or raise Options::lock_timeout",
-        .database.display()
+        "the database {database} stayed locked{holders} for {waited:?} (an upgrade, a restore or another instance's migration); nothing was opened\n  help: start again once it finished, or raise Options::lock_timeout"
     )]
-    Locked { database: std::path::PathBuf, waited: Duration, holders: String },
+    Locked { database: String, waited: Duration, holders: String },
     /// Migrations to apply while other instances hold the database, and `InUse` refuses.
     #[error(
         "other instances of the application hold {}{holders}, so the migrations to version {code} were not applied under them (waited {waited:?}); nothing was changed\n  help: stop the old instances, then start this one (or upgrade first with `{app} db upgrade`, then roll out); when every pending migration is backward compatible, open with InUse::Proceed",

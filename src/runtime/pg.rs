@@ -115,7 +115,16 @@ impl PgDb {
             if opts.backup == BackupPolicy::Always {
                 return Err(Error::BackupUnsupported { database: label });
             }
-            let _lease = db.run_lock(opts.lock_timeout, &mut |_| {})?;
+            let _lease = db.run_lock(opts.lock_timeout, &mut |_| {}).map_err(|e| match e {
+                // The application's words: it has no --lock-timeout.
+                DbError::Postgres(pg) => match *pg {
+                    crate::db::postgres::PgError::LockTimeout { label, holder, waited, .. } => {
+                        Error::Locked { database: label, waited, holders: format!(" ({holder})") }
+                    }
+                    other => Error::Db(DbError::Postgres(Box::new(other))),
+                },
+                e => Error::Db(e),
+            })?;
             let run = MigrateOptions {
                 environment: env.map(|e| e.name().to_owned()),
                 project: env.map(|e| e.spec.project.clone()),

@@ -34,7 +34,7 @@ pub fn app_lock(db: &Path, timeout: Duration) -> Result<lock::Held, Error> {
     let mut say = say_waiting("an upgrade or restore that holds the database to finish");
     match lock::app_lock_within(db, false, timeout, &mut say).map_err(DbError::from)? {
         Some(held) => Ok(held),
-        None => Err(Error::Locked { database: db.to_owned(), waited: timeout, holders: holders(db) }),
+        None => Err(Error::Locked { database: db.display().to_string(), waited: timeout, holders: holders(db) }),
     }
 }
 
@@ -43,7 +43,7 @@ pub fn run_lock(db: &Path, timeout: Duration) -> Result<lock::Held, Error> {
     let mut say = say_waiting("another instance's migration to finish");
     lock::run_lock(db, timeout, &mut say).map_err(|e| match e {
         lock::LockError::Timeout { waited, .. } => {
-            Error::Locked { database: db.to_owned(), waited, holders: String::new() }
+            Error::Locked { database: db.display().to_string(), waited, holders: String::new() }
         }
         e => Error::Db(e.into()),
     })
