@@ -28,17 +28,29 @@ pub struct Migrations {
     raw: &'static [RawMigration],
     config: &'static str,
     root: &'static str,
+    test_build: bool,
 }
 
 impl Migrations {
     /// Migrations without a project (tests, benchmarks): environments use the defaults and the
     /// current directory as the project root.
     pub const fn from_raw(raw: &'static [RawMigration]) -> Migrations {
-        Migrations { raw, config: "", root: "" }
+        Migrations { raw, config: "", root: "", test_build: false }
     }
 
     pub const fn from_generated(generated: Generated) -> Migrations {
-        Migrations { raw: generated.0, config: generated.1, root: generated.2 }
+        Migrations { raw: generated.0, config: generated.1, root: generated.2, test_build: false }
+    }
+
+    /// Marks migrations compiled into a test build (`embedded!()` passes `cfg!(test)` of the
+    /// crate it expands in): such a process is a test run, and cannot open a protected environment.
+    pub const fn compiled_for_test(self, test_build: bool) -> Migrations {
+        Migrations { test_build, ..self }
+    }
+
+    /// Whether these migrations were compiled into a test build (see `compiled_for_test`).
+    pub fn test_build(&self) -> bool {
+        self.test_build
     }
 
     /// The text of the project's envdb.toml at build time.
@@ -79,5 +91,6 @@ impl Migrations {
 macro_rules! embedded {
     () => {
         $crate::Migrations::from_generated(include!(concat!(env!("OUT_DIR"), "/envdb_migrations.rs")))
+            .compiled_for_test(cfg!(test))
     };
 }

@@ -28,13 +28,49 @@ pub fn mark_test_process() {
     TEST_PROCESS.store(true, Ordering::SeqCst);
 }
 
-/// Whether this process was marked as a test run ([`mark_test_process`], or `ENVDB_TEST` set).
+/// Whether this process is a test run: marked ([`mark_test_process`]), `ENVDB_TEST` set, or a
+/// test harness that cargo built ([`is_cargo_harness`]), whether or not a test helper ran in it.
 pub fn is_test_process() -> bool {
-    is_test_run(&|k| std::env::var(k).ok())
+    is_test_run(&|k| std::env::var(k).ok()) || is_cargo_harness()
+}
+
+/// Whether this executable is a test harness built by cargo: every `cargo test` / `cargo bench`
+/// target (unit tests of a library or a binary, integration tests, benches; cargo-nextest runs
+/// the same files) is linked as `target/<profile>/deps/<crate>-<16 hex digits>` and run from
+/// there, while a binary target is also copied to `target/<profile>/<name>`, which is what
+/// `cargo run`, `CARGO_BIN_EXE_<name>` and a deployment use. Read once per process.
+pub fn is_cargo_harness() -> bool {
+    static HARNESS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HARNESS.get_or_init(|| std::env::current_exe().is_ok_and(|exe| is_harness_path(&exe)))
+}
+
+fn is_harness_path(exe: &Path) -> bool {
+    let in_deps = exe.parent().and_then(Path::file_name).is_some_and(|d| d == "deps");
+    let stem = exe.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let hashed = stem.rsplit_once('-').is_some_and(|(name, hash)| {
+        !name.is_empty() && hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit())
+    });
+    in_deps && hashed
 }
 
 fn is_test_run(var: &dyn Fn(&str) -> Option<String>) -> bool {
     TEST_PROCESS.load(Ordering::SeqCst) || var(TEST_MARKER).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Refuses, in a binary whose build root does not exist here (a server), an environment whose
+/// SQLite database lies under that root (dev and test by default), rather than create the build
+/// path on this machine.
+pub fn check_build_root(env: &Environment, migrations: &crate::Migrations) -> Result<(), EnvError> {
+    let root = Path::new(migrations.root());
+    if migrations.root().is_empty() || env.spec.url.is_some() || root.exists() || !env.spec.database.starts_with(root) {
+        return Ok(());
+    }
+    Err(EnvError::BuildRootGone {
+        env: env.name().to_owned(),
+        chosen_by: env.chosen_by.clone(),
+        root: root.to_owned(),
+        database: env.spec.database.clone(),
+    })
 }
 
 /// A fully resolved environment definition.
@@ -159,7 +195,16 @@ impl Environment {
             .clone()
             .unwrap_or_else(|| root.file_name().map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned()));
         let envs = Environments::load(&config, &root, &project, &Dirs::os())?;
-        Ok(envs.resolve(None, flag, &|k| std::env::var(k).ok())?)
+        // A unit-test build of the crate holding the migrations, or any cargo test harness, is a
+        // test run, as if `ENVDB_TEST` were set.
+        let test_run = migrations.test_build() || is_test_process();
+        let var = |k: &str| match k {
+            TEST_MARKER if test_run => Some("1".to_owned()),
+            _ => std::env::var(k).ok(),
+        };
+        let env = envs.resolve(None, flag, &var)?;
+        check_build_root(&env, migrations)?;
+        Ok(env)
     }
 
     pub fn name(&self) -> &str {
@@ -245,9 +290,15 @@ pub enum EnvError {
     #[error("`{0}` is not a valid environment name: use lowercase letters, digits, `-` and `_`")]
     BadName(String),
     #[error(
-        "refusing to open the protected environment `{env}` ({database}) from a test run\n  help: tests use the test environment or envdb::testing::fresh; {TEST_MARKER} is set by `cargo envdb test` and the test helper"
+        "refusing to open the protected environment `{env}` ({database}) from a test run\n  help: tests use the test environment or envdb::testing::fresh; a test run is a test harness cargo built, a process where the test helper ran, or {TEST_MARKER} set (by `cargo envdb test`)"
     )]
     TestRun { env: String, database: String },
+    /// A deployed binary asked for an environment kept in the source tree it was built in.
+    #[error(
+        "the environment `{env}` (chosen by {chosen_by}) keeps its database in the project directory this binary was built in, {}, which does not exist on this machine; nothing was opened or created\n  help: choose the environment this machine runs (for example ENVDB_ENV=prod), or give [env.{env}] a data_dir outside {{workspace}} in envdb.toml (the database would have been {})",
+        .root.display(), .database.display()
+    )]
+    BuildRootGone { env: String, chosen_by: ChosenBy, root: PathBuf, database: PathBuf },
     #[error(
         "{} records the protected environment `{env}`; taking it from `{env}` needs that environment's confirmation, which a test run cannot give; nothing was changed\n  help: adopt it outside the test run ({TEST_MARKER} unset), confirming `{env}`",
         .database.display()
@@ -262,13 +313,20 @@ fn from_vars(vars: &[String]) -> String {
     }
 }
 
-/// Why the application's environment could not be resolved.
-#[derive(Debug, thiserror::Error)]
+/// Why the application's environment could not be resolved. `Debug` prints the message, as
+/// `Display` does (a host's `main() -> Result<(), Box<dyn Error>>` prints it with `Debug`).
+#[derive(thiserror::Error)]
 pub enum ResolveError {
     #[error("the envdb.toml embedded at build time is invalid: {0}")]
     Config(String),
     #[error(transparent)]
     Env(#[from] EnvError),
+}
+
+impl fmt::Debug for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
 }
 
 /// `development` → `dev`, `production` → `prod`.
@@ -725,6 +783,23 @@ mod tests {
 
     fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn cargo_test_harnesses_are_recognised_by_their_path() {
+        assert!(is_cargo_harness(), "this very unit-test binary is one");
+        for (path, harness) in [
+            ("/w/target/debug/deps/app-0123456789abcdef", true),
+            ("/w/target/release/deps/my_app-0123456789ABCDEF.exe", true),
+            ("/w/target/debug/app", false),
+            ("/usr/local/bin/app", false),
+            ("/w/target/debug/deps/app", false),
+            ("/w/target/debug/deps/app-0123", false),
+            ("/w/target/debug/deps/-0123456789abcdef", false),
+            ("/w/target/debug/bin/app-0123456789abcdef", false),
+        ] {
+            assert_eq!(is_harness_path(Path::new(path)), harness, "{path}");
+        }
     }
 
     #[test]

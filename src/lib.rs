@@ -7,6 +7,8 @@
 //! - the database side (feature `runtime`): planning, applying, history, [`Db`];
 //! - the command line (feature `cli`), which alone prints.
 
+#[cfg(feature = "app-cli")]
+pub mod app;
 pub mod authoring;
 pub mod build;
 pub mod check;
@@ -48,13 +50,18 @@ pub mod testing;
 /// The PostgreSQL client `PgDb` hands out (the same version envdb links).
 #[cfg(feature = "postgres")]
 pub use ::postgres;
+/// The SQLite client `Db` hands out (the same version envdb links): name its types through it.
+#[cfg(feature = "runtime")]
+pub use ::rusqlite;
+#[cfg(feature = "runtime")]
+pub use db::apply::{AppliedNow, MigrateReport};
 pub use embedded::{Migration, Migrations};
 #[cfg(feature = "runtime")]
 pub use environment::Environment;
 #[cfg(feature = "postgres")]
 pub use runtime::PgDb;
 #[cfg(feature = "runtime")]
-pub use runtime::{BackupPolicy, Db, Policy, VersionInfo};
+pub use runtime::{BackupPolicy, Db, Error, InUse, Options, Policy, VersionInfo};
 
 /// This tool's version, recorded in every history row.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

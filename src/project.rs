@@ -56,6 +56,12 @@ impl Project {
         Project { root, config_path, config, migrations, cwd }
     }
 
+    /// The project a host binary was built from: its recorded root (which need not exist on
+    /// this machine) and its embedded envdb.toml.
+    pub fn embedded(root: PathBuf, config: Config) -> Project {
+        Project::new(root, None, config)
+    }
+
     /// Replaces the migrations directory (the `--migrations` option), relative to the current directory.
     pub fn with_migrations(mut self, dir: &Path) -> Project {
         self.migrations = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());

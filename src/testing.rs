@@ -1,9 +1,12 @@
 //! For a host's tests: a fresh, migrated database in a temporary directory that disappears
 //! with it. It never resolves an environment, so a test cannot reach a real database.
 
+use crate::db::DbError;
 use crate::embedded::Migrations;
 use crate::runtime::{Db, Error};
 use std::ops::{Deref, DerefMut};
+use std::path::Path;
+use std::sync::Mutex;
 
 /// A migrated database in its own temporary directory.
 pub struct TestDb {
@@ -32,15 +35,45 @@ impl DerefMut for TestDb {
     }
 }
 
-/// Creates a database in a new temporary directory and applies every migration. It also marks
-/// the process as a test run, so that no later call in it can open a protected environment.
+/// The migrated in-memory databases `fresh` copies, one per set of migrations (keyed by their
+/// checksums): the migrations run once per test process, not once per test.
+static TEMPLATES: Mutex<Vec<(String, rusqlite::Connection)>> = Mutex::new(Vec::new());
+
+/// Writes a migrated copy of `migrations`' template database to `path`.
+fn copy_template(migrations: &Migrations, path: &Path) -> Result<(), Error> {
+    let key: String = migrations.iter().map(|m| m.checksum).collect::<Vec<_>>().join(",");
+    let mut templates = TEMPLATES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let at = match templates.iter().position(|(k, _)| *k == key) {
+        Some(at) => at,
+        None => {
+            let memory = Path::new(":memory:");
+            let mut conn = rusqlite::Connection::open_in_memory().map_err(|e| DbError::sqlite(memory, e, BUSY))?;
+            crate::runtime::migrate(&mut conn, migrations)?;
+            templates.push((key, conn));
+            templates.len() - 1
+        }
+    };
+    let template = &templates[at].1;
+    template
+        .backup(rusqlite::MAIN_DB, path, None::<fn(rusqlite::backup::Progress)>)
+        .map_err(|e| DbError::sqlite(path, e, BUSY))?;
+    Ok(())
+}
+
+const BUSY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Creates a database in a new temporary directory, migrated: a copy of a template migrated once
+/// per process (what `sqlx::test` does). It also marks the process as a test run, so that no
+/// later call in it can open a protected environment.
 pub fn fresh(migrations: &Migrations) -> Result<TestDb, Error> {
     crate::environment::mark_test_process();
     let dir = tempfile::Builder::new()
         .prefix("envdb-test-")
         .tempdir()
-        .map_err(|source| crate::db::DbError::CreateDir { path: std::env::temp_dir(), source })?;
-    let db = Db::open(dir.path().join("test.db"), migrations)?;
+        .map_err(|source| DbError::CreateDir { path: std::env::temp_dir(), source })?;
+    let path = dir.path().join("test.db");
+    copy_template(migrations, &path)?;
+    let db = Db::open(&path, migrations)?;
     Ok(TestDb { db, dir })
 }
 

@@ -68,6 +68,10 @@ fn open_migrates_then_is_a_no_op_directly_and_through_pgbouncer() {
         let info = db.version_info();
         assert_eq!((info.code_schema_version, info.database_schema_version, info.pending), (3, 3, 0));
         assert!(info.database.contains(":***@") && !info.database.contains(pg.server().password()), "{info}");
+        assert_eq!(info.database_tool_version.as_deref(), Some(envdb::VERSION));
+        let history = db.history().unwrap();
+        assert_eq!(history.iter().map(|a| a.version).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(history[2].checksum, envdb::checksum::checksum(b"CREATE TABLE t3 (id integer PRIMARY KEY);\n"));
         // The session is the application's: it sees the tables.
         db.client().batch_execute("INSERT INTO t3 VALUES (1)").unwrap();
         drop(db);
@@ -93,7 +97,8 @@ fn a_missing_database_is_created_and_refuse_behind_changes_nothing() {
     // RefuseBehind with no database: nothing to open, and nothing created.
     let refuse = Options { policy: Policy::RefuseBehind, ..Options::default() };
     let e = refused(PgDb::open_with(&url, &migrations(2, None), refuse));
-    assert!(matches!(e, Error::Behind { database: 0, code: 2, pending: 2, .. }), "{e}");
+    assert!(matches!(e, Error::Absent { code: 2, .. }), "{e}");
+    assert!(e.to_string().contains("does not exist, and this build expects version 2; nothing was created"), "{e}");
     assert!(!exists(&mut admin));
     drop(opened(PgDb::open(&url, &migrations(2, None))));
     assert!(exists(&mut admin));
@@ -141,22 +146,20 @@ fn the_environment_marker_is_checked_and_recorded() {
 }
 
 #[test]
-fn a_protected_environment_is_refused_in_a_test_process_and_a_missing_one_is_not_created() {
+fn a_protected_environment_is_refused_in_a_test_process() {
     let pg = pgtest::database();
     let m = migrations(1, None);
+    // This binary is a cargo test harness, so it is a test run without any helper having run.
+    assert!(envdb::environment::is_test_process());
     let name = format!("{}_prod", pg.name());
     let mut prod = env_at(&m, "prod", &pg.server().url(Via::Tcp, &name));
     prod.spec.protected = true;
-    // Not a test process yet (no other test in this binary marks it; the fresh_pg cases run in
-    // child processes): a protected database that does not exist is not created.
-    assert!(!envdb::environment::is_test_process());
+    // Refused before any connection: a missing protected database is not created either.
     let e = refused(PgDb::open_env(&prod, &m)).to_string();
-    assert!(e.contains(&format!("the database `{name}` does not exist")) && e.contains("--create"), "{e}");
+    assert!(e.contains("refusing to open the protected environment `prod`") && e.contains(":***@"), "{e}");
     let mut admin = pg.server().admin();
     assert_eq!(count(&mut admin, &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), 0);
-    // Once marked, the environment is refused before any connection.
     prod.spec.url = Some(Ok(DbUrl::parse(&pg.url(Via::Tcp)).unwrap()));
-    envdb::environment::mark_test_process();
     let e = refused(PgDb::open_env(&prod, &m)).to_string();
     assert!(e.contains("refusing to open the protected environment `prod`") && e.contains(":***@"), "{e}");
     assert_eq!(count(&mut pg.connect(Via::Tcp), "SELECT count(*) FROM pg_tables WHERE tablename = 't1'"), 0);
@@ -330,4 +333,41 @@ fn fresh_pg_says_what_is_missing() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (_, out) = fresh_pg_child("error", Some(&format!("postgres://u@127.0.0.1:{port}/postgres")));
     assert!(out.contains(&format!("127.0.0.1:{port}")), "{out}");
+}
+
+#[test]
+fn read_only_behind_lets_reads_through_and_fails_writes() {
+    let pg = pgtest::database();
+    let url = pg.url(Via::Tcp);
+    drop(opened(PgDb::open(&url, &migrations(2, None))));
+    let ro = Options { policy: Policy::ReadOnlyBehind, ..Options::default() };
+    let mut db = opened(PgDb::open_with(&url, &migrations(4, None), ro));
+    assert!(db.is_behind() && db.migrated().applied.is_empty());
+    assert_eq!(db.version_info().database_schema_version, 2);
+    db.client().simple_query("SELECT count(*) FROM t1").unwrap();
+    let e = db.client().batch_execute("INSERT INTO t1 VALUES (1)").unwrap_err();
+    let e = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| e.to_string());
+    assert!(e.contains("read-only transaction"), "{e}");
+    drop(db);
+    assert_eq!(count(&mut pg.connect(Via::Tcp), "SELECT count(*) FROM envdb_migrations"), 2);
+    // Up to date: not behind, writes work.
+    let mut db = opened(PgDb::open_with(&url, &migrations(2, None), ro));
+    assert!(!db.is_behind());
+    db.client().batch_execute("INSERT INTO t1 VALUES (1)").unwrap();
+}
+
+#[test]
+fn a_start_waiting_for_another_run_gives_up_in_the_applications_words() {
+    let pg = pgtest::database();
+    let url = pg.url(Via::Tcp);
+    drop(opened(PgDb::open(&url, &migrations(1, None))));
+    let mut other = Postgres::connect(&url, "other".into(), PgOptions::default()).unwrap();
+    let _lease = other.run_lock(Duration::from_secs(5), &mut |_| {}).unwrap();
+    let opts = Options { lock_timeout: Duration::from_millis(300), ..Options::default() };
+    let e = refused(PgDb::open_with(&url, &migrations(2, None), opts));
+    assert!(matches!(e, Error::Locked { .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("stayed locked") && text.contains("raise Options::lock_timeout"), "{text}");
+    assert!(!text.contains("--lock-timeout") && !text.contains(pg.server().password()), "{text}");
+    assert_eq!(count(&mut pg.connect(Via::Tcp), "SELECT count(*) FROM envdb_migrations"), 1);
 }

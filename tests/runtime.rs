@@ -30,10 +30,26 @@ fn open_migrates_then_is_a_no_op() {
     let info = db.version_info();
     assert_eq!((info.code_schema_version, info.database_schema_version, info.pending), (3, 3, 0));
     assert!(info.to_string().contains("schema version (db):     3"));
+    assert!(info.to_string().contains(&format!("database migrated by:    envdb {}", envdb::VERSION)), "{info}");
+    let history = db.history().unwrap();
+    assert_eq!(
+        history.iter().map(|a| (a.version, a.name.as_str())).collect::<Vec<_>>(),
+        [(1, "0001_m1.sql"), (2, "0002_m2.sql"), (3, "0003_m3.sql")]
+    );
+    assert!(
+        history
+            .iter()
+            .all(|a| a.applied_at.ends_with('Z') && a.checksum.len() == 64 && a.tool_version == envdb::VERSION)
+    );
     drop(db);
     let db = Db::open(&path, &migrations(3, None)).unwrap();
     assert!(db.migrated().applied.is_empty());
-    let db2 = Db::open(&path, &migrations(5, None)).unwrap();
+    // While that handle (the old code) holds it, a newer one does not migrate, unless told to.
+    let refuse = Options { in_use: envdb::InUse::Refuse, ..Options::default() };
+    let e = Db::open_with(&path, &migrations(5, None), refuse).err().expect("refused");
+    assert!(matches!(e, Error::InUse { code: 5, .. }), "{e}");
+    let proceed = Options { in_use: envdb::InUse::Proceed, ..Options::default() };
+    let db2 = Db::open_with(&path, &migrations(5, None), proceed).unwrap();
     assert_eq!(db2.migrated().before, 3);
     assert_eq!(db2.migrated().after, 5);
     drop(db);
@@ -94,9 +110,13 @@ fn a_file_that_is_not_a_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.db");
     std::fs::write(&path, "hello, I am text\n".repeat(100)).unwrap();
-    let e = Db::open(&path, &migrations(1, None)).err().expect("refused").to_string();
+    let e = Db::open(&path, &migrations(1, None)).err().expect("refused");
+    // Debug prints the message, as `main() -> Result<(), Box<dyn Error>>` shows it.
+    assert_eq!(format!("{e:?}"), e.to_string());
+    let e = e.to_string();
     assert!(e.contains("is not a SQLite database"), "{e}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "hello, I am text\n".repeat(100));
+    assert!(!dir.path().join("app.db.lock").exists(), "a failed open left its lock file");
 }
 
 #[test]
@@ -126,28 +146,61 @@ fn open_env_records_the_environment_and_refuses_another() {
 }
 
 #[test]
-fn automatic_migration_of_a_protected_environment_backs_up_first() {
+fn an_in_memory_database_creates_no_files() {
+    let db = Db::open(":memory:", &migrations(2, None)).unwrap();
+    assert_eq!(db.migrated().applied.len(), 2);
+    db.conn().execute("INSERT INTO t2 (id) VALUES (1)", []).unwrap();
+    for name in [":memory:", ":memory:.lock", ":memory:.migrate.lock"] {
+        assert!(!std::path::Path::new(name).exists(), "{name} in the working directory");
+    }
+}
+
+#[test]
+fn a_connection_the_host_opened_is_migrated_in_place() {
     let dir = tempfile::tempdir().unwrap();
-    let m2 = migrations(2, None);
-    // A protected environment pointed into the temporary directory (resolving prod itself is
-    // refused in this process once the test helper has run).
-    let mut prod = envdb::Environment::resolve(&m2, Some("dev")).unwrap();
-    prod.spec.protected = true;
-    prod.spec.name = "prod".into();
-    prod.spec.data_dir = dir.path().to_owned();
-    prod.spec.database = dir.path().join("app.db");
-    drop(Db::open_env(&prod, &migrations(1, None)).unwrap());
-    let db = Db::open_env(&prod, &m2).unwrap();
-    let backup = db.backup().expect("a backup before migrating prod").to_owned();
-    assert!(backup.starts_with(dir.path().join("backups")));
-    assert!(
-        backup.file_name().unwrap().to_string_lossy().contains(".prod.")
-            && backup.to_string_lossy().ends_with(".v1.db")
+    let mut conn = envdb::rusqlite::Connection::open(dir.path().join("own.db")).unwrap();
+    let report = envdb::runtime::migrate(&mut conn, &migrations(2, None)).unwrap();
+    assert_eq!(
+        report.applied.iter().map(|a| (a.version, a.name.as_str())).collect::<Vec<_>>(),
+        [(1, "0001_m1.sql"), (2, "0002_m2.sql")]
     );
-    assert_eq!(db.migrated().applied.len(), 1);
-    // No pending migration, no backup; and never for an unprotected environment.
-    drop(db);
-    assert!(Db::open_env(&prod, &m2).unwrap().backup().is_none());
-    prod.spec.protected = false;
-    assert!(Db::open_env(&prod, &migrations(3, None)).unwrap().backup().is_none());
+    assert!(envdb::runtime::migrate(&mut conn, &migrations(2, None)).unwrap().applied.is_empty());
+    let e = envdb::runtime::migrate(&mut conn, &migrations(2, Some(1))).unwrap_err().to_string();
+    assert!(e.contains("different checksum"), "{e}");
+}
+
+#[test]
+fn the_embedded_journal_mode_is_applied() {
+    let raw: &'static [envdb::embedded::RawMigration] = Box::leak(
+        vec![(
+            1,
+            "0001_a.sql",
+            "CREATE TABLE a (x);\n",
+            None,
+            leak(envdb::checksum::checksum(b"CREATE TABLE a (x);\n")),
+        )]
+        .into_boxed_slice(),
+    );
+    let m = Migrations::from_generated((raw, "journal_mode = \"wal\"\n", ""));
+    let dir = tempfile::tempdir().unwrap();
+    let mut dev = envdb::Environment::resolve(&m, Some("dev")).unwrap();
+    dev.spec.database = dir.path().join("app.db");
+    let db = Db::open_env(&dev, &m).unwrap();
+    let mode: String = db.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn each_fresh_database_is_its_own_copy_of_one_migrated_template() {
+    let m = migrations(3, None);
+    let a = envdb::testing::fresh(&m).unwrap();
+    let b = envdb::testing::fresh(&m).unwrap();
+    a.conn().execute("INSERT INTO t3 (id) VALUES (1)", []).unwrap();
+    let count = |db: &Db| db.conn().query_row("SELECT count(*) FROM t3", [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!((count(&a), count(&b)), (1, 0));
+    assert_eq!(b.version_info().database_schema_version, 3);
+    assert_ne!(a.path(), b.path());
+    // Another set of migrations has its own template.
+    let c = envdb::testing::fresh(&migrations(1, None)).unwrap();
+    assert_eq!(c.version_info().database_schema_version, 1);
 }

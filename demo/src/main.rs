@@ -9,10 +9,18 @@ use store::Store;
 
 static MIGRATIONS: envdb::Migrations = envdb::embedded!();
 
-const USAGE: &str = "usage: tasks [--env NAME] [list | add <title> [--priority 1-3] | done <id> | version [-v]]";
+const USAGE: &str = "usage: tasks [--env NAME] [list | add <title> [--priority 1-3] | done <id> | version [-v]] | tasks db <command> (db --help)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The operator's commands (`tasks db status|upgrade|restore|…`): before anything opens the
+    // database, which `db upgrade` and `db restore` refuse to work under.
+    if args.first().map(String::as_str) == Some("db") {
+        return envdb::app::run_from(
+            &MIGRATIONS,
+            std::iter::once("tasks db".to_owned()).chain(args.into_iter().skip(1)),
+        );
+    }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -37,9 +45,11 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     }
     // The same resolution as `cargo envdb`: --env > $ENVDB_ENV > default_env (dev).
     let env = envdb::Environment::resolve(&MIGRATIONS, env_flag)?;
-    let mut store = Store::open(&env, &MIGRATIONS)?;
-    for (_, name, ms) in store.migrated() {
-        eprintln!("migrated: {name} ({ms} ms)");
+    // Listing works on a database the code is ahead of (read-only, with a warning); the other
+    // commands migrate it first.
+    let mut store = Store::open(&env, &MIGRATIONS, matches!(words[..], [] | ["list"]))?;
+    for m in store.migrated() {
+        eprintln!("migrated: {} ({} ms)", m.name, m.ms);
     }
     match words[..] {
         [] | ["list"] => list(&mut store)?,

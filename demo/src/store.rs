@@ -25,15 +25,19 @@ const LIST: &str = "SELECT id, title, priority, done FROM tasks ORDER BY done, p
 
 impl Store {
     /// Opens the environment's database: on its PostgreSQL server when it has a url, else its file.
-    pub fn open(env: &envdb::Environment, migrations: &envdb::Migrations) -> Result<Store> {
+    /// `read_only_behind`: a database behind the code is opened read-only (with a warning), not
+    /// migrated.
+    pub fn open(env: &envdb::Environment, migrations: &envdb::Migrations, read_only_behind: bool) -> Result<Store> {
+        let policy = if read_only_behind { envdb::Policy::ReadOnlyBehind } else { envdb::Policy::Migrate };
+        let opts = envdb::Options { policy, ..envdb::Options::default() };
         Ok(match env.url() {
-            Some(_) => Store::Postgres(Box::new(envdb::PgDb::open_env(env, migrations)?)),
-            None => Store::Sqlite(Box::new(envdb::Db::open_env(env, migrations)?)),
+            Some(_) => Store::Postgres(Box::new(envdb::PgDb::open_env_with(env, migrations, opts)?)),
+            None => Store::Sqlite(Box::new(envdb::Db::open_env_with(env, migrations, opts)?)),
         })
     }
 
-    /// What opening applied: `(version, file, milliseconds)`.
-    pub fn migrated(&self) -> &[(u64, String, u64)] {
+    /// What opening applied.
+    pub fn migrated(&self) -> &[envdb::AppliedNow] {
         match self {
             Store::Sqlite(db) => &db.migrated().applied,
             Store::Postgres(db) => &db.migrated().applied,

@@ -1,67 +1,10 @@
-//! The audit log of a protected environment: one JSON line per write, in `<data_dir>/audit.log`.
+//! The audit log of a protected environment: reading it back, and `audited` around a command's
+//! write (the lines are written by `db::audit`, which the runtime shares).
 
 use crate::environment::Environment;
 use anyhow::Context as _;
-use std::io::Write as _;
-use std::path::PathBuf;
 
-pub fn path(env: &Environment) -> PathBuf {
-    env.spec.data_dir.join("audit.log")
-}
-
-fn user() -> String {
-    ["USER", "USERNAME", "LOGNAME"].iter().find_map(|k| std::env::var(k).ok()).unwrap_or_else(|| "unknown".into())
-}
-
-fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// An argument as the log may keep it: one holding a URL (`postgres://…`, also as
-/// `--database-url=postgres://…`) without its password.
-fn redact_arg(arg: &str) -> String {
-    if !arg.contains("://") {
-        return arg.to_owned();
-    }
-    match arg.split_once('=') {
-        Some((flag, value)) if flag.starts_with("--") && !flag.contains("://") => {
-            format!("{flag}={}", crate::db_url::redact_or_hide(value))
-        }
-        _ => crate::db_url::redact_or_hide(arg),
-    }
-}
-
-/// The environment's database as the log names it: a server database by its redacted URL.
-pub fn database(env: &Environment) -> String {
-    crate::db::location::Location::of(env).label()
-}
-
-/// Appends one entry. `error` is `None` for a success.
-pub fn append(env: &Environment, before: u64, after: u64, error: Option<&str>) -> std::io::Result<()> {
-    let command: Vec<String> = std::env::args().map(|a| redact_arg(&a)).collect();
-    let entry = serde_json::json!({
-        "time": crate::db::history::now(),
-        "user": user(),
-        "host": host(),
-        "tool_version": crate::VERSION,
-        "command": command.join(" "),
-        "environment": env.name(),
-        "database": database(env),
-        "version_before": before,
-        "version_after": after,
-        "outcome": if error.is_none() { "ok" } else { "error" },
-        "error": error,
-    });
-    std::fs::create_dir_all(&env.spec.data_dir)?;
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path(env))?;
-    writeln!(file, "{entry}")?;
-    file.sync_data()
-}
+pub use crate::db::audit::{append, database, path};
 
 /// One line of the log as read back.
 #[derive(Debug)]

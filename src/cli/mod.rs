@@ -4,7 +4,7 @@
 //! an `exec`. Only this layer prints; the library returns values and typed errors.
 
 pub mod audit;
-mod commands;
+pub(crate) mod commands;
 mod git;
 pub mod output;
 pub mod protect;
@@ -73,11 +73,32 @@ pub struct GlobalArgs {
 pub struct Ctx {
     pub global: GlobalArgs,
     pub out: Output,
+    /// The migrations and envdb.toml a host binary was built with, when the commands run inside
+    /// it (`envdb::app`): the project comes from them, not from a source tree.
+    pub embedded: Option<crate::Migrations>,
+    /// How the commands are invoked, for the commands a message tells to run: `cargo envdb`, or
+    /// `myapp db` inside a host binary.
+    pub invoked_as: String,
 }
 
 impl Ctx {
-    /// Finds the project (walking up directories; no `cargo metadata`).
+    pub fn new(global: GlobalArgs) -> Ctx {
+        let out = Output::new(global.color, global.format, global.quiet, global.verbose);
+        Ctx { global, out, embedded: None, invoked_as: "cargo envdb".into() }
+    }
+
+    /// Finds the project (walking up directories; no `cargo metadata`), or inside a host binary
+    /// the one it was built from (its root need not exist here).
     pub fn project(&self) -> anyhow::Result<Project> {
+        if let Some(migrations) = &self.embedded {
+            let config = crate::config::Config::parse(migrations.config_text())
+                .map_err(|e| anyhow::anyhow!("the envdb.toml embedded at build time is invalid: {e}"))?;
+            let root = match migrations.root() {
+                "" => std::env::current_dir().context("cannot read the current directory")?,
+                root => PathBuf::from(root),
+            };
+            return Ok(Project::embedded(root, config));
+        }
         let start = match &self.global.manifest_path {
             Some(path) => {
                 anyhow::ensure!(path.is_file(), "manifest path {} does not exist", path.display());
@@ -126,9 +147,14 @@ where
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let out = Output::new(cli.global.color, cli.global.format, cli.global.quiet, cli.global.verbose);
-    let mut ctx = Ctx { global: cli.global, out };
-    match commands::exec(cli.command, &mut ctx) {
+    let mut ctx = Ctx::new(cli.global);
+    let result = commands::exec(cli.command, &mut ctx);
+    finish(&mut ctx, result)
+}
+
+/// The exit code of a command's result, printing its error (and its causes) if it failed.
+pub(crate) fn finish(ctx: &mut Ctx, result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
         Ok(code) => code,
         Err(e) => {
             ctx.out.error_line(&e);

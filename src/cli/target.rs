@@ -115,6 +115,26 @@ pub fn resolve_env(project: &Project, args: &EnvArgs) -> anyhow::Result<Environm
     })
 }
 
+/// The embedded migrations as a migrations directory (up and down files, named as in the source
+/// tree: a down file is `<up stem>.down.sql`).
+fn embedded_dir(migrations: &crate::Migrations) -> MigrationDir {
+    let mut files = Vec::new();
+    for m in migrations.iter() {
+        files.push((m.name.to_owned(), m.up.as_bytes().to_vec()));
+        if let Some(down) = m.down {
+            let stem = m.name.strip_suffix(".sql").unwrap_or(m.name);
+            files.push((format!("{stem}.down.sql"), down.as_bytes().to_vec()));
+        }
+    }
+    let display = std::path::Path::new("(embedded migrations)");
+    let dir = MigrationDir::from_memory(display, files.clone());
+    // The sum file the build verified them against, rebuilt from the files themselves: what
+    // `check` (in `status`) compares with.
+    let sum = crate::sum_file::SumFile::from_files(dir.files.iter().map(|f| (&f.name, f.checksum.as_str())));
+    files.push((crate::sum_file::FILE_NAME.to_owned(), sum.to_string().into_bytes()));
+    MigrationDir::from_memory(display, files)
+}
+
 /// Starts the environment's local server (`server = "local"`) when it is not running, saying
 /// so, and points the environment at where it listens now. Nothing for an environment whose
 /// database `--database` or `--database-url` replaces.
@@ -143,6 +163,8 @@ pub struct Place {
     pub lock_timeout: Duration,
     /// Whether long work shows progress (on a terminal, without `-q`).
     pub progress: bool,
+    /// The migrations embedded in the host binary running the command (`app-cli`), if it is one.
+    pub embedded: Option<crate::Migrations>,
 }
 
 /// A [`Place`] plus the project's migrations on disk (its fields and methods reach the place's
@@ -177,8 +199,14 @@ impl Target {
         Ok(Target { place, dir })
     }
 
-    /// The migrations on disk, refusing a directory that fails `check`.
+    /// The migrations on disk, refusing a directory that fails `check` (embedded ones passed it
+    /// when the host was built: `envdb::build` refuses to embed what fails).
     pub fn migrations(&self) -> anyhow::Result<Vec<Migration<'_>>> {
+        // Embedded migrations passed `check` when the host was built (`envdb::build` refuses to
+        // embed what fails).
+        if self.embedded.is_some() {
+            return Ok(self.dir.migrations());
+        }
         let report = check_as(&self.dir, false, self.dialect());
         if !report.is_ok() {
             return Err(anyhow::Error::new(CheckFailed(report))).context(MUST_PASS_CHECK);
@@ -232,7 +260,11 @@ impl Place {
         let project = ctx.project()?;
         let mut env = resolve_env(&project, &args.env)?;
         start_local(ctx, &mut env)?;
+        if let Some(migrations) = &ctx.embedded {
+            crate::environment::check_build_root(&env, migrations)?;
+        }
         let place = Place {
+            embedded: ctx.embedded,
             busy: args.busy_timeout,
             lock_timeout: args.lock_timeout,
             progress: ctx.out.progress_shown(),
@@ -245,8 +277,11 @@ impl Place {
         Ok(place)
     }
 
-    /// The project's migrations directory, read.
+    /// The project's migrations directory, read (the embedded migrations, in a host binary).
     pub fn read_migrations(&self) -> anyhow::Result<MigrationDir> {
+        if let Some(migrations) = &self.embedded {
+            return Ok(embedded_dir(migrations));
+        }
         let project = &self.project;
         Ok(MigrationDir::read(&project.migrations, &project.show(&project.migrations))?)
     }
@@ -255,6 +290,9 @@ impl Place {
     /// holds when no file changed since, else every file read (and the verdict cached). Not
     /// in CI, and never for a protected environment: there every file is read and hashed.
     pub fn checked(&self) -> anyhow::Result<Checked> {
+        if self.embedded.is_some() {
+            return Ok(Checked::of(self.read_migrations()?, crate::problem::Report::default()));
+        }
         let project = &self.project;
         let display = project.show(&project.migrations);
         let use_cache = check_cache::allowed(false) && !self.env.protected();
@@ -440,7 +478,7 @@ impl Place {
     /// The application's sessions on a server database (`application_name`
     /// `envdb-app:<project>:<env>`, as the runtime names them), each named; none for a file.
     pub fn app_sessions(&self) -> anyhow::Result<Vec<String>> {
-        let app = crate::runtime::app_name(Some(&self.env));
+        let app = crate::runtime::session_name(Some(&self.env));
         Ok(self.location.app_sessions(&app)?)
     }
 

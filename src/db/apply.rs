@@ -131,8 +131,24 @@ pub struct MigrateOptions {
 pub struct MigrateReport {
     pub before: u64,
     pub after: u64,
-    /// `(version, file, milliseconds)` for each migration applied.
-    pub applied: Vec<(u64, String, u64)>,
+    /// Each migration applied, in order.
+    pub applied: Vec<AppliedNow>,
+}
+
+/// One migration a run applied.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AppliedNow {
+    pub version: u64,
+    /// The up file's name.
+    pub name: String,
+    /// How long it took.
+    pub ms: u64,
+}
+
+impl AppliedNow {
+    pub fn new(m: &Migration<'_>, ms: u64) -> AppliedNow {
+        AppliedNow { version: m.version, name: m.name.to_owned(), ms }
+    }
 }
 
 /// Events a caller may show while a run progresses.
@@ -317,7 +333,7 @@ fn apply_outside(
     run_outside(run, stmts).map_err(|detail| {
         settled(run, MigrationFailed::bare(m.name, run.path, detail), report.after, |f| {
             f.outside_transaction = true;
-            f.applied_before = report.applied.iter().map(|a| a.0).collect();
+            f.applied_before = report.applied.iter().map(|a| a.version).collect();
         })
     })
 }
@@ -353,7 +369,7 @@ fn apply_one(
             record(ms).map(|()| Some(ms))
         })
         .map_err(|e| {
-            settled(run, e, report.after, |f| f.applied_before = report.applied.iter().map(|a| a.0).collect())
+            settled(run, e, report.after, |f| f.applied_before = report.applied.iter().map(|a| a.version).collect())
         })?;
         match done {
             Some(ms) => ms,
@@ -361,7 +377,7 @@ fn apply_one(
         }
     };
     report.after = m.version;
-    report.applied.push((m.version, m.name.to_owned(), ms));
+    report.applied.push(AppliedNow::new(m, ms));
     progress(Progress::Applied(m, start.elapsed()));
     Ok(())
 }
@@ -386,7 +402,7 @@ fn apply_all_in_one(
             let ms = start.elapsed().as_millis() as u64;
             history::record(run.conn, m.version, m.name, m.checksum, ms).map_err(|e| run.err(e))?;
             report.after = m.version;
-            report.applied.push((m.version, m.name.to_owned(), ms));
+            report.applied.push(AppliedNow::new(m, ms));
             progress(Progress::Applied(m, start.elapsed()));
         }
         Ok(())

@@ -457,6 +457,22 @@ fn copy_pages(
     integrity::set_wal_flag(tmp, false).map_err(|e| write_error(tmp, e))
 }
 
+/// Removes a backup with what belongs to it: its checksum file, the `-wal` or `-journal` a
+/// replaced database may have kept beside it (or SQLite left beside a partial file; one already
+/// removed with its partial file is done). The first failure names its file.
+pub fn remove_backup(path: &Path) -> Result<(), (PathBuf, std::io::Error)> {
+    for file in [path.to_owned(), checksum_path(path)] {
+        // A pg_dump directory archive (finished or partial) is a directory.
+        let removed = if file.is_dir() { std::fs::remove_dir_all(&file) } else { std::fs::remove_file(&file) };
+        match removed {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err((file, e)),
+            _ => {}
+        }
+    }
+    super::remove_database(path);
+    Ok(())
+}
+
 /// Makes a rename durable. Best effort: not every platform can open a directory.
 pub fn sync_dir(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {

@@ -49,28 +49,62 @@ impl Held {
     pub fn try_exclusive(&self) -> bool {
         self._file.try_lock().is_ok()
     }
+
+    /// Turns an exclusive lock into a shared one (not atomically: flock drops, then takes).
+    pub fn to_shared(&self) -> std::io::Result<()> {
+        self._file.lock_shared()
+    }
+}
+
+/// Polls `try` every 10 ms for up to `timeout`, calling `on_wait` once if it has to wait:
+/// `Ok(true)` once it took the lock, `Ok(false)` at the timeout.
+fn poll(
+    file: &File,
+    path: &Path,
+    timeout: Duration,
+    on_wait: &mut dyn FnMut(&Path),
+    try_lock: fn(&File) -> Result<(), TryLockError>,
+) -> Result<bool, LockError> {
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        match try_lock(file) {
+            Ok(()) => return Ok(true),
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(source)) => return Err(LockError::Io { path: path.to_owned(), source }),
+        }
+        if start.elapsed() >= timeout {
+            return Ok(false);
+        }
+        if !told {
+            on_wait(path);
+            told = true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Takes `<db>.lock`, waiting up to `timeout`: shared (as `app_lock`), past an exclusive holder
+/// (an upgrade or restore); or `exclusive`, past the applications holding it. `None` at the timeout.
+pub fn app_lock_within(
+    db: &Path,
+    exclusive: bool,
+    timeout: Duration,
+    on_wait: &mut dyn FnMut(&Path),
+) -> Result<Option<Held>, LockError> {
+    let path = lock_path(db, "lock");
+    let file = open(&path).map_err(|source| LockError::Io { path: path.clone(), source })?;
+    let try_lock = if exclusive { File::try_lock } else { File::try_lock_shared };
+    Ok(poll(&file, &path, timeout, on_wait, try_lock)?.then_some(Held { _file: file }))
 }
 
 /// Takes the exclusive run lock, waiting up to `timeout`. `on_wait` is called once if it has to wait.
 pub fn run_lock(db: &Path, timeout: Duration, on_wait: &mut dyn FnMut(&Path)) -> Result<Held, LockError> {
     let path = lock_path(db, "migrate.lock");
     let file = open(&path).map_err(|source| LockError::Io { path: path.clone(), source })?;
-    let start = Instant::now();
-    let mut told = false;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(Held { _file: file }),
-            Err(TryLockError::WouldBlock) => {}
-            Err(TryLockError::Error(source)) => return Err(LockError::Io { path, source }),
-        }
-        if start.elapsed() >= timeout {
-            return Err(LockError::Timeout { path, waited: timeout });
-        }
-        if !told {
-            on_wait(&path);
-            told = true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    match poll(&file, &path, timeout, on_wait, File::try_lock)? {
+        true => Ok(Held { _file: file }),
+        false => Err(LockError::Timeout { path, waited: timeout }),
     }
 }
 

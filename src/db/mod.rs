@@ -2,6 +2,7 @@
 //! the runner that applies and reverts migrations, and the schema as text.
 
 pub mod apply;
+pub mod audit;
 pub mod backend;
 pub mod backup;
 pub mod foreign_keys;

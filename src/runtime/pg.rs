@@ -12,7 +12,7 @@ use crate::db::backend::Database as _;
 use crate::db::postgres::{PgOptions, Postgres, ensure_database};
 use crate::db_url::DbUrl;
 use crate::embedded::Migrations;
-use crate::environment::{EnvError, Environment, ResolveError};
+use crate::environment::{Environment, ResolveError};
 
 pub use crate::db::postgres::APP_PREFIX;
 
@@ -27,6 +27,7 @@ pub struct PgDb {
     environment: Option<Environment>,
     migrated: MigrateReport,
     code_version: u64,
+    behind: bool,
 }
 
 impl std::fmt::Debug for PgDb {
@@ -59,12 +60,7 @@ impl PgDb {
     }
 
     pub fn open_env_with(env: &Environment, migrations: &Migrations, opts: Options) -> Result<PgDb, Error> {
-        // Resolving refuses it already; an environment resolved before the process was marked
-        // as a test run is refused here.
-        if env.protected() && crate::environment::is_test_process() {
-            let (env, database) = (env.name().to_owned(), env.spec.location(&|p| p.display().to_string()));
-            return Err(Error::Environment(ResolveError::Env(EnvError::TestRun { env, database })));
-        }
+        super::refuse_in_test_run(env)?;
         if let Some(local) = env.spec.local.as_ref().filter(|l| l.running().is_none()) {
             let cluster = local.cluster.display().to_string();
             return Err(Error::LocalServerStopped { env: env.name().to_owned(), cluster });
@@ -87,14 +83,16 @@ impl PgDb {
         let label = url.redacted();
         let list = migrations.to_vec();
         let code_version = migrations.latest();
-        pg.application_name = Some(app_name(env));
+        pg.application_name = Some(session_name(env));
         let connect = |pg: &PgOptions| Postgres::connect(url.expose_secret(), label.clone(), pg.clone());
         let mut db = match connect(&pg) {
             Ok(db) => db,
             Err(DbError::Postgres(e)) if e.is_missing_database() => {
                 // Nothing to open, and creating it would be migrating (or, for a protected
                 // environment, is the operator's decision).
-                to_apply(&list, &[], &label, opts.policy)?;
+                if opts.policy == super::Policy::RefuseBehind && code_version > 0 {
+                    return Err(Error::Absent { at: label, code: code_version });
+                }
                 if env.is_some_and(Environment::protected) {
                     return Err(DbError::Postgres(e).into());
                 }
@@ -110,19 +108,50 @@ impl PgDb {
         let current = applied.last().map_or(0, |a| a.version);
         let pending = to_apply(&list, &applied, &label, opts.policy)?;
         let mut migrated = MigrateReport { before: current, after: current, applied: Vec::new() };
-        if !pending.is_empty() {
+        let behind = !pending.is_empty() && opts.policy == super::Policy::ReadOnlyBehind && current > 0;
+        if behind {
+            // Every transaction of this session is read-only from here. (Behind PgBouncer in
+            // transaction pooling mode a session setting does not follow the client: connect
+            // directly for this policy.)
+            db.read_only_session()?;
+            super::warn_read_only(&label, current, code_version);
+        } else if !pending.is_empty() {
             if opts.backup == BackupPolicy::Always {
                 return Err(Error::BackupUnsupported { database: label });
             }
-            let _lease = db.run_lock(opts.lock_timeout, &mut |_| {})?;
+            let _lease = db.run_lock(opts.lock_timeout, &mut |_| {}).map_err(|e| match e {
+                // The application's words: it has no --lock-timeout.
+                DbError::Postgres(pg) => match *pg {
+                    crate::db::postgres::PgError::LockTimeout { label, holder, waited, .. } => {
+                        Error::Locked { database: label, waited, holders: format!(" ({holder})") }
+                    }
+                    other => Error::Db(DbError::Postgres(Box::new(other))),
+                },
+                e => Error::Db(e),
+            })?;
             let run = MigrateOptions {
                 environment: env.map(|e| e.name().to_owned()),
                 project: env.map(|e| e.spec.project.clone()),
                 ..MigrateOptions::default()
             };
-            migrated = db.migrate(&list, &run, &mut |_| {})?;
+            // Decided under the lease: an instance that waited finds the work done.
+            let applied = db.applied()?;
+            let current = applied.last().map_or(0, |a| a.version);
+            migrated = MigrateReport { before: current, after: current, applied: Vec::new() };
+            if !to_apply(&list, &applied, &label, opts.policy)?.is_empty() {
+                let after = |db: &mut Postgres| db.latest().unwrap_or(current);
+                migrated = super::startup::audited(env, current, &mut db, after, |db| {
+                    Ok(db.migrate(&list, &run, &mut |_| {})?)
+                })?;
+            }
         }
-        Ok(PgDb { db, label, environment: env.cloned(), migrated, code_version })
+        Ok(PgDb { db, label, environment: env.cloned(), migrated, code_version, behind })
+    }
+
+    /// Whether the database is behind the code and its session was made read-only
+    /// (`Policy::ReadOnlyBehind`).
+    pub fn is_behind(&self) -> bool {
+        self.behind
     }
 
     /// The session (simple-query and unnamed statements only behind PgBouncer in transaction
@@ -146,16 +175,27 @@ impl PgDb {
         &self.migrated
     }
 
-    /// The facts a host prints for `myapp version -v` (the database's version read now).
+    /// The applied migrations, oldest first (see `Db::history`).
+    pub fn history(&mut self) -> Result<Vec<crate::plan::Applied>, Error> {
+        Ok(self.db.applied()?)
+    }
+
+    /// The facts a host prints for `myapp version -v` (the database's history read now).
     pub fn version_info(&mut self) -> VersionInfo {
-        let database_version = self.db.latest().unwrap_or(self.migrated.after);
-        VersionInfo::new(self.code_version, database_version, self.label.clone(), self.environment.as_ref())
+        let history = self.history().unwrap_or_default();
+        VersionInfo::new(
+            self.code_version,
+            &history,
+            self.migrated.after,
+            self.label.clone(),
+            self.environment.as_ref(),
+        )
     }
 }
 
 /// The `application_name` of an application's sessions: `envdb-app:<project>:<environment>`
 /// (`envdb-app:` alone without an environment), cut to PostgreSQL's 63 bytes.
-pub(crate) fn app_name(env: Option<&Environment>) -> String {
+pub(crate) fn session_name(env: Option<&Environment>) -> String {
     let mut name = match env {
         Some(env) => format!("{APP_PREFIX}{}:{}", env.spec.project, env.name()),
         None => APP_PREFIX.to_owned(),

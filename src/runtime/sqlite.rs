@@ -1,9 +1,15 @@
 //! `Db`: the runtime on a SQLite file, with the application's shared lock held while it lives.
+//!
+//! A start with migrations to apply lets go of its shared lock, queues on the run lock (so that
+//! instances starting together migrate one after the other), takes the application lock
+//! exclusively (`InUse`: older instances still running are waited for, then refused), and only
+//! then reads the history again and decides: what to apply, whether to back up (once per
+//! version, pruned to `backup_keep`), with an audit line for a protected environment.
 
-use super::{BackupPolicy, Error, Options, Policy, VersionInfo, to_apply};
+use super::{Error, Options, Policy, VersionInfo, startup, to_apply};
 use crate::db::apply::{self, MigrateOptions, MigrateReport};
 use crate::db::{self, DbError, OpenOptions, history, lock};
-use crate::embedded::Migrations;
+use crate::embedded::{Migration, Migrations};
 use crate::environment::Environment;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -16,23 +22,45 @@ pub struct Db {
     migrated: MigrateReport,
     backup: Option<PathBuf>,
     code_version: u64,
-    _app_lock: lock::Held,
+    /// Opened read-only because it is behind (`Policy::ReadOnlyBehind`).
+    behind: bool,
+    /// None for an in-memory database, which no other process can see.
+    _app_lock: Option<lock::Held>,
+}
+
+/// Applies the pending migrations to a connection the host opened itself (each atomic, drift
+/// refused), without locks, backups or environments: for an in-memory database or a connection
+/// the host manages. `Db::open` is the safe way to open a file.
+pub fn migrate(conn: &mut Connection, migrations: &Migrations) -> Result<MigrateReport, Error> {
+    let path = PathBuf::from(conn.path().filter(|p| !p.is_empty()).unwrap_or(":memory:"));
+    let list = migrations.to_vec();
+    let busy = Options::default().busy_timeout;
+    let applied = history::read(conn).map_err(|e| DbError::sqlite(&path, e, busy))?;
+    to_apply(&list, &applied, &path.display().to_string(), Policy::Migrate)?;
+    Ok(apply::migrate(conn, &path, &list, &MigrateOptions::default(), busy, &mut |_| {})?)
+}
+
+fn is_memory(path: &Path) -> bool {
+    path.as_os_str().is_empty() || path == Path::new(":memory:")
 }
 
 impl Db {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// `":memory:"` is a private in-memory database (no lock files).
     pub fn open(path: impl AsRef<Path>, migrations: &Migrations) -> Result<Db, Error> {
         Db::open_with(path, migrations, Options::default())
     }
 
     /// Opens the database of an environment: refused when the file belongs to another
-    /// environment; the environment is recorded in a new database. An environment on a
-    /// PostgreSQL server (with a `url`) is refused: `PgDb` opens those.
+    /// environment, and for a protected environment in a test run; the environment is recorded
+    /// in a new database. An environment on a PostgreSQL server (with a `url`) is refused:
+    /// `PgDb` opens those.
     pub fn open_env(env: &Environment, migrations: &Migrations) -> Result<Db, Error> {
         Db::open_env_with(env, migrations, Options::default())
     }
 
     pub fn open_env_with(env: &Environment, migrations: &Migrations, opts: Options) -> Result<Db, Error> {
+        super::refuse_in_test_run(env)?;
         if let Some(url) = &env.spec.url {
             let url = url.as_ref().map_or_else(|_| String::from("its url cannot be resolved here"), |u| u.redacted());
             return Err(Error::ServerEnvironment { env: env.name().to_owned(), url });
@@ -45,77 +73,148 @@ impl Db {
     }
 
     fn open_inner(path: &Path, env: Option<&Environment>, migrations: &Migrations, opts: Options) -> Result<Db, Error> {
-        let list = migrations.to_vec();
-        let code_version = migrations.latest();
-        let at = path.display().to_string();
+        if is_memory(path) {
+            let mut conn = Connection::open_in_memory().map_err(|e| DbError::sqlite(path, e, opts.busy_timeout))?;
+            let migrated = migrate(&mut conn, migrations)?;
+            let (path, environment, backup) = (PathBuf::from(":memory:"), None, None);
+            let code_version = migrations.latest();
+            return Ok(Db { conn, path, environment, migrated, backup, code_version, behind: false, _app_lock: None });
+        }
         let created = !path.exists();
-        if created && opts.policy == Policy::RefuseBehind && code_version > 0 {
+        if created && opts.policy == Policy::RefuseBehind && migrations.latest() > 0 {
             // Nothing to open, and creating it would be migrating.
-            return Err(Error::Behind { at, database: 0, code: code_version, pending: list.len() });
+            return Err(Error::Absent { at: path.display().to_string(), code: migrations.latest() });
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir { path: dir.to_owned(), source })?;
         }
-        let app_lock = lock::app_lock(path).map_err(DbError::from)?;
+        let lock_file = lock::lock_path(path, "lock");
+        let lock_existed = lock_file.exists();
+        let opened = Db::open_locked(path, created, env, migrations, opts);
+        if opened.is_err() && !lock_existed && lock::try_exclusive_app_lock(path).is_ok_and(|h| h.is_some()) {
+            // A failed open leaves no lock file it created behind (nobody else holds it).
+            let _ = std::fs::remove_file(&lock_file);
+        }
+        opened
+    }
+
+    fn open_locked(
+        path: &Path,
+        created: bool,
+        env: Option<&Environment>,
+        migrations: &Migrations,
+        opts: Options,
+    ) -> Result<Db, Error> {
+        let list = migrations.to_vec();
+        let code_version = migrations.latest();
+        let at = path.display().to_string();
+        let app_lock = startup::app_lock(path, opts.lock_timeout)?;
         let conn = db::open(path, OpenOptions { busy_timeout: opts.busy_timeout, ..OpenOptions::default() })?;
+        if created {
+            protect_new_file(path, env);
+        }
         if let Some(env) = env {
             db::check_environment(&conn, path, env.name())?;
         }
         // Up to date is one read of the history, compared with the embedded checksums: any drift
         // is refused even when the versions agree.
-        let applied = history::read(&conn).map_err(|e| DbError::sqlite(path, e, opts.busy_timeout))?;
+        let read = |conn: &Connection| history::read(conn).map_err(|e| DbError::sqlite(path, e, opts.busy_timeout));
+        let applied = read(&conn)?;
         let current = applied.last().map_or(0, |a| a.version);
-        let pending = to_apply(&list, &applied, &at, opts.policy)?;
-        let mut migrated = MigrateReport { before: current, after: current, applied: Vec::new() };
-        let mut backup = None;
-        if !pending.is_empty() {
-            let _run = lock::run_lock(path, opts.lock_timeout, &mut |_| {}).map_err(DbError::from)?;
-            if let Some(env) = env
-                && wants_backup(env, opts.backup)
-                && current > 0
-            {
-                let dir = crate::db::backup::dir(&env.spec.data_dir);
-                let copy = crate::db::backup::BackupOptions::default();
-                backup = Some(
-                    crate::db::backup::backup_database(
-                        path,
-                        env.name(),
-                        &dir,
-                        None,
-                        copy,
-                        opts.busy_timeout,
-                        &mut |_, _| {},
-                    )?
-                    .path,
-                );
-            }
-            let run_opts = MigrateOptions {
-                environment: env.map(|e| e.name().to_owned()),
-                project: env.map(|e| e.spec.project.clone()),
-                ..MigrateOptions::default()
-            };
-            match apply::migrate(&conn, path, &list, &run_opts, opts.busy_timeout, &mut |_| {}) {
-                Ok(report) => migrated = report,
-                Err(e) => {
-                    // A database this call created and could not bring past version 0 goes again,
-                    // but only when no other process of the application can have it open.
-                    if created && history::latest(&conn).unwrap_or(1) == 0 && app_lock.try_exclusive() {
-                        drop(conn);
-                        db::remove_database(path);
-                    }
-                    return Err(e.into());
-                }
-            }
-        }
-        Ok(Db {
+        let mut db = Db {
+            migrated: MigrateReport { before: current, after: current, applied: Vec::new() },
             conn,
             path: path.to_owned(),
             environment: env.cloned(),
-            migrated,
-            backup,
+            backup: None,
             code_version,
-            _app_lock: app_lock,
-        })
+            behind: false,
+            _app_lock: Some(app_lock),
+        };
+        if to_apply(&list, &applied, &at, opts.policy)?.is_empty() {
+            return Ok(db);
+        }
+        if opts.policy == Policy::ReadOnlyBehind && current > 0 {
+            db.conn.pragma_update(None, "query_only", true).map_err(|e| DbError::sqlite(path, e, opts.busy_timeout))?;
+            super::warn_read_only(&at, current, code_version);
+            db.behind = true;
+            return Ok(db);
+        }
+        // Migrating: instances starting together queue on the run lock, without the shared lock
+        // that would keep each other's exclusive one out.
+        db._app_lock = None;
+        let _run = startup::run_lock(path, opts.lock_timeout)?;
+        let held = startup::migrating_lock(path, opts.in_use, code_version)?;
+        // Decided under the locks: an instance that waited finds the work done.
+        let applied = read(&db.conn)?;
+        let current = applied.last().map_or(0, |a| a.version);
+        db.migrated = MigrateReport { before: current, after: current, applied: Vec::new() };
+        if !to_apply(&list, &applied, &at, opts.policy)?.is_empty() {
+            let journal = crate::config::Config::parse(migrations.config_text()).ok().and_then(|c| c.journal_mode);
+            let after = |db: &mut Db| history::latest(&db.conn).unwrap_or(current);
+            let result =
+                startup::audited(env, current, &mut db, after, |db| db.apply(&list, env, current, journal, opts));
+            if let Err(e) = result {
+                // A database this call created and could not bring past version 0 goes again (no
+                // other process can have it open: the application lock is exclusive, or tried).
+                let exclusive = opts.in_use != super::InUse::Proceed || held.try_exclusive();
+                if created && history::latest(&db.conn).unwrap_or(1) == 0 && exclusive {
+                    drop(db);
+                    db::remove_database(path);
+                }
+                return Err(e);
+            }
+        }
+        held.to_shared()
+            .map_err(|source| DbError::from(lock::LockError::Io { path: lock::lock_path(path, "lock"), source }))?;
+        db._app_lock = Some(held);
+        Ok(db)
+    }
+
+    /// Backs up (as `opts.backup` asks) and applies the pending migrations from `current`.
+    /// `journal` is envdb.toml's `journal_mode`, left on the database as `cargo envdb migrate` does.
+    fn apply(
+        &mut self,
+        list: &[Migration<'_>],
+        env: Option<&Environment>,
+        current: u64,
+        journal: Option<crate::config::JournalMode>,
+        opts: Options,
+    ) -> Result<(), Error> {
+        if let Some(env) = env
+            && startup::wants_backup(env, opts.backup)
+            && current > 0
+        {
+            self.backup = Some(startup::backup_before(env, &self.path, current, opts.busy_timeout)?);
+        }
+        let run_opts = MigrateOptions {
+            environment: env.map(|e| e.name().to_owned()),
+            project: env.map(|e| e.spec.project.clone()),
+            single_transaction: opts.all_or_nothing,
+            journal_mode: journal,
+            ..MigrateOptions::default()
+        };
+        match apply::migrate(&self.conn, &self.path, list, &run_opts, opts.busy_timeout, &mut |_| {}) {
+            Ok(report) => {
+                self.migrated = report;
+                Ok(())
+            }
+            Err(source) => {
+                let version = history::latest(&self.conn).unwrap_or(current);
+                let restore = match (env, &self.backup) {
+                    (Some(env), Some(b)) => Some(restore_command(env, b)),
+                    _ => None,
+                };
+                let database = self.path.display().to_string();
+                Err(Error::Failed { source: Box::new(source), database, version, backup: self.backup.clone(), restore })
+            }
+        }
+    }
+
+    /// Whether the database is behind the code and was opened read-only
+    /// (`Policy::ReadOnlyBehind`): a host refuses its own write commands early with it.
+    pub fn is_behind(&self) -> bool {
+        self.behind
     }
 
     /// The connection. Keep the `Db` alive as long as you use it: it holds the application lock.
@@ -131,7 +230,8 @@ impl Db {
         &self.path
     }
 
-    /// The backup `open_env` took before migrating, if it took one.
+    /// The backup `open_env` took (or found, from a failed start at the same version) before
+    /// migrating, if any.
     pub fn backup(&self) -> Option<&Path> {
         self.backup.as_deref()
     }
@@ -141,19 +241,43 @@ impl Db {
         &self.migrated
     }
 
-    /// The facts a host prints for `myapp version -v`.
+    /// The applied migrations, oldest first: version, name, applied at (UTC, RFC 3339),
+    /// execution time, checksum and the envdb version that applied each.
+    pub fn history(&self) -> Result<Vec<crate::plan::Applied>, Error> {
+        Ok(history::read(&self.conn).map_err(|e| DbError::sqlite(&self.path, e, Options::default().busy_timeout))?)
+    }
+
+    /// The facts a host prints for `myapp version -v`: versions, environment, the envdb version
+    /// that last migrated the database and its newest backup.
     pub fn version_info(&self) -> VersionInfo {
-        let database_version = history::latest(&self.conn).unwrap_or(self.migrated.after);
+        let history = self.history().unwrap_or_default();
         let env = self.environment.as_ref();
-        VersionInfo::new(self.code_version, database_version, self.path.display().to_string(), env)
+        let mut info =
+            VersionInfo::new(self.code_version, &history, self.migrated.after, self.path.display().to_string(), env);
+        info.last_backup = env.and_then(|env| {
+            let list = crate::db::backup::list(&crate::db::backup::dir(&env.spec.data_dir), &self.path, env.name());
+            list.ok()?.into_iter().rev().find(|b| b.complete && !b.replaced).map(|b| b.path)
+        });
+        info
     }
 }
 
-/// Whether `open_env` backs `env`'s database up before migrating it under `policy`.
-fn wants_backup(env: &Environment, policy: BackupPolicy) -> bool {
-    match policy {
-        BackupPolicy::Always => true,
-        BackupPolicy::Protected => env.protected(),
-        BackupPolicy::Never => false,
+/// The command that restores `backup` over `env`'s database: the application's own (`myapp db
+/// restore`, feature `app-cli`), with the source checkout's as the alternative.
+fn restore_command(env: &Environment, backup: &Path) -> String {
+    let confirm = if env.protected() { format!(" --confirm {}", env.name()) } else { String::new() };
+    let args = format!("restore {} --env {}{confirm}", backup.display(), env.name());
+    format!("`{} db {args}` (from a source checkout: `cargo envdb {args}`)", startup::app_name())
+}
+
+/// A database a protected environment's start created is readable by its owner only, like its
+/// backups.
+fn protect_new_file(path: &Path, env: Option<&Environment>) {
+    #[cfg(unix)]
+    if env.is_some_and(Environment::protected) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     }
+    #[cfg(not(unix))]
+    let _ = (path, env);
 }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod host;
 #[cfg(unix)]
 mod immutable;
 #[cfg(unix)]

@@ -257,7 +257,9 @@ fn report_migrated(ctx: &mut Ctx, place: &Place, report: &MigrateReport) -> anyh
     if ctx.out.json() {
         let applied = match report.applied.is_empty() {
             true => Vec::new(),
-            false => place.applied()?.into_iter().filter(|a| report.applied.iter().any(|r| r.0 == a.version)).collect(),
+            false => {
+                place.applied()?.into_iter().filter(|a| report.applied.iter().any(|r| r.version == a.version)).collect()
+            }
         };
         let migrated = Migrated { dry_run: false, before: report.before, after: report.after, applied };
         ctx.out.print_json(&migrated);

@@ -3,7 +3,6 @@
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
 use crate::db::backup::{self, BackupFile, Kind, State};
-use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -44,28 +43,12 @@ impl Pruned {
     }
 }
 
-/// Removes a pruned file (or directory archive) with what belongs to it: a backup's checksum file, the `-wal` or
-/// `-journal` a replaced database may have kept beside it (or SQLite left beside a partial file,
-/// which are listed too: one already removed with its partial file is done).
+/// Removes a pruned file with what belongs to it (`backup::remove_backup`).
 fn remove(path: &Path) -> anyhow::Result<()> {
-    // A pg_dump directory archive (finished or partial) is a directory.
-    let removed = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
-    match removed {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e)
-                .with_context(|| format!("cannot remove {}; the files before it are removed", path.display()));
-        }
-        _ => {}
-    }
-    let sidecar = backup::checksum_path(path);
-    match std::fs::remove_file(&sidecar) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("cannot remove {}", sidecar.display()));
-        }
-        _ => {}
-    }
-    crate::db::remove_database(path);
-    Ok(())
+    backup::remove_backup(path).map_err(|(file, e)| {
+        let rest = if file == path { "; the files before it are removed" } else { "" };
+        anyhow::Error::new(e).context(format!("cannot remove {}{rest}", file.display()))
+    })
 }
 
 /// Removes what the rule selects, printing each; shared with `upgrade` (`backup_keep`). The

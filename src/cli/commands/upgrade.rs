@@ -65,7 +65,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         let applied: Vec<_> = report
             .applied
             .iter()
-            .map(|(version, file, ms)| serde_json::json!({ "version": version, "file": file, "ms": ms }))
+            .map(|a| serde_json::json!({ "version": a.version, "file": a.name, "ms": a.ms }))
             .collect();
         serde_json::json!({
             "environment": target.env.name(),
@@ -92,6 +92,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         .replay(&migrations, None)
         .with_context(|| format!("nothing was changed: {} is still at version {before}", target.show()))?;
     let destructive = args.no_backup;
+    let invoked_as = ctx.invoked_as.clone();
     let outcome = target.write(ctx, "upgrade without a backup", destructive, |ctx| {
         // Applications stay out from here to the end (taken after any confirmation prompt).
         let apps_out = target.hold_applications("upgrade", args.force)?;
@@ -102,7 +103,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         }
         let restore_hint = |e: anyhow::Error| match &backup {
             Some(b) => e.context(format!(
-                "the upgrade stopped; the database is at the last migration that succeeded\n  help: to return to version {before}: cargo envdb restore {} --env {} {}",
+                "the upgrade stopped; the database is at the last migration that succeeded\n  help: to return to version {before}: {invoked_as} restore {} --env {} {}",
                 b.display(),
                 target.env.name(),
                 if target.env.protected() { format!("--confirm {}", target.env.name()) } else { String::new() }
@@ -128,8 +129,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     ctx.out.line(format!("Schema version: {} → {}", report.before, report.after));
-    for (_, name, ms) in &report.applied {
-        ctx.out.line(format!("  applied {name} ({ms} ms)"));
+    for a in &report.applied {
+        ctx.out.line(format!("  applied {} ({} ms)", a.name, a.ms));
     }
     if let Some(b) = &backup {
         ctx.out.line(format!("Backup: {}", target.project.show(b).display()));

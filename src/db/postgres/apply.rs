@@ -17,7 +17,9 @@ use super::error::{code, describe};
 use super::history::is_already_applied;
 use super::sql::{ident, rows};
 use crate::db::DbError;
-use crate::db::apply::{MigrateOptions, MigrateReport, MigrationFailed, Progress, down_file, repair_record};
+use crate::db::apply::{
+    AppliedNow, MigrateOptions, MigrateReport, MigrationFailed, Progress, down_file, repair_record,
+};
 use crate::db::backend::Adopted;
 use crate::embedded::Migration;
 use crate::plan::{self, Applied};
@@ -290,7 +292,7 @@ impl Postgres {
                     let ms = start.elapsed().as_millis() as u64 / pending.len().max(1) as u64;
                     for m in &pending {
                         report.after = m.version;
-                        report.applied.push((m.version, m.name.to_owned(), ms));
+                        report.applied.push(AppliedNow::new(m, ms));
                         progress(Progress::Applied(m, Duration::from_millis(ms)));
                     }
                     Ok(report)
@@ -311,14 +313,14 @@ impl Postgres {
                     Ok(()) => true,
                     Err(TxError::AlreadyApplied) => false,
                     Err(TxError::Failed(f)) => {
-                        let before: Vec<u64> = report.applied.iter().map(|a| a.0).collect();
+                        let before: Vec<u64> = report.applied.iter().map(|a| a.version).collect();
                         return Err(self.failed(&[unit], f, report.after, |e| e.applied_before = before));
                     }
                 }
             };
             if done {
                 report.after = m.version;
-                report.applied.push((m.version, m.name.to_owned(), start.elapsed().as_millis() as u64));
+                report.applied.push(AppliedNow::new(m, start.elapsed().as_millis() as u64));
                 progress(Progress::Applied(m, start.elapsed()));
             }
         }
@@ -382,7 +384,7 @@ impl Postgres {
                 .filter(|i| !invalid_before.contains(i))
                 .map(|(schema, name)| format!("DROP INDEX CONCURRENTLY IF EXISTS {}.{};", ident(&schema), ident(&name)))
                 .collect();
-            let before: Vec<u64> = report.applied.iter().map(|a| a.0).collect();
+            let before: Vec<u64> = report.applied.iter().map(|a| a.version).collect();
             return Err(self.failed(&[record_unit(m)], f, report.after, |e| {
                 e.outside_transaction = true;
                 e.applied_before = before;

@@ -125,6 +125,12 @@ impl Postgres {
         Ok(Postgres { client, target, label, opts, tables, history_seen: false })
     }
 
+    /// Makes every later transaction of this session read-only (`default_transaction_read_only`).
+    pub fn read_only_session(&mut self) -> Result<(), DbError> {
+        let sql = "SET default_transaction_read_only = on";
+        self.client.batch_execute(sql).map_err(|e| self.err(&e))
+    }
+
     /// The session, for what only PostgreSQL has (the catalog queries).
     pub fn client(&mut self) -> &mut ::postgres::Client {
         &mut self.client
