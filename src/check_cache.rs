@@ -117,6 +117,12 @@ impl Cache {
         Some(Cache { path: root.join(FILE), key })
     }
 
+    /// Whether a verdict can be stored: `.envdb/` is made for the dev database, never just for
+    /// the cache.
+    fn writable(&self) -> bool {
+        self.path.parent().is_some_and(Path::is_dir)
+    }
+
     /// The stored verdict, when it is still true of `dir`.
     fn lookup(&self, dir: &Path) -> Option<Checked> {
         let text = std::fs::read(&self.path).ok()?;
@@ -137,7 +143,8 @@ impl Cache {
     }
 
     /// Writes the verdict on `dir` as read after `snapshot`; errors are ignored (the cache only
-    /// saves time). A directory with unreadable entries is not cached.
+    /// saves time). A directory with unreadable entries is not cached. Called only with a
+    /// snapshot, which is taken only where the cache is writable.
     fn store(&self, snapshot: Snapshot, checked: &Checked) {
         let Some(dir) = &checked.dir else { return };
         if !dir.unreadable.is_empty() {
@@ -153,11 +160,6 @@ impl Cache {
             ignored: checked.ignored.clone(),
         };
         let Ok(text) = serde_json::to_vec(&stored) else { return };
-        // `.envdb/` is made for the dev database; never just for the cache.
-        let Some(parent) = self.path.parent() else { return };
-        if !parent.is_dir() {
-            return;
-        }
         // Written aside and renamed, so a concurrent run reads the old cache or the new one
         // (not synced: a cache a crash damaged does not parse, and is read past).
         let tmp = crate::fs_util::temp_beside(&self.path, "write");
@@ -232,7 +234,8 @@ pub fn checked(
     if let Some(hit) = cache.and_then(|c| c.lookup(dir)) {
         return Ok(hit);
     }
-    let snapshot = cache.and_then(|_| {
+    // Only where the cache can be written: the listing stats every entry once more.
+    let snapshot = cache.filter(|c| c.writable()).and_then(|_| {
         let since = now_secs();
         list(dir).map(|entries| Snapshot { since, entries })
     });
