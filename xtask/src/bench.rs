@@ -259,7 +259,8 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
             .at_most(12.0),
     );
 
-    figures.extend(pg::rows(&bin, tmp.path(), n, if quick { 1 } else { 3 })?);
+    // Five samples in a full run: one PostgreSQL sample moves by a fifth from run to run.
+    figures.extend(pg::rows(&bin, tmp.path(), n, if quick { 1 } else { 5 })?);
     figures.extend(many(&bin, tmp.path(), reps.min(5))?);
     figures.extend(backup::rows(&bin, tmp.path(), quick)?);
     figures.extend(pg_ops::rows(&bin, tmp.path(), pg_ops::size_mib(quick), if quick { 1 } else { 3 })?);
