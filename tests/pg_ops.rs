@@ -594,3 +594,26 @@ fn sigkill_during_restore_leaves_the_old_or_the_restored_database_under_its_name
     assert!(left.is_empty(), "{left:?}");
     eprintln!("{kills} SIGKILLs during restore, {swapped} after the swap (a full restore: {full:?})");
 }
+
+/// A restore past one second on a terminal (`script` gives the run a pty) shows the step running
+/// and the time elapsed; off a terminal, nothing but its lines.
+#[test]
+fn a_long_restore_shows_progress_on_a_terminal_only() {
+    let p = populated(5_000_000);
+    p.run(&["backup"]).success();
+    let base = p.t.command(&["restore", "latest"]);
+    let mut script = std::process::Command::new("script");
+    script.args(["-qec", &format!("{BIN} restore latest"), "/dev/null"]).current_dir(p.t.root());
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    let out = script.output().expect("script (util-linux) runs");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    // The bar's message is the step's line, its verb in lower case.
+    assert!(shown.contains("restoring into a new database") && shown.contains("Restored"), "{shown:?}");
+    p.run(&["restore", "latest"]).success().stderr_lacks("restoring into").stderr_has("Restored");
+}

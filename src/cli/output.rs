@@ -128,6 +128,12 @@ impl Output {
         Progress::steps(verb, total, self.progress_shown())
     }
 
+    /// A progress line for work in phases of unknown length: the phase running
+    /// ([`Progress::step`]) and the time elapsed.
+    pub fn working(&mut self, verb: &'static str) -> Progress {
+        Progress::new(verb, self.progress_shown(), "{prefix:>12.green.bold} {wide_msg} {elapsed}")
+    }
+
     /// Progress is drawn on a terminal only, and never with `-q`.
     pub fn progress_shown(&self) -> bool {
         use std::io::IsTerminal as _;

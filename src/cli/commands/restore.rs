@@ -1,6 +1,7 @@
 //! `cargo envdb restore`: put a backup back, verified, after keeping what it replaces.
 
 use crate::cli::Ctx;
+use crate::cli::output::above;
 use crate::cli::target::{DbArgs, Target};
 use crate::db::backup::{self, Kind, State};
 use crate::plan;
@@ -227,13 +228,17 @@ fn restore_archive(
     check_identity(ctx, target, &id, show, args.force, false)?;
     let archive_version = id.history.last().map_or(0, |a| a.version);
     target.write(ctx, "restore a backup over", true, |ctx| {
+        // On a terminal, past one second: the step running and the time, below its lines.
+        let bar = ctx.out.working("Restoring");
         let out = &mut ctx.out;
         let restored = target
             .location
             .restore_archive(target.env.name(), file, args.merge, args.force, archive_version, &mut |verb, what| {
-                out.status(verb, what)
+                bar.step(&format!("{} {what}", verb.to_lowercase()));
+                above(Some(&bar), || out.status(verb, what));
             })
             .with_context(|| format!("{show} cannot be restored"))?;
+        drop(bar);
         if !restored.terminated.is_empty() {
             ctx.out.warn(format!(
                 "ended {} session(s) connected to {} (--force): {}",
