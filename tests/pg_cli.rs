@@ -92,18 +92,6 @@ fn scratch_databases(server: &pgtest::Server) -> Vec<String> {
     column(&mut server.admin(), "SELECT datname FROM pg_database WHERE datname LIKE 'envdb_scratch_%'")
 }
 
-fn column(client: &mut pgtest::postgres::Client, sql: &str) -> Vec<String> {
-    client
-        .simple_query(sql)
-        .unwrap()
-        .into_iter()
-        .filter_map(|m| match m {
-            pgtest::postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_owned()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The password is in no output of any run, nor in any audit.log of the project.
 #[track_caller]
 fn no_password(t: &Test, r: &Run, password: &str) {

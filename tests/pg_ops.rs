@@ -95,18 +95,6 @@ impl Drop for Pg {
     }
 }
 
-fn column(client: &mut pgtest::postgres::Client, sql: &str) -> Vec<String> {
-    client
-        .simple_query(sql)
-        .unwrap()
-        .into_iter()
-        .filter_map(|m| match m {
-            pgtest::postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_owned()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// A project at version 1 with `rows` people.
 fn populated(rows: u64) -> Pg {
     let p = Pg::new(&[("0001_people.sql", PEOPLE)]);

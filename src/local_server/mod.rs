@@ -13,7 +13,8 @@ mod bouncer;
 pub mod control;
 #[cfg(feature = "cli")]
 mod error;
-#[cfg(feature = "cli")]
+/// Also where `db::postgres::tools` looks for `pg_dump` and `pg_restore`.
+#[cfg(feature = "postgres")]
 pub mod locate;
 #[cfg(feature = "cli")]
 mod owner;

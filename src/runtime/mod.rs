@@ -17,7 +17,7 @@ mod pg;
 mod sqlite;
 mod startup;
 
-#[cfg(feature = "postgres")]
+#[cfg(feature = "cli")]
 pub(crate) use pg::session_name;
 #[cfg(feature = "postgres")]
 pub use pg::{APP_PREFIX, PgDb};

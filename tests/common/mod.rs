@@ -268,3 +268,17 @@ pub fn hold_app_lock(t: &Test, rel: &str) -> std::fs::File {
     lock.lock_shared().unwrap();
     lock
 }
+
+/// The first column of every row `sql` returns on a PostgreSQL test session, as text (`NULL`
+/// for a null).
+pub fn column(client: &mut pgtest::postgres::Client, sql: &str) -> Vec<String> {
+    client
+        .simple_query(sql)
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| match m {
+            pgtest::postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_owned()),
+            _ => None,
+        })
+        .collect()
+}

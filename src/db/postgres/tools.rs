@@ -31,32 +31,6 @@ pub struct Tool {
     pub major: u32,
 }
 
-/// The directories looked in, most preferred first.
-fn bindirs() -> Vec<PathBuf> {
-    if let Some(dir) = std::env::var_os("ENVDB_PG_BINDIR").filter(|d| !d.is_empty()) {
-        return vec![PathBuf::from(dir)];
-    }
-    let mut dirs = Vec::new();
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
-        && out.status.success()
-    {
-        let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if !dir.is_empty() {
-            dirs.push(PathBuf::from(dir));
-        }
-    }
-    let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-        .collect();
-    debian.sort_by_key(|d| std::cmp::Reverse(d.0));
-    dirs.extend(debian.into_iter().map(|d| d.1));
-    dirs.extend(std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default());
-    dirs
-}
-
 /// `15.18` from `pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`, with its major (`15`;
 /// `9` for `9.6.24`, whose major is `9.6`, old enough to be refused either way).
 pub fn parse_version(text: &str) -> Option<(String, u32)> {
@@ -68,7 +42,8 @@ pub fn parse_version(text: &str) -> Option<(String, u32)> {
 /// `program` in the first directory whose copy is at least `server_major`; the error names the
 /// newest one found and the package to install.
 pub fn find(program: &'static str, server: &str, server_major: u32, label: &str) -> Result<Tool, ToolError> {
-    let dirs = bindirs();
+    // The directories the local server's binaries are looked for in, most preferred first.
+    let dirs = crate::local_server::locate::postgres_bindirs();
     let mut newest: Option<Tool> = None;
     let mut seen = std::collections::HashSet::new();
     for path in dirs.iter().map(|d| d.join(program)).filter(|p| p.is_file()) {
