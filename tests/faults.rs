@@ -122,8 +122,10 @@ fn sigkill_at_random_moments_never_half_applies() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        // Kill somewhere in the first quarter of a full run, so that most kills land mid-way.
-        let delay = Duration::from_micros(seed % (full.as_micros() as u64 / 4 + 1));
+        // Kill anywhere in a full run. Starting up (reading and hashing every file, more so in CI
+        // where the check cache is off) takes a good part of it, so an early window can miss
+        // every migration; a kill after the end finds a finished run, which starts over below.
+        let delay = Duration::from_micros(seed % (full.as_micros() as u64 + 1));
         let child = spawn_migrate(&t);
         std::thread::sleep(delay);
         let killed = kill(child);
