@@ -171,6 +171,36 @@ fn concurrent_runners_direct_and_through_pgbouncer_apply_each_migration_once() {
     assert_eq!(count(&mut client, "SELECT count(*) FROM envdb_migrations"), 100);
     assert_eq!(count(&mut client, "SELECT count(*) FROM pg_index WHERE NOT indisvalid"), 0);
     assert_eq!(count(&mut client, "SELECT count(*) FROM envdb_lock"), 0, "every lease released");
+    // Whichever runner settled last, envdb_meta names the newest migration.
+    assert_eq!(db_meta(&mut client, "schema_version"), "100");
+    assert_eq!(db_meta(&mut client, "last_migration"), "0100_m.sql");
+}
+
+fn db_meta(client: &mut pgtest::postgres::Client, key: &str) -> String {
+    client.query_one("SELECT value FROM envdb_meta WHERE key = $1", &[&key]).unwrap().get(0)
+}
+
+#[test]
+fn the_run_settles_once_every_time_it_measured_and_the_meta_even_when_it_fails() {
+    let pg = pgtest::database();
+    let mut db = open(&pg.url(Via::Tcp), PgOptions::default());
+    let slow = "SELECT pg_sleep(0.06);";
+    let files = Files::new(vec![slow.into(), "SELECT 1;".into(), slow.into()]);
+    migrate(&mut db, &files.list()).unwrap();
+    let mut client = pg.connect(Via::Tcp);
+    let ms = |client: &mut pgtest::postgres::Client, v: i64| {
+        count(client, &format!("SELECT execution_ms FROM envdb_migrations WHERE version = {v}"))
+    };
+    // The first measured by envdb, the last by the server in the settle sent with it.
+    assert!(ms(&mut client, 1) >= 60 && ms(&mut client, 3) >= 60, "{} {}", ms(&mut client, 1), ms(&mut client, 3));
+    assert_eq!(db_meta(&mut client, "schema_version"), "3");
+
+    // A run that fails after applying one still settles it.
+    let files = Files::new(vec![slow.into(), "SELECT 1;".into(), slow.into(), slow.into(), "SELECT nope;".into()]);
+    migrate(&mut db, &files.list()).unwrap_err();
+    assert!(ms(&mut client, 4) >= 60, "{}", ms(&mut client, 4));
+    assert_eq!(db_meta(&mut client, "schema_version"), "4");
+    assert_eq!(db_meta(&mut client, "last_migration"), "0004_m.sql");
 }
 
 #[test]

@@ -2,8 +2,10 @@
 //! simple-query message (one round trip):
 //!
 //! `BEGIN; <advisory xact lock>; SET LOCAL lock_timeout…; <history row: the claim>; <the file>;
-//! <execution time, envdb_meta>; COMMIT;`
+//! COMMIT;`
 //!
+//! The run's last migration also carries the run's settle: every execution time measured and
+//! `envdb_meta` moved to the history's newest row (one statement per run, not per migration).
 //! A migration another runner applied meanwhile makes the claim a primary-key violation before
 //! the file runs, and is skipped; a lock timeout
 //! (55P03) is rolled back and retried with backoff. A failure is mapped back to its file and line:
@@ -283,13 +285,18 @@ impl Postgres {
         progress(Progress::Planned(pending.len()));
         self.ensure(opts.environment.as_deref(), opts.project.as_deref())?;
         if opts.single_transaction {
-            let units: Vec<Unit<'_>> =
+            let mut units: Vec<Unit<'_>> =
                 pending.iter().zip(prepared).map(|(m, (_, statements))| self.unit(m, statements)).collect();
+            if let Some(last) = units.last_mut() {
+                last.tail = self.tables.settle(&[]);
+            }
             pending.iter().for_each(|m| progress(Progress::Applying(m)));
             let start = Instant::now();
             return match self.transact_retrying(&units, progress) {
                 Ok(()) => {
+                    // One transaction has one time: each migration records its share.
                     let ms = start.elapsed().as_millis() as u64 / pending.len().max(1) as u64;
+                    self.settle_run(&pending.iter().map(|m| (m.version, Some(ms))).collect::<Vec<_>>());
                     for m in &pending {
                         report.after = m.version;
                         report.applied.push(AppliedNow::new(m, ms));
@@ -302,21 +309,43 @@ impl Postgres {
                 Err(TxError::Failed(f)) => Err(self.failed(&units, f, before, |e| e.whole_run_rolled_back = true)),
             };
         }
-        for (m, (directives, statements)) in pending.iter().zip(prepared) {
+        // Execution times measured and not yet written: the run's settle writes them.
+        let mut times = Vec::new();
+        let outcome = self.apply_each(&pending, prepared, &mut report, &mut times, progress);
+        self.settle_run(&times);
+        outcome.map(|()| report)
+    }
+
+    /// Applies `pending` one transaction each, the last one carrying the run's settle.
+    fn apply_each<'a>(
+        &mut self,
+        pending: &[&Migration<'a>],
+        prepared: Vec<(Directives, Vec<Statement<'a>>)>,
+        report: &mut MigrateReport,
+        times: &mut Vec<(u64, Option<u64>)>,
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<(), DbError> {
+        let last = pending.len() - 1;
+        for (i, (m, (directives, statements))) in pending.iter().zip(prepared).enumerate() {
             progress(Progress::Applying(m));
             let start = Instant::now();
             let done = if directives.no_transaction {
-                self.apply_outside(m, &statements, &report)?
+                self.apply_outside(m, &statements, report)?
             } else {
-                let unit = self.unit(m, statements);
+                let mut unit = self.unit(m, statements);
+                if i == last {
+                    unit.tail = self.tables.settle(&[&times[..], &[(m.version, None)]].concat());
+                }
                 match self.transact_retrying(std::slice::from_ref(&unit), progress) {
-                    Ok(()) => true,
-                    Err(TxError::AlreadyApplied) => false,
+                    Ok(()) if i == last => times.clear(),
+                    Ok(()) => times.push((m.version, Some(start.elapsed().as_millis() as u64))),
+                    Err(TxError::AlreadyApplied) => {}
                     Err(TxError::Failed(f)) => {
                         let before: Vec<u64> = report.applied.iter().map(|a| a.version).collect();
                         return Err(self.failed(&[unit], f, report.after, |e| e.applied_before = before));
                     }
                 }
+                true
             };
             if done {
                 report.after = m.version;
@@ -324,17 +353,25 @@ impl Postgres {
                 progress(Progress::Applied(m, start.elapsed()));
             }
         }
-        Ok(report)
+        Ok(())
     }
 
-    /// Migration `m` as a unit: claimed, its file, then settled.
+    /// Writes what a run measured and did not write yet (its last migration was applied by
+    /// another runner, or failed), best effort: what it leaves undone, the next run does.
+    fn settle_run(&mut self, times: &[(u64, Option<u64>)]) {
+        if !times.is_empty() {
+            let _ = self.client.batch_execute(&self.tables.settle(times));
+        }
+    }
+
+    /// Migration `m` as a unit: claimed, then its file.
     fn unit<'a>(&self, m: &Migration<'a>, statements: Vec<Statement<'a>>) -> Unit<'a> {
         Unit {
             file: m.name,
             sql: m.up,
             statements,
             head: self.tables.claim(m.version, m.name, m.checksum, None),
-            tail: self.tables.settle(m.version, m.name, true),
+            tail: String::new(),
         }
     }
 
@@ -392,11 +429,8 @@ impl Postgres {
             }));
         }
         let ms = start.elapsed().as_millis() as u64;
-        let record = Unit::history(
-            m.name,
-            self.tables.claim(m.version, m.name, m.checksum, Some(ms)),
-            self.tables.settle(m.version, m.name, false),
-        );
+        let record =
+            Unit::history(m.name, self.tables.claim(m.version, m.name, m.checksum, Some(ms)), self.tables.settle(&[]));
         match self.transact(&[record]) {
             Ok(()) => Ok(true),
             Err(TxError::AlreadyApplied) => Ok(false),
@@ -495,9 +529,7 @@ impl Postgres {
         let recorded: Vec<_> = migrations.iter().take_while(|m| m.version <= n).collect();
         let mut tail: String =
             recorded.iter().map(|m| self.tables.claim(m.version, m.name, m.checksum, Some(0))).collect();
-        if let Some(last) = recorded.last() {
-            tail += &self.tables.settle(last.version, last.name, false);
-        }
+        tail += &self.tables.settle(&[]);
         self.write_history("baseline", tail)
     }
 
@@ -509,9 +541,7 @@ impl Postgres {
             .zip(a.applied_at)
             .map(|(m, at)| self.tables.claim_at(m.version, m.name, m.checksum, Some(0), Some(at)))
             .collect();
-        if let Some(last) = a.migrations.last() {
-            tail += &self.tables.settle(last.version, last.name, false);
-        }
+        tail += &self.tables.settle(&[]);
         tail += &self.tables.set_meta("adopted_from", a.from);
         self.write_history("adopt", tail)
     }

@@ -115,7 +115,7 @@ impl Tables {
     /// a runner that applied it meanwhile makes this a unique violation on the primary key
     /// ([`is_already_applied`]) before the file runs, and a runner applying it concurrently
     /// waits here for that one's COMMIT or ROLLBACK. `ms` is the execution time when known;
-    /// otherwise [`Tables::settle`] measures it at the end of the transaction.
+    /// otherwise 0 until the run's [`Tables::settle`] sets it.
     pub fn claim(&self, version: u64, name: &str, checksum: &str, ms: Option<u64>) -> String {
         self.claim_at(version, name, checksum, ms, None)
     }
@@ -133,38 +133,49 @@ impl Tables {
         )
     }
 
-    /// Ends a claimed migration's transaction in one statement: moves `schema_version` and
-    /// `last_migration` along and, when `timed`, sets the claimed row's execution time as the
-    /// server measured it from the message's arrival.
-    pub fn settle(&self, version: u64, name: &str, timed: bool) -> String {
-        let timing = if timed {
-            format!(
-                "WITH timed AS (UPDATE {} SET execution_ms = \
-                 (extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint WHERE version = {version}) ",
-                self.migrations
-            )
-        } else {
-            String::new()
-        };
+    /// Ends a run in one statement: sets the execution times of the migrations it applied
+    /// (`times`: version and milliseconds; `None`, the time the server measured since this
+    /// message arrived, for the migration sent with it) and moves `schema_version` and
+    /// `last_migration` to what the history holds. Sent with a run's last migration rather than
+    /// with each one (a statement per migration is a tenth of an apply's cost); a run killed
+    /// before it leaves those times 0 and `envdb_meta` behind, and the next run that applies
+    /// anything moves it, from the history, whatever order runners finish in.
+    pub fn settle(&self, times: &[(u64, Option<u64>)]) -> String {
+        let mut sql = String::new();
+        if !times.is_empty() {
+            let values: Vec<String> = times
+                .iter()
+                .map(|(version, ms)| match ms {
+                    Some(ms) => format!("({version}, {ms})"),
+                    None => format!(
+                        "({version}, (extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint)"
+                    ),
+                })
+                .collect();
+            sql = format!(
+                "WITH timed AS (UPDATE {m} h SET execution_ms = t.ms FROM (VALUES {}) AS t(version, ms) WHERE h.version = t.version) ",
+                values.join(", "),
+                m = self.migrations
+            );
+        }
+        sql + &self.meta_from_history()
+    }
+
+    /// Sets `schema_version` and `last_migration` from the history's newest row.
+    fn meta_from_history(&self) -> String {
         format!(
-            "{timing}INSERT INTO {} (key, value) VALUES ('schema_version', '{version}'), ('last_migration', {}) \
+            "INSERT INTO {meta} (key, value) \
+             SELECT 'schema_version', coalesce(max(version), 0)::text FROM {m} \
+             UNION ALL SELECT 'last_migration', coalesce((SELECT name FROM {m} ORDER BY version DESC LIMIT 1), '') \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value;\n",
-            self.meta,
-            literal(name)
+            m = self.migrations,
+            meta = self.meta
         )
     }
 
     /// Removes a migration's row and moves `schema_version` and `last_migration` back.
     pub fn unrecord(&self, version: u64) -> String {
-        format!(
-            "DELETE FROM {m} WHERE version = {version};\n\
-             INSERT INTO {meta} (key, value) SELECT 'schema_version', coalesce(max(version), 0)::text FROM {m} \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value;\n\
-             INSERT INTO {meta} (key, value) VALUES ('last_migration', coalesce((SELECT name FROM {m} ORDER BY version DESC LIMIT 1), '')) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value;\n",
-            m = self.migrations,
-            meta = self.meta
-        )
+        format!("DELETE FROM {} WHERE version = {version};\n{}", self.migrations, self.meta_from_history())
     }
 
     pub fn set_checksum(&self, version: u64, checksum: &str) -> String {
