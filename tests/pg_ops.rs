@@ -68,11 +68,11 @@ impl Pg {
         self.t.path(".envdb/dev/backups")
     }
 
-    /// The finished backups (not their checksum files), sorted.
+    /// The finished backups (not their checksum and row counts files), sorted.
     fn backups(&self) -> Vec<PathBuf> {
         let mut found: Vec<PathBuf> =
             std::fs::read_dir(self.backups_dir()).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
-        found.retain(|p| !p.to_string_lossy().ends_with(".sha256"));
+        found.retain(|p| ![".sha256", ".rows"].iter().any(|s| p.to_string_lossy().ends_with(s)));
         found.sort();
         found
     }
@@ -148,9 +148,15 @@ fn backup_writes_a_verified_private_custom_archive_named_by_database_env_time_an
     assert!(argv.contains("pg_dump --format=custom") && argv.contains("pg_restore --list"), "{argv}");
     assert!(!argv.contains(p.server.password()), "{argv}");
     assert!(argv.lines().filter(|l| l.starts_with("pg_dump --format")).all(|l| l.ends_with("pw=set")), "{argv}");
+    // The row counts, taken in pg_dump's snapshot, bound to the archive by its checksum.
+    let rows = std::fs::read_to_string(found[0].with_file_name(format!("{name}.rows"))).unwrap();
+    let digest = sum.split_whitespace().next().unwrap();
+    assert!(rows.lines().next().unwrap().ends_with(&format!("sha256 {digest}")), "{rows}");
+    assert!(rows.contains("\n1000\tpublic.people\n") && rows.contains("\tpublic.envdb_migrations\n"), "{rows}");
+    assert_eq!(mode(&found[0].with_file_name(format!("{name}.rows"))), 0o600);
     // Nothing partial is left, and the listing shows the backup as checked.
     let left: Vec<_> = std::fs::read_dir(p.backups_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
-    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left.len(), 3, "{left:?}");
     let j = p.run(&["backup", "--format", "json"]).json();
     assert_eq!(j["verification"], "dump");
     assert!(j["backup"].as_str().unwrap().ends_with(".v1.dump"), "{j}");
@@ -317,6 +323,55 @@ fn restore_clean_builds_verifies_and_swaps_keeping_the_replaced_database() {
         assert!(!p.databases().iter().any(|d| d.contains("__replaced_")), "{:?}", p.databases());
         p.run(&["validate"]).success();
     }
+}
+
+#[test]
+fn restore_verifies_against_the_row_counts_the_backup_took_in_pg_dumps_snapshot() {
+    let p = populated(2000);
+    // Rows arrive all through the backup: only counts taken in pg_dump's own snapshot match.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut admin = p.admin();
+            for id in 10_000.. {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                admin.batch_execute(&format!("INSERT INTO people VALUES ({id}, 'late')")).unwrap();
+            }
+        });
+        p.run(&["backup"]).success();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let backup = PathBuf::from(newest(&p));
+    let rows_file = PathBuf::from(format!("{}.rows", backup.display()));
+    let recorded = std::fs::read_to_string(&rows_file).unwrap();
+    let people: u64 = recorded.lines().find_map(|l| l.strip_suffix("\tpublic.people")).unwrap().parse().unwrap();
+    assert!(people > 2000 && people < count(&p), "{people} of {}: rows came during the backup", count(&p));
+    p.run(&["restore", "latest"]).success().stderr_has("match those the backup recorded");
+    assert_eq!(count(&p), people);
+
+    // Counts that disagree with what loads: refused, the database untouched, nothing left.
+    let dbs = p.databases();
+    let wrong = recorded.replace(&format!("\n{people}\tpublic.people"), &format!("\n{}\tpublic.people", people + 1));
+    std::fs::write(&rows_file, wrong).unwrap();
+    p.run(&["restore", "latest", "--force"])
+        .failure()
+        .stderr_has(&format!("public.people: {people} rows, the backup recorded {}", people + 1))
+        .stderr_has("nothing was changed");
+    assert_eq!((count(&p), p.databases()), (people, dbs));
+    // Without them (a backup made before envdb recorded them), the archive's data is read.
+    std::fs::remove_file(&rows_file).unwrap();
+    p.run(&["restore", "latest", "--force"]).success().stderr_has("match the archive");
+    // prune removes a backup's row counts with it, and row counts left without their backup.
+    let orphan = p.backups_dir().join(format!("{}.dev.20200101T000000Z.v1.dump.rows", p.name()));
+    std::fs::write(&orphan, "# left behind\n").unwrap();
+    p.run(&["backups"]).success().stdout_has("row counts file without its backup");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    p.run(&["backup"]).success();
+    p.run(&["prune", "--keep", "1"]).success();
+    let left: Vec<_> = std::fs::read_dir(p.backups_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left.len(), 3, "one backup, its checksum and its row counts: {left:?}");
 }
 
 #[test]
@@ -529,13 +584,14 @@ fn sigkill_during_backup_never_leaves_an_unverified_file_under_a_backup_name() {
         every_named_backup_verifies(&p);
     }
     assert!(kills >= MIN_KILLS, "only {kills} kills in {LOOP_BUDGET:?} (a full backup takes {full:?})");
-    // What the kills left is listed as interrupted (or a checksum alone) and pruned.
+    // What the kills left is listed as interrupted (or a checksum or row counts file alone) and
+    // pruned.
     std::thread::sleep(std::time::Duration::from_millis(500));
     let r = p.run(&["backups", "--verify"]);
     r.success();
     p.run(&["prune", "--keep", "1"]).success();
     let left: Vec<_> = std::fs::read_dir(p.backups_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
-    assert_eq!(left.len(), 2, "one backup and its checksum: {left:?}");
+    assert_eq!(left.len(), 3, "one backup, its checksum and its row counts: {left:?}");
     eprintln!("{kills} SIGKILLs during backup (a full backup: {full:?})");
 }
 

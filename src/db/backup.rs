@@ -131,7 +131,7 @@ pub fn free_name(dir: &Path, stem: &str, env: &str, version: u64, tail: &str) ->
         // of another format in the same second: the suffix orders them as they were made.
         let taken = [".db", ".replaced.db", ".dump", ".sql", ".dir"].iter().any(|t| {
             let p = dir.join(format!("{base}{t}"));
-            p.exists() || checksum_path(&p).exists()
+            p.exists() || SIDECARS.iter().any(|s| super::companion(&p, s).exists())
         });
         if !taken {
             return dir.join(format!("{base}{tail}"));
@@ -457,11 +457,15 @@ fn copy_pages(
     integrity::set_wal_flag(tmp, false).map_err(|e| write_error(tmp, e))
 }
 
-/// Removes a backup with what belongs to it: its checksum file, the `-wal` or `-journal` a
-/// replaced database may have kept beside it (or SQLite left beside a partial file; one already
-/// removed with its partial file is done). The first failure names its file.
+/// What a backup writes beside itself: its checksum file and (PostgreSQL) its row counts.
+pub const SIDECARS: [&str; 2] = [".sha256", ".rows"];
+
+/// Removes a backup with what belongs to it: its checksum and row counts files, the `-wal` or
+/// `-journal` a replaced database may have kept beside it (or SQLite left beside a partial file;
+/// one already removed with its partial file is done). The first failure names its file.
 pub fn remove_backup(path: &Path) -> Result<(), (PathBuf, std::io::Error)> {
-    for file in [path.to_owned(), checksum_path(path)] {
+    let sidecars = SIDECARS.iter().map(|s| super::companion(path, s));
+    for file in std::iter::once(path.to_owned()).chain(sidecars) {
         // A pg_dump directory archive (finished or partial) is a directory.
         let removed = if file.is_dir() { std::fs::remove_dir_all(&file) } else { std::fs::remove_file(&file) };
         match removed {

@@ -35,7 +35,9 @@ pub fn describe(b: &BackupFile) -> String {
         (State::Replaced, _) => "replaced by a restore (kept as it was)".into(),
         (State::Interrupted, Kind::RestoreDatabase) => "database of an interrupted restore (`prune` drops it)".into(),
         (State::Interrupted, Kind::RestorePartial) => "interrupted restore (partial copy; `prune` removes it)".into(),
-        (State::Interrupted, Kind::OrphanChecksum) => "checksum file without its backup (`prune` removes it)".into(),
+        (State::Interrupted, Kind::OrphanChecksum) => {
+            "checksum or row counts file without its backup (`prune` removes it)".into()
+        }
         (State::Interrupted, _) => "interrupted (partial; `prune` removes it)".into(),
         (State::InProgress, Kind::RestorePartial) => "restore in progress".into(),
         (State::InProgress, _) => "backup in progress".into(),

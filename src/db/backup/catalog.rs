@@ -18,7 +18,8 @@ pub enum Kind {
     Partial,
     /// The partial copy a restore writes beside the database before it swaps it in.
     RestorePartial,
-    /// A checksum file whose backup is not there (the backup was interrupted, or removed by hand).
+    /// A checksum or row counts file whose backup is not there (the backup was interrupted, or
+    /// removed by hand).
     OrphanChecksum,
     /// A server database a restore replaced, kept on the server as `<db>__replaced_<ts>`.
     ReplacedDatabase,
@@ -271,7 +272,7 @@ pub fn list_of(dir: &Path, stem: &str, database: Option<&Path>, env: &str) -> st
     let mut running = Vec::new();
     for path in entries(dir)? {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if let Some(backup) = name.strip_suffix(".sha256") {
+        if let Some(backup) = super::SIDECARS.iter().find_map(|s| name.strip_suffix(s)) {
             sidecars.push((path.clone(), backup.to_owned()));
         }
         let Some(p) = parse(&path).filter(|p| p.env == env && p.stem == stem) else { continue };
@@ -301,7 +302,7 @@ pub fn list_of(dir: &Path, stem: &str, database: Option<&Path>, env: &str) -> st
             continue;
         }
         let mut b = file(path, Kind::OrphanChecksum, env, p.timestamp, Some(p.version));
-        // A backup writes its checksum file just before it puts the backup in place.
+        // A backup writes these files just before it puts the backup in place.
         if running.contains(&backup) {
             (b.state, b.in_progress) = (State::InProgress, true);
         }

@@ -2,11 +2,14 @@
 //! writes a hidden partial file (or directory); `pg_restore --list` must find every table of the
 //! database in it (a plain script: its `CREATE TABLE` and `COPY` lines and its last line);
 //! `--verify-restore` also restores it into a scratch database and compares row counts; then it is
-//! made private (0600), hashed, synced, its SHA-256 recorded beside it, and only then renamed to
-//! `<data_dir>/backups/<db>.<env>.<UTC ts>.v<version>.<dump|sql|dir>`, never over a file.
+//! made private (0600), hashed, synced, its row counts and SHA-256 recorded beside it, and only
+//! then renamed to `<data_dir>/backups/<db>.<env>.<UTC ts>.v<version>.<dump|sql|dir>`, never over
+//! a file. The row counts are taken while `pg_dump` runs, in the snapshot it dumps (exported by
+//! envdb's session and handed to `pg_dump --snapshot`), so they are exactly the archive's rows.
 
 use super::archive::{self, Table};
 use super::connect::{self, Target};
+use super::row_counts::{self, Counts};
 use super::sql::rows;
 use super::tools::{self, Tool};
 use super::{PgOptions, Postgres};
@@ -132,17 +135,22 @@ fn write(
         }
         let tmp = backup::partial(dest);
         let result = (|| {
-            run_pg_dump(src, pg_dump, &tmp, dump)?;
-            let verification = verify(src, checker, &tmp, dump, opts)?;
+            let counts = dump_counted(src, pg_dump, &tmp, dump, opts)?;
+            let verification = verify(src, checker, &tmp, dump, counts.as_ref(), opts)?;
             private_tree(&tmp)?;
             let digest = backup::digest(&tmp).map_err(|e| backup::write_error(&tmp, format!("cannot read it: {e}")))?;
             sync_tree(&tmp)?;
-            // The checksum first, then the backup (as for a file): a crash in between leaves a
-            // checksum file alone, which `prune` removes.
-            backup::record(dest, &digest)?;
-            backup::place(&tmp, dest).inspect_err(|_| {
+            // The row counts and the checksum first, then the backup (as for a file): a crash in
+            // between leaves them alone, which `prune` removes.
+            let unrecord = || {
+                let _ = std::fs::remove_file(row_counts::path(dest));
                 let _ = std::fs::remove_file(backup::checksum_path(dest));
-            })?;
+            };
+            if let Some(counts) = &counts {
+                row_counts::write(dest, &digest, counts)?;
+            }
+            backup::record(dest, &digest).inspect_err(|_| unrecord())?;
+            backup::place(&tmp, dest).inspect_err(|_| unrecord())?;
             Ok(Made { path: dest.to_owned(), verification, sha256: digest })
         })();
         if result.is_err() {
@@ -165,9 +173,62 @@ fn write(
     })
 }
 
-fn run_pg_dump(src: &Source, pg_dump: &Tool, tmp: &Path, dump: DumpOptions) -> Result<(), BackupError> {
+/// Runs `pg_dump` while a session of envdb's counts every table's rows in the snapshot it hands
+/// `pg_dump` (`None` for a schema-only dump, or when the server would not export a snapshot:
+/// the dump then runs on its own and a restore counts the archive's rows itself).
+fn dump_counted(
+    src: &Source,
+    pg_dump: &Tool,
+    tmp: &Path,
+    dump: DumpOptions,
+    opts: &PgOptions,
+) -> Result<Option<Counts>, BackupError> {
+    let session = match dump.content {
+        Content::SchemaOnly => None,
+        _ => snapshot_session(src, opts),
+    };
+    let Some((mut db, snapshot)) = session else {
+        run_pg_dump(src, pg_dump, tmp, dump, None)?;
+        return Ok(None);
+    };
+    let tables: Vec<&str> = src.tables.iter().filter(|t| !t.partitioned).map(|t| t.qualified.as_str()).collect();
+    // The session's transaction holds the snapshot until pg_dump has ended, counted or not.
+    let (dumped, counted) = std::thread::scope(|s| {
+        let counting = s.spawn(|| row_counts::count(db.client(), tables));
+        let dumped = run_pg_dump(src, pg_dump, tmp, dump, Some(&snapshot));
+        (dumped, counting.join())
+    });
+    dumped?;
+    match counted {
+        Ok(Ok(counts)) => Ok(Some(counts)),
+        Ok(Err(e)) => Err(server_error(&src.label, &e)),
+        Err(_) => Err(BackupError::Server("counting the tables' rows panicked".into())),
+    }
+}
+
+/// A session in a repeatable-read, read-only transaction and the snapshot it exported; `None`
+/// when the server refuses either.
+fn snapshot_session(src: &Source, opts: &PgOptions) -> Option<(Postgres, String)> {
+    let mut db = Postgres::connect(src.url.expose_secret(), src.label.clone(), opts.clone()).ok()?;
+    let found =
+        rows(db.client(), "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT pg_catalog.pg_export_snapshot()")
+            .ok()?;
+    let snapshot = found.into_iter().next()?.into_iter().next().flatten()?;
+    Some((db, snapshot))
+}
+
+fn run_pg_dump(
+    src: &Source,
+    pg_dump: &Tool,
+    tmp: &Path,
+    dump: DumpOptions,
+    snapshot: Option<&str>,
+) -> Result<(), BackupError> {
     let mut cmd = tools::command(&pg_dump.path, &src.target, None);
     cmd.arg(format!("--format={}", dump.format.flag())).arg("--file").arg(tmp).arg("--no-password");
+    if let Some(snapshot) = snapshot {
+        cmd.arg(format!("--snapshot={snapshot}"));
+    }
     match dump.content {
         Content::Full => {}
         Content::SchemaOnly => {
@@ -194,6 +255,7 @@ fn verify(
     checker: Option<&Tool>,
     tmp: &Path,
     dump: DumpOptions,
+    counts: Option<&Counts>,
     opts: &PgOptions,
 ) -> Result<Verification, BackupError> {
     let missing = match (dump.format, checker) {
@@ -216,7 +278,7 @@ fn verify(
         return Ok(Verification::Dump);
     }
     let Some(loader) = checker else { return Ok(Verification::Dump) };
-    super::restore::verify_in_scratch(src, loader, tmp, dump.format, opts)?;
+    super::restore::verify_in_scratch(src, loader, tmp, dump.format, counts, opts)?;
     Ok(Verification::DumpRestored)
 }
 

@@ -20,6 +20,7 @@ mod lock;
 pub mod pgpass;
 mod replay;
 pub mod restore;
+pub mod row_counts;
 pub mod scratch;
 mod sql;
 pub mod swap;

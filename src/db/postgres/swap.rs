@@ -123,7 +123,8 @@ pub fn identity(archive: Archive<'_>, history_schema: &str, label: &str) -> Resu
 fn sessions(site: &mut Site, db: &str) -> Result<Vec<(String, String)>, BackupError> {
     let sql = format!(
         "SELECT pid, coalesce(application_name, ''), coalesce(usename, ''), coalesce(host(client_addr), 'local socket'), \
-         coalesce(state, '') FROM pg_catalog.pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid()",
+         coalesce(state, '') FROM pg_catalog.pg_stat_activity \
+         WHERE datname = {} AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
         literal(db)
     );
     let found = rows(&mut site.admin, &sql).map_err(|e| server(&site.label, &e))?;
@@ -207,7 +208,13 @@ pub fn clean(
     let outcome = (|| {
         let new_url = scratch::with_database(url.expose_secret(), &building).map_err(|e| fail(e.to_string()))?;
         let load = Loader { loader: &loader, reader: &reader, target: &site.target, label: &site.label };
-        let (contents, mut new) = load.load_verified(&building, &new_url, archive.path, archive.format, opts)?;
+        // The counts recorded with the archive's checksum, which the restore has re-read.
+        let counted = backup::recorded(archive.path)
+            .ok()
+            .flatten()
+            .and_then(|digest| super::row_counts::read(archive.path, &digest));
+        let (contents, mut new) =
+            load.load_verified(&building, &new_url, archive.path, archive.format, counted.as_ref(), opts)?;
         new.check_environment(env)?;
         let history: Vec<(u64, String)> = new.applied()?.into_iter().map(|a| (a.version, a.checksum)).collect();
         let recorded: Vec<(u64, String)> = contents.history.iter().map(|a| (a.version, a.checksum.clone())).collect();
@@ -223,13 +230,21 @@ pub fn clean(
         status(
             "Verified",
             format!(
-                "{building}: the row counts of all {} tables match the archive, history at version {after}, no invalid index",
-                contents.counts.len()
+                "{building}: the row counts of all {} tables match {}, history at version {after}, no invalid index",
+                contents.counts.len(),
+                if counted.is_some() { "those the backup recorded" } else { "the archive" }
             ),
         );
         Ok((after, contents.counts.len()))
     })();
-    let (after, tables) = outcome.inspect_err(|_| site.drop_database(&building))?;
+    let (after, tables) = outcome
+        .inspect_err(|_| site.drop_database(&building))
+        .map_err(|e| match e {
+            BackupError::Server(m) => fail(format!(
+                "{m}\n  the new database {building} was dropped; {db} is untouched, nothing was changed\n  help: restore another backup (`cargo envdb backups --verify` lists them)"
+            )),
+            other => other,
+        })?;
     let kept_as = before.map(|_| kept.as_str());
     let terminated = swap_in(&mut site, &building, kept_as, force).inspect_err(|_| site.drop_database(&building))?;
     Ok(Restored { kept: before.map(|_| kept), before, after, terminated, tables })
