@@ -175,7 +175,9 @@ impl DbCommand {
         };
         let mut ctx = Ctx::new(global);
         ctx.embedded = Some(*migrations);
-        ctx.invoked_as = format!("{} db", crate::runtime::app_name());
+        let prefix = format!("{} db", crate::runtime::app_name());
+        ctx.invoked_as = prefix.clone();
+        ctx.out.words = Some(Box::new(move |text: &str| in_app_words(text, &prefix)));
         let result = self.exec(&mut ctx);
         crate::cli::finish(&mut ctx, result)
     }
@@ -197,6 +199,31 @@ impl DbCommand {
         };
         crate::cli::commands::exec(command, ctx)
     }
+}
+
+/// The command line's text as the application says it: `cargo envdb <command>` becomes
+/// `<app> db <command>` for the commands the application has (`migrate` is its `upgrade`); the
+/// authoring commands (`check`, `repair`, `baseline`…) stay `cargo envdb`, run in a checkout.
+fn in_app_words(text: &str, prefix: &str) -> String {
+    const OWN: [&str; 11] = [
+        "status", "history", "upgrade", "backup", "backups", "prune", "restore", "rollback", "validate", "env",
+        "version",
+    ];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("cargo envdb ") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "cargo envdb ".len()..];
+        let word = after.split(|c: char| !c.is_ascii_alphanumeric() && c != '-').next().unwrap_or("");
+        match word {
+            "migrate" => out.push_str(&format!("{prefix} upgrade")),
+            w if OWN.contains(&w) => out.push_str(&format!("{prefix} {w}")),
+            _ => out.push_str(&format!("cargo envdb {word}")),
+        }
+        rest = &after[word.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Parses `args` (the first is the program name as help shows it, e.g. `myapp db`) and runs the
@@ -241,5 +268,17 @@ mod tests {
     #[test]
     fn the_db_commands_are_well_formed() {
         <super::DbCli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn the_application_names_its_own_commands_and_leaves_the_authoring_ones() {
+        let said = super::in_app_words(
+            "run `cargo envdb migrate --env prod`, then `cargo envdb backups --verify`; or `cargo envdb repair` in a checkout (cargo envdb)",
+            "vigil db",
+        );
+        assert_eq!(
+            said,
+            "run `vigil db upgrade --env prod`, then `vigil db backups --verify`; or `cargo envdb repair` in a checkout (cargo envdb)"
+        );
     }
 }

@@ -67,6 +67,9 @@ fn has_column(db: &Path, table: &str, column: &str) -> bool {
 #[test]
 fn the_operator_commands_run_inside_the_application_on_its_embedded_migrations() {
     let s = Server::new();
+    // Its hints name the application's own commands, not a tool the server does not have.
+    let (_, err) = code(&s.tasks(&["db", "validate", "--env", "prod"], &[]), 1);
+    assert!(err.contains("run `tasks db upgrade` first") && !err.contains("cargo envdb"), "{err}");
     code(&s.tasks(&["--env", "prod", "add", "ship it"], &[]), 0);
     assert_eq!(s.version(), 2);
     let (out, _) = code(&s.tasks(&["db", "status", "--env", "prod"], &[]), 0);

@@ -26,10 +26,16 @@ pub const BAD: Style = AnsiColor::Red.on_default().bold();
 pub const NOTE: Style = AnsiColor::Cyan.on_default().bold();
 pub const DIM: Style = Style::new().dimmed();
 
+/// A rewrite of every human line ([`Output::words`]).
+pub type Words = Box<dyn Fn(&str) -> String>;
+
 pub struct Output {
     pub format: Format,
     pub quiet: bool,
     pub verbose: u8,
+    /// Rewrites every human line before it is printed: the application's own `db` commands
+    /// name themselves where the command line's text names `cargo envdb` (see `app`).
+    pub words: Option<Words>,
     stdout: AutoStream<std::io::Stdout>,
     stderr: AutoStream<std::io::Stderr>,
 }
@@ -55,6 +61,7 @@ impl Output {
             format,
             quiet,
             verbose,
+            words: None,
             stdout: AutoStream::new(std::io::stdout(), choice),
             stderr: AutoStream::new(std::io::stderr(), choice),
         }
@@ -64,9 +71,19 @@ impl Output {
         self.format == Format::Json
     }
 
+    /// `message` in the words of whoever runs the command ([`Output::words`]).
+    fn said(&self, message: impl std::fmt::Display) -> String {
+        let text = message.to_string();
+        match &self.words {
+            Some(words) => words(&text),
+            None => text,
+        }
+    }
+
     /// A cargo-style status line on stderr: a right-aligned coloured verb, then the message.
     pub fn status(&mut self, verb: &str, message: impl std::fmt::Display) {
         if !self.quiet {
+            let message = self.said(message);
             let _ = writeln!(self.stderr, "{GOOD}{verb:>12}{GOOD:#} {message}");
         }
     }
@@ -86,27 +103,32 @@ impl Output {
     }
 
     pub fn warn(&mut self, message: impl std::fmt::Display) {
+        let message = self.said(message);
         let _ = writeln!(self.stderr, "{WARN}warning{WARN:#}: {message}");
     }
 
     pub fn error_line(&mut self, message: impl std::fmt::Display) {
+        let message = self.said(message);
         let _ = writeln!(self.stderr, "{BAD}error{BAD:#}: {message}");
     }
 
     /// Shown only with `-v`.
     pub fn note(&mut self, message: impl std::fmt::Display) {
         if self.verbose > 0 && !self.quiet {
+            let message = self.said(message);
             let _ = writeln!(self.stderr, "{NOTE}note{NOTE:#}: {message}");
         }
     }
 
     /// A plain line on stderr.
     pub fn line_err(&mut self, text: impl std::fmt::Display) {
+        let text = self.said(text);
         let _ = writeln!(self.stderr, "{text}");
     }
 
     /// A line of the command's result, on stdout.
     pub fn line(&mut self, text: impl std::fmt::Display) {
+        let text = self.said(text);
         let _ = writeln!(self.stdout, "{text}");
     }
 
