@@ -48,3 +48,41 @@ fn a_long_migration_run_shows_progress_on_a_terminal_only() {
     let t = slow();
     t.run(&["migrate"]).success().stderr_lacks("Migrating").stderr_has("schema version 0 → 3");
 }
+
+#[test]
+fn a_long_sqlite_restore_and_a_long_check_show_what_runs_on_a_terminal_only() {
+    let t = slow();
+    t.run(&["migrate", "-q"]).success();
+    t.run(&["backup", "-q"]).success();
+    // `latest` re-reads the newest backup against its checksum, then a file is copied while its
+    // pages are checked and it is hashed: the debug binary hashes a hundred megabytes slowly.
+    let shown = on_terminal(&t, "restore latest --force");
+    assert!(shown.contains("Restoring re-reading the newest backup's checksum"), "{shown:?}");
+    assert!(shown.contains("Restored"), "{shown:?}");
+    let backup = newest_backup(&t);
+    let shown = on_terminal(&t, &format!("restore {backup} --force"));
+    assert!(shown.contains("Restoring copying the backup and checking its pages"), "{shown:?}");
+    t.run(&["restore", "latest", "--force"]).success().stderr_lacks("Restoring");
+
+    // Fifteen megabytes of SQL take the debug binary seconds to hash and lex.
+    let t = Test::new();
+    let row = "INSERT INTO t VALUES (1, 'a line of text to lex and to hash');\n";
+    t.write("migrations/0001_big.sql", format!("CREATE TABLE t (a INTEGER, b TEXT);\n{}", row.repeat(250_000)));
+    t.run(&["hash", "-q"]).success();
+    let shown = on_terminal(&t, "check --no-cache");
+    assert!(shown.contains("Checking") && shown.contains("reading, hashing and lexing"), "{shown:?}");
+    assert!(shown.contains("Checked 1 migration(s)"), "{shown:?}");
+    t.run(&["check", "--no-cache"]).success().stderr_lacks("reading, hashing");
+}
+
+/// The path of the newest backup (not a replaced database or a checksum file).
+fn newest_backup(t: &Test) -> String {
+    let mut found: Vec<String> = std::fs::read_dir(t.path(".envdb/dev/backups"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().display().to_string())
+        .filter(|p| p.ends_with(".db") && !p.ends_with(".replaced.db"))
+        .collect();
+    found.sort();
+    found.pop().unwrap()
+}

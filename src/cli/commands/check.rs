@@ -41,6 +41,9 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         }
     } else {
         let use_cache = check_cache::allowed(args.no_cache);
+        // A large directory on a slow disk: past one second, a line says what runs.
+        let bar = ctx.out.working("Checking");
+        bar.step(&format!("reading, hashing and lexing the files of {}", display.display()));
         check_cache::checked(&project.root, &project.migrations, &display, dialect, use_cache)?
     };
     for name in &checked.ignored {

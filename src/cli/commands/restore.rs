@@ -42,7 +42,11 @@ pub struct Args {
 fn latest(ctx: &mut Ctx, target: &Target) -> anyhow::Result<PathBuf> {
     let dir = target.backups_dir();
     let mut list = target.backup_list()?;
+    // Re-reading a large backup takes a while: past one second, a line says so.
+    let bar = ctx.out.working("Restoring");
+    bar.step("re-reading the newest backup's checksum");
     backup::verify_newest(&mut list, 1);
+    drop(bar);
     let chosen = list.iter().rposition(|b| b.verified());
     for b in list[chosen.map_or(0, |i| i + 1)..].iter().filter(|b| b.kind == Kind::Backup) {
         let why = super::backups::describe(b);
@@ -176,6 +180,8 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         // may have moved it on), once the file has verified and the database is as SQLite sees it
         // (a crashed writer's hot journal rolled back).
         let mut before = 0;
+        let bar = ctx.out.working("Restoring");
+        bar.step("copying the backup and checking its pages");
         let kept = backup::replace(
             &file,
             &target.path,
@@ -187,6 +193,7 @@ pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
             target.busy,
         )
         .with_context(|| format!("{show} cannot be restored"))?;
+        drop(bar);
         if let Some(kept) = kept {
             ctx.out.status("Kept", format!("the replaced database as {}", target.project.show(&kept).display()));
         }
