@@ -28,7 +28,7 @@ fn one(client: &mut postgres::Client, sql: &str) -> String {
 fn the_server_answers_over_tcp_the_unix_socket_and_pgbouncer() {
     let db = database();
     let dir = shared().dir().to_str().unwrap().to_string();
-    assert!(dir.starts_with("/tmp/envdb-pg-"), "{dir}");
+    assert!(dir.starts_with(&format!("{}/envdb-pg-", pgtest::base_dir().display())), "{dir}");
     let socket = format!("{dir}/.s.PGSQL.{}", shared().port());
     assert!(socket.len() < 100, "the socket path must stay under the ~107-byte limit: {socket}");
     assert!(Path::new(&socket).exists(), "{socket}");
@@ -270,7 +270,7 @@ fn spawn_child(mode: &str) -> (ChildTest, String, Vec<i32>) {
     // Keep reading (and discarding) so that the child never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
     let dir = dir.expect("the child printed its server's directory");
-    assert!(dir.starts_with("/tmp/envdb-pg-"), "{dir}");
+    assert!(dir.starts_with(&format!("{}/envdb-pg-", pgtest::base_dir().display())), "{dir}");
     assert_eq!(pids.len(), 3, "postmaster, pgbouncer, a backend");
     (child, dir, pids)
 }

@@ -58,12 +58,27 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
+/// Where the server's directory goes: `/dev/shm` (memory) when it has 4 GiB free, so that
+/// tests and the bench do not wait on the disk (creating databases writes many files), else
+/// `/tmp`. Both keep the socket paths short.
+pub fn base_dir() -> &'static Path {
+    const ROOM: u64 = 4 << 30;
+    let shm = Path::new("/dev/shm");
+    let free = || {
+        let path = std::ffi::CString::new("/dev/shm").ok()?;
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid C string and a zeroed statvfs for the call to fill.
+        (unsafe { libc::statvfs(path.as_ptr(), &mut st) } == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+    };
+    if shm.is_dir() && free().is_some_and(|f| f >= ROOM) { shm } else { Path::new("/tmp") }
+}
+
 fn fail<T>(message: impl Into<String>) -> Result<T, StartError> {
     Err(StartError(message.into()))
 }
 
-/// A running PostgreSQL cluster and its PgBouncer, in a short directory `/tmp/envdb-pg-XXXXXX`
-/// (data directory, unix sockets, logs, pid files). Dropping it (or, for [`shared`], the end of
+/// A running PostgreSQL cluster and its PgBouncer, in a short directory `envdb-pg-XXXXXX` under
+/// [`base_dir`] (data directory, unix sockets, logs, pid files). Dropping it (or, for [`shared`], the end of
 /// the test process) stops both and removes the directory.
 pub struct Server {
     dir: PathBuf,
@@ -130,10 +145,13 @@ impl Server {
             );
         };
         let owner = owner()?;
+        let base = base_dir();
         let dir = tempfile::Builder::new()
             .prefix("envdb-pg-")
-            .tempdir_in("/tmp")
-            .map_err(|e| StartError(format!("cannot create a directory in /tmp for the test server: {e}")))?
+            .tempdir_in(base)
+            .map_err(|e| {
+                StartError(format!("cannot create a directory in {} for the test server: {e}", base.display()))
+            })?
             .keep();
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
