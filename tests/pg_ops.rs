@@ -605,3 +605,61 @@ fn a_long_restore_shows_progress_on_a_terminal_only() {
     assert!(shown.contains("restoring into a new database") && shown.contains("Restored"), "{shown:?}");
     p.run(&["restore", "latest"]).success().stderr_lacks("restoring into").stderr_has("Restored");
 }
+
+/// The pid of `parent`'s child running `program` with `arg` among its arguments, looked for in
+/// /proc.
+fn child_named(parent: u32, program: &str, arg: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        // `pid (comm) state ppid …`: the name may hold spaces, the last `)` ends it.
+        let (head, rest) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1;
+        let ppid: u32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let has_arg = cmdline.split(|b| *b == 0).any(|a| a.starts_with(arg.as_bytes()));
+        (ppid == parent && comm == program && has_arg).then_some(pid)
+    })
+}
+
+/// Whether `pid` still runs (a zombie waiting for its new parent to reap it does not).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().next() != Some("Z")))
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_pg_dump_whose_envdb_is_killed_goes_with_it() {
+    let p = populated(500_000);
+    // The dump is held mid-way for as long as the test needs: an open transaction holds the
+    // table, so pg_dump waits for its lock after it started (however fast the machine).
+    let mut holder = p.admin();
+    holder.batch_execute("BEGIN; LOCK TABLE people IN ACCESS EXCLUSIVE MODE").unwrap();
+    let mut cmd = p.t.command(&["backup"]);
+    let mut child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    let pg_dump = loop {
+        // The dump itself, not the `pg_dump --version` that chose it.
+        if let Some(pid) = child_named(child.id(), "pg_dump", "--format") {
+            break pid;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the backup ended before pg_dump was seen");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "no pg_dump started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    // Mid-dump: pg_dump waits for the table.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(running(pg_dump), "pg_dump ended before envdb was killed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = std::time::Instant::now();
+    while running(pg_dump) {
+        assert!(killed.elapsed() < std::time::Duration::from_secs(1), "pg_dump {pg_dump} outlived its envdb by 1 s");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    eprintln!("pg_dump {pg_dump} gone {:?} after its envdb was killed", killed.elapsed());
+    holder.batch_execute("ROLLBACK").unwrap();
+}
+
