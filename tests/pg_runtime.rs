@@ -110,11 +110,19 @@ fn a_missing_database_is_created_and_refuse_behind_changes_nothing() {
     let mut db = opened(PgDb::open_with(&url, &migrations(2, None), refuse));
     assert_eq!(db.version_info().database_schema_version, 2, "RefuseBehind opens a database that is up to date");
     drop(db);
-    // BackupPolicy::Always cannot be honoured on a server: refused before anything changes.
+    // BackupPolicy::Always backs an unprotected environment up too: a verified pg_dump archive
+    // of the version it migrates from, in the environment's backups directory.
     let always = Options { backup: BackupPolicy::Always, ..Options::default() };
-    let env = env_at(&migrations(3, None), "dev", &url);
-    let e = refused(PgDb::open_env_with(&env, &migrations(3, None), always));
-    assert!(e.to_string().contains("cannot back up the PostgreSQL database"), "{e}");
+    let data = tempfile::tempdir().unwrap();
+    let mut env = env_at(&migrations(3, None), "dev", &url);
+    env.spec.data_dir = data.path().to_owned();
+    let db = opened(PgDb::open_env_with(&env, &migrations(3, None), always));
+    let backup = db.backup().expect("a backup").to_owned();
+    let file = backup.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(backup.starts_with(data.path().join("backups")), "{}", backup.display());
+    assert!(file.starts_with(&format!("{name}.dev.")) && file.ends_with(".v2.dump"), "{file}");
+    assert!(data.path().join("backups").join(format!("{file}.sha256")).exists());
+    drop(db);
     admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).unwrap();
 }
 
