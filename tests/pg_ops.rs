@@ -663,3 +663,85 @@ fn a_pg_dump_whose_envdb_is_killed_goes_with_it() {
     holder.batch_execute("ROLLBACK").unwrap();
 }
 
+// ---- migrate-to-envs from a legacy PostgreSQL database ----
+
+/// A legacy database (no envdb tables) with `people` and `notes` rows.
+fn legacy_database() -> pgtest::Database<'static> {
+    let legacy = pgtest::database();
+    legacy
+        .connect(Via::Tcp)
+        .batch_execute(&format!(
+            "{PEOPLE} INSERT INTO people SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g;\
+             CREATE TABLE notes (id serial PRIMARY KEY, body text); INSERT INTO notes (body) SELECT 'n' FROM generate_series(1, 10);"
+        ))
+        .unwrap();
+    legacy
+}
+
+/// A database's row count of `table`, and the environment and project it records.
+fn copy_state(p: &Pg, db: &str, table: &str) -> (String, String, String) {
+    let url = p.server.url(Via::Tcp, db);
+    let mut client = pgtest::postgres::Client::connect(&url, pgtest::postgres::NoTls).unwrap();
+    let one = |c: &mut pgtest::postgres::Client, sql: &str| column(c, sql).join(",");
+    (
+        one(&mut client, &format!("SELECT count(*)::text FROM {table}")),
+        one(&mut client, "SELECT value FROM envdb_meta WHERE key = 'environment'"),
+        one(&mut client, "SELECT value FROM envdb_meta WHERE key = 'project'"),
+    )
+}
+
+#[test]
+fn migrate_to_envs_copies_a_legacy_database_into_each_environment_verified() {
+    let p = Pg::new(&[("0001_people.sql", PEOPLE)]);
+    let legacy = legacy_database();
+    let from = legacy.url(Via::Tcp);
+    let run = p.run(&["migrate-to-envs", "--from", &from, "--to", "dev,qa"]);
+    run.success()
+        .stderr_has("Backed up")
+        .stderr_has(&format!("Copied postgres://envdb_test:***@127.0.0.1:{}/{}", p.server.port(), legacy.name()))
+        .stderr_has("by CREATE DATABASE … TEMPLATE: 2 tables, 1010 rows, verified")
+        .stderr_has("cargo envdb baseline N --env dev");
+    let (dev, qa) = (p.name(), format!("{}_qa", p.name()));
+    assert_eq!(copy_state(&p, &dev, "people"), ("1000".into(), "dev".into(), "app".into()));
+    assert_eq!(copy_state(&p, &qa, "notes"), ("10".into(), "qa".into(), "app".into()));
+    // The legacy database is as it was, and its verified archive is in dev's backups.
+    let mut old = legacy.connect(Via::Tcp);
+    assert_eq!(column(&mut old, "SELECT count(*)::text FROM pg_tables WHERE tablename LIKE 'envdb%'"), ["0"]);
+    assert_eq!(column(&mut old, "SELECT count(*)::text FROM people"), ["1000"]);
+    drop(old);
+    let archive = p.backups().into_iter().find(|b| b.to_string_lossy().ends_with(".v0.dump")).expect("an archive");
+    assert!(archive.file_name().unwrap().to_string_lossy().starts_with(&format!("{}.legacy.", legacy.name())));
+    // An existing environment's database is refused without --force, nothing changed.
+    let run = p.run(&["migrate-to-envs", "--from", &from, "--to", "qa"]);
+    run.code(1).stderr_has("`qa` already has a database").stderr_has("pass --force");
+    // With --force while a session is on the legacy database (no template copy then): the
+    // archive is loaded, and the replaced database kept beside the new one.
+    let mut busy = legacy.connect(Via::Tcp);
+    busy.batch_execute("INSERT INTO notes (body) VALUES ('late')").unwrap();
+    let run = p.run(&["migrate-to-envs", "--from", &from, "--to", "qa", "--force"]);
+    run.success().stderr_has("by pg_dump archive loaded with pg_restore: 2 tables, 1011 rows, verified");
+    run.stderr_has(&format!("the replaced qa database as {qa}__replaced_"));
+    assert_eq!(copy_state(&p, &qa, "notes").0, "11");
+    assert!(p.databases().iter().any(|d| d.starts_with(&format!("{qa}__replaced_"))), "{:?}", p.databases());
+    drop(busy);
+}
+
+#[test]
+fn migrate_to_envs_names_a_bad_or_missing_legacy_database_without_its_password() {
+    let p = Pg::new(&[("0001_people.sql", PEOPLE)]);
+    let secret = "S3cr3t-Legacy-Pw";
+    let missing = p.server.url(Via::Tcp, &format!("{}_nowhere", p.name()));
+    let run = p.run(&["migrate-to-envs", "--from", &missing, "--to", "dev"]);
+    run.code(1).stderr_has("cannot read the legacy database postgres://envdb_test:***@").stderr_has("_nowhere");
+    for bad in [
+        format!("postgres://u:{secret}@127.0.0.1:notaport/db"),
+        format!("postgress://u:{secret}@127.0.0.1/db"),
+        format!("postgres://u:{secret}@127.0.0.1:{}/", p.server.port()),
+    ] {
+        let run = p.run(&["migrate-to-envs", "--from", &bad, "--to", "dev"]);
+        run.code(1).stderr_has("nothing was changed");
+        assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret), "{}", run.stderr);
+    }
+    assert!(p.databases().is_empty(), "{:?}", p.databases());
+    assert!(p.backups().is_empty());
+}

@@ -7,12 +7,14 @@
 //! - `apply`: each migration and its history row in one transaction, one message;
 //! - `lock`: the run lock (a lease row with a heartbeat);
 //! - `pgpass`, `sql`, `error`: the password file, quoting, messages without secrets;
-//! - `tools`, `dump`, `archive`, `restore`: backups with pg_dump, what an archive holds, restores.
+//! - `tools`, `dump`, `archive`, `restore`: backups with pg_dump, what an archive holds, restores;
+//! - `copy`: a whole legacy database copied into an environment's (`migrate-to-envs`).
 
 mod apply;
 pub mod archive;
 pub mod catalog;
 pub mod connect;
+pub mod copy;
 pub mod dump;
 mod error;
 mod history;
