@@ -745,3 +745,33 @@ fn migrate_to_envs_names_a_bad_or_missing_legacy_database_without_its_password()
     assert!(p.databases().is_empty(), "{:?}", p.databases());
     assert!(p.backups().is_empty());
 }
+
+#[test]
+fn migrate_to_envs_into_a_protected_environment_asks_for_its_name_and_is_audited() {
+    let p = Pg::new(&[("0001_people.sql", PEOPLE)]);
+    p.t.write("envdb.toml", "name = \"app\"\n[env.dev]\nurl = \"${DEV_URL}\"\n[env.prod]\nurl = \"${PROD_URL}\"\n");
+    let prod = format!("{}_prod", p.name());
+    let url = p.server.url(Via::Tcp, &prod);
+    let legacy = legacy_database();
+    let from = legacy.url(Via::Tcp);
+    let vars = [("PROD_URL", url.as_str())];
+    // A new database: nothing to confirm; the copy is audited all the same.
+    p.run_with(&["migrate-to-envs", "--from", &from, "--to", "prod"], &vars).success();
+    assert_eq!(copy_state(&p, &prod, "people"), ("1000".into(), "prod".into(), "app".into()));
+    // Replacing it takes --force and the environment's name typed (or --confirm); refused
+    // without, before anything is copied.
+    let run = p.run_with(&["migrate-to-envs", "--from", &from, "--to", "prod", "--force"], &vars);
+    run.code(1).stderr_has("--confirm prod");
+    assert_eq!(p.databases().iter().filter(|d| d.starts_with(&format!("{prod}__"))).count(), 0);
+    let run = p.run_with(&["migrate-to-envs", "--from", &from, "--to", "prod", "--force", "--confirm", "prod"], &vars);
+    run.success().stderr_has(&format!("the replaced prod database as {prod}__replaced_"));
+    let log = p.t.audit_log("xdg/app");
+    assert!(!log.contains(p.server.password()), "{log}");
+    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    for line in &lines {
+        assert_eq!((line["environment"].as_str(), line["outcome"].as_str()), (Some("prod"), Some("ok")), "{line}");
+        assert!(line["command"].as_str().unwrap().contains("migrate-to-envs --from postgres://envdb_test:***@"));
+        assert!(line["database"].as_str().unwrap().ends_with(&format!("/{prod}")), "{line}");
+    }
+}
