@@ -177,18 +177,7 @@ fn a_failing_start_backs_up_once_per_version_names_the_way_back_and_is_audited()
 
 /// Starts `bin … hold` on prod and waits until it holds the database.
 fn hold(bin: &std::path::Path, xdg: &std::path::Path) -> std::process::Child {
-    use std::io::BufRead as _;
-    let mut child = command(bin, xdg, &["hold"])
-        .env("ENVDB_ENV", "prod")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "holding");
-    child
+    common::host::holding(command(bin, xdg, &["hold"]).env("ENVDB_ENV", "prod"))
 }
 
 #[test]

@@ -661,3 +661,173 @@ fn a_long_restore_shows_progress_on_a_terminal_only() {
     assert!(shown.contains("restoring into a new database") && shown.contains("Restored"), "{shown:?}");
     p.run(&["restore", "latest"]).success().stderr_lacks("restoring into").stderr_has("Restored");
 }
+
+/// The pid of `parent`'s child running `program` with `arg` among its arguments, looked for in
+/// /proc.
+fn child_named(parent: u32, program: &str, arg: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        // `pid (comm) state ppid …`: the name may hold spaces, the last `)` ends it.
+        let (head, rest) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1;
+        let ppid: u32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let has_arg = cmdline.split(|b| *b == 0).any(|a| a.starts_with(arg.as_bytes()));
+        (ppid == parent && comm == program && has_arg).then_some(pid)
+    })
+}
+
+/// Whether `pid` still runs (a zombie waiting for its new parent to reap it does not).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().next() != Some("Z")))
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_pg_dump_whose_envdb_is_killed_goes_with_it() {
+    let p = populated(500_000);
+    // The dump is held mid-way for as long as the test needs: an open transaction holds the
+    // table, so pg_dump waits for its lock after it started (however fast the machine).
+    let mut holder = p.admin();
+    holder.batch_execute("BEGIN; LOCK TABLE people IN ACCESS EXCLUSIVE MODE").unwrap();
+    let mut cmd = p.t.command(&["backup"]);
+    let mut child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    let pg_dump = loop {
+        // The dump itself, not the `pg_dump --version` that chose it.
+        if let Some(pid) = child_named(child.id(), "pg_dump", "--format") {
+            break pid;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the backup ended before pg_dump was seen");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "no pg_dump started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    // Mid-dump: pg_dump waits for the table.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(running(pg_dump), "pg_dump ended before envdb was killed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = std::time::Instant::now();
+    while running(pg_dump) {
+        assert!(killed.elapsed() < std::time::Duration::from_secs(1), "pg_dump {pg_dump} outlived its envdb by 1 s");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    eprintln!("pg_dump {pg_dump} gone {:?} after its envdb was killed", killed.elapsed());
+    holder.batch_execute("ROLLBACK").unwrap();
+}
+
+// ---- migrate-to-envs from a legacy PostgreSQL database ----
+
+/// A legacy database (no envdb tables) with `people` and `notes` rows.
+fn legacy_database() -> pgtest::Database<'static> {
+    let legacy = pgtest::database();
+    legacy
+        .connect(Via::Tcp)
+        .batch_execute(&format!(
+            "{PEOPLE} INSERT INTO people SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g;\
+             CREATE TABLE notes (id serial PRIMARY KEY, body text); INSERT INTO notes (body) SELECT 'n' FROM generate_series(1, 10);"
+        ))
+        .unwrap();
+    legacy
+}
+
+/// A database's row count of `table`, and the environment and project it records.
+fn copy_state(p: &Pg, db: &str, table: &str) -> (String, String, String) {
+    let url = p.server.url(Via::Tcp, db);
+    let mut client = pgtest::postgres::Client::connect(&url, pgtest::postgres::NoTls).unwrap();
+    let one = |c: &mut pgtest::postgres::Client, sql: &str| column(c, sql).join(",");
+    (
+        one(&mut client, &format!("SELECT count(*)::text FROM {table}")),
+        one(&mut client, "SELECT value FROM envdb_meta WHERE key = 'environment'"),
+        one(&mut client, "SELECT value FROM envdb_meta WHERE key = 'project'"),
+    )
+}
+
+#[test]
+fn migrate_to_envs_copies_a_legacy_database_into_each_environment_verified() {
+    let p = Pg::new(&[("0001_people.sql", PEOPLE)]);
+    let legacy = legacy_database();
+    let from = legacy.url(Via::Tcp);
+    let run = p.run(&["migrate-to-envs", "--from", &from, "--to", "dev,qa"]);
+    run.success()
+        .stderr_has("Backed up")
+        .stderr_has(&format!("Copied postgres://envdb_test:***@127.0.0.1:{}/{}", p.server.port(), legacy.name()))
+        .stderr_has("by CREATE DATABASE … TEMPLATE: 2 tables, 1010 rows, verified")
+        .stderr_has("cargo envdb baseline N --env dev");
+    let (dev, qa) = (p.name(), format!("{}_qa", p.name()));
+    assert_eq!(copy_state(&p, &dev, "people"), ("1000".into(), "dev".into(), "app".into()));
+    assert_eq!(copy_state(&p, &qa, "notes"), ("10".into(), "qa".into(), "app".into()));
+    // The legacy database is as it was, and its verified archive is in dev's backups.
+    let mut old = legacy.connect(Via::Tcp);
+    assert_eq!(column(&mut old, "SELECT count(*)::text FROM pg_tables WHERE tablename LIKE 'envdb%'"), ["0"]);
+    assert_eq!(column(&mut old, "SELECT count(*)::text FROM people"), ["1000"]);
+    drop(old);
+    let archive = p.backups().into_iter().find(|b| b.to_string_lossy().ends_with(".v0.dump")).expect("an archive");
+    assert!(archive.file_name().unwrap().to_string_lossy().starts_with(&format!("{}.legacy.", legacy.name())));
+    // An existing environment's database is refused without --force, nothing changed.
+    let run = p.run(&["migrate-to-envs", "--from", &from, "--to", "qa"]);
+    run.code(1).stderr_has("`qa` already has a database").stderr_has("pass --force");
+    // With --force while a session is on the legacy database (no template copy then): the
+    // archive is loaded, and the replaced database kept beside the new one.
+    let mut busy = legacy.connect(Via::Tcp);
+    busy.batch_execute("INSERT INTO notes (body) VALUES ('late')").unwrap();
+    let run = p.run(&["migrate-to-envs", "--from", &from, "--to", "qa", "--force"]);
+    run.success().stderr_has("by pg_dump archive loaded with pg_restore: 2 tables, 1011 rows, verified");
+    run.stderr_has(&format!("the replaced qa database as {qa}__replaced_"));
+    assert_eq!(copy_state(&p, &qa, "notes").0, "11");
+    assert!(p.databases().iter().any(|d| d.starts_with(&format!("{qa}__replaced_"))), "{:?}", p.databases());
+    drop(busy);
+}
+
+#[test]
+fn migrate_to_envs_names_a_bad_or_missing_legacy_database_without_its_password() {
+    let p = Pg::new(&[("0001_people.sql", PEOPLE)]);
+    let secret = "S3cr3t-Legacy-Pw";
+    let missing = p.server.url(Via::Tcp, &format!("{}_nowhere", p.name()));
+    let run = p.run(&["migrate-to-envs", "--from", &missing, "--to", "dev"]);
+    run.code(1).stderr_has("cannot read the legacy database postgres://envdb_test:***@").stderr_has("_nowhere");
+    for bad in [
+        format!("postgres://u:{secret}@127.0.0.1:notaport/db"),
+        format!("postgress://u:{secret}@127.0.0.1/db"),
+        format!("postgres://u:{secret}@127.0.0.1:{}/", p.server.port()),
+    ] {
+        let run = p.run(&["migrate-to-envs", "--from", &bad, "--to", "dev"]);
+        run.code(1).stderr_has("nothing was changed");
+        assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret), "{}", run.stderr);
+    }
+    assert!(p.databases().is_empty(), "{:?}", p.databases());
+    assert!(p.backups().is_empty());
+}
+
+#[test]
+fn migrate_to_envs_into_a_protected_environment_asks_for_its_name_and_is_audited() {
+    let p = Pg::new(&[("0001_people.sql", PEOPLE)]);
+    p.t.write("envdb.toml", "name = \"app\"\n[env.dev]\nurl = \"${DEV_URL}\"\n[env.prod]\nurl = \"${PROD_URL}\"\n");
+    let prod = format!("{}_prod", p.name());
+    let url = p.server.url(Via::Tcp, &prod);
+    let legacy = legacy_database();
+    let from = legacy.url(Via::Tcp);
+    let vars = [("PROD_URL", url.as_str())];
+    // A new database: nothing to confirm; the copy is audited all the same.
+    p.run_with(&["migrate-to-envs", "--from", &from, "--to", "prod"], &vars).success();
+    assert_eq!(copy_state(&p, &prod, "people"), ("1000".into(), "prod".into(), "app".into()));
+    // Replacing it takes --force and the environment's name typed (or --confirm); refused
+    // without, before anything is copied.
+    let run = p.run_with(&["migrate-to-envs", "--from", &from, "--to", "prod", "--force"], &vars);
+    run.code(1).stderr_has("--confirm prod");
+    assert_eq!(p.databases().iter().filter(|d| d.starts_with(&format!("{prod}__"))).count(), 0);
+    let run = p.run_with(&["migrate-to-envs", "--from", &from, "--to", "prod", "--force", "--confirm", "prod"], &vars);
+    run.success().stderr_has(&format!("the replaced prod database as {prod}__replaced_"));
+    let log = p.t.audit_log("xdg/app");
+    assert!(!log.contains(p.server.password()), "{log}");
+    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    for line in &lines {
+        assert_eq!((line["environment"].as_str(), line["outcome"].as_str()), (Some("prod"), Some("ok")), "{line}");
+        assert!(line["command"].as_str().unwrap().contains("migrate-to-envs --from postgres://envdb_test:***@"));
+        assert!(line["database"].as_str().unwrap().ends_with(&format!("/{prod}")), "{line}");
+    }
+}

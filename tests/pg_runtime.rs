@@ -34,6 +34,15 @@ fn migrations(n: u64, sleep: Option<f64>) -> Migrations {
     Migrations::from_raw(Box::leak(raw.into_boxed_slice()))
 }
 
+/// `migrations(n - 1)` and an `n`th that fails (its table does not exist).
+fn failing_last(n: u64) -> Migrations {
+    let mut raw: Vec<envdb::embedded::RawMigration> =
+        migrations(n - 1, None).to_vec().iter().map(|m| (m.version, m.name, m.up, m.down, m.checksum)).collect();
+    let sql = "INSERT INTO missing VALUES (1);\n";
+    raw.push((n, leak(format!("{n:04}_bad.sql")), sql, None, leak(envdb::checksum::checksum(sql.as_bytes()))));
+    Migrations::from_raw(Box::leak(raw.into_boxed_slice()))
+}
+
 /// An unprotected environment `name` of project `app` whose database is at `url`.
 fn env_at(m: &Migrations, name: &str, url: &str) -> Environment {
     let mut env = Environment::resolve(m, Some("dev")).unwrap();
@@ -110,11 +119,19 @@ fn a_missing_database_is_created_and_refuse_behind_changes_nothing() {
     let mut db = opened(PgDb::open_with(&url, &migrations(2, None), refuse));
     assert_eq!(db.version_info().database_schema_version, 2, "RefuseBehind opens a database that is up to date");
     drop(db);
-    // BackupPolicy::Always cannot be honoured on a server: refused before anything changes.
+    // BackupPolicy::Always backs an unprotected environment up too: a verified pg_dump archive
+    // of the version it migrates from, in the environment's backups directory.
     let always = Options { backup: BackupPolicy::Always, ..Options::default() };
-    let env = env_at(&migrations(3, None), "dev", &url);
-    let e = refused(PgDb::open_env_with(&env, &migrations(3, None), always));
-    assert!(e.to_string().contains("cannot back up the PostgreSQL database"), "{e}");
+    let data = tempfile::tempdir().unwrap();
+    let mut env = env_at(&migrations(3, None), "dev", &url);
+    env.spec.data_dir = data.path().to_owned();
+    let db = opened(PgDb::open_env_with(&env, &migrations(3, None), always));
+    let backup = db.backup().expect("a backup").to_owned();
+    let file = backup.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(backup.starts_with(data.path().join("backups")), "{}", backup.display());
+    assert!(file.starts_with(&format!("{name}.dev.")) && file.ends_with(".v2.dump"), "{file}");
+    assert!(data.path().join("backups").join(format!("{file}.sha256")).exists());
+    drop(db);
     admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).unwrap();
 }
 
@@ -370,4 +387,16 @@ fn a_start_waiting_for_another_run_gives_up_in_the_applications_words() {
     assert!(text.contains("stayed locked") && text.contains("raise Options::lock_timeout"), "{text}");
     assert!(!text.contains("--lock-timeout") && !text.contains(pg.server().password()), "{text}");
     assert_eq!(count(&mut pg.connect(Via::Tcp), "SELECT count(*) FROM envdb_migrations"), 1);
+}
+
+#[test]
+fn all_or_nothing_leaves_the_version_the_previous_binary_opens() {
+    let pg = pgtest::database();
+    let url = pg.url(Via::Tcp);
+    drop(opened(PgDb::open(&url, &migrations(1, None))));
+    let whole = Options { all_or_nothing: true, ..Options::default() };
+    let e = refused(PgDb::open_with(&url, &failing_last(3), whole)).to_string();
+    assert!(e.contains("0003_bad.sql") && e.contains("is now at version 1"), "{e}");
+    let e = refused(PgDb::open(&url, &failing_last(3))).to_string();
+    assert!(e.contains("is now at version 2") && !e.contains(pg.server().password()), "{e}");
 }

@@ -14,6 +14,8 @@
 
 #[cfg(feature = "postgres")]
 mod pg;
+#[cfg(feature = "postgres")]
+mod pg_start;
 mod sqlite;
 mod startup;
 
@@ -59,8 +61,9 @@ fn warn_read_only(database: &str, version: u64, code: u64) {
 }
 
 /// What a start that has migrations to apply does while other instances of the application hold
-/// the database (SQLite: `<db>.lock`). They run the old code against the database: migrating
-/// under them is what `cargo envdb upgrade` refuses without `--force`.
+/// the database (SQLite: `<db>.lock`; PostgreSQL: sessions named `envdb-app:<project>:<env>`,
+/// environments opened with `PgDb::open_env` only). They run the old code against the database:
+/// migrating under them is what `cargo envdb upgrade` refuses without `--force`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InUse {
     /// Refuse at once (`Error::InUse`), changing nothing.
@@ -78,8 +81,9 @@ impl Default for InUse {
     }
 }
 
-/// When `open_env` backs the database up before applying migrations (SQLite only for now: a
-/// PostgreSQL database is never backed up by the runtime, and `Always` is refused there).
+/// When `open_env` backs the database up before applying migrations: a verified copy of the
+/// file (SQLite), or a verified `pg_dump` archive (PostgreSQL), in the environment's backups
+/// directory, once per version, pruned to `backup_keep`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackupPolicy {
     /// Before migrating a protected environment (prod).
@@ -101,7 +105,7 @@ pub struct Options {
     /// How long to wait for another process that is migrating the same database, or (SQLite)
     /// for an upgrade or restore that holds it.
     pub lock_timeout: Duration,
-    /// Migrating while other instances hold the database (SQLite; see `InUse`).
+    /// Migrating while other instances hold the database (see `InUse`).
     pub in_use: InUse,
     /// Apply the pending migrations in one transaction: a failure leaves the database at the
     /// version it had, which the binary that ran before can still open.
@@ -149,10 +153,9 @@ pub enum Error {
     Locked { database: String, waited: Duration, holders: String },
     /// Migrations to apply while other instances hold the database, and `InUse` refuses.
     #[error(
-        "other instances of the application hold {}{holders}, so the migrations to version {code} were not applied under them (waited {waited:?}); nothing was changed\n  help: stop the old instances, then start this one (or upgrade first with `{app} db upgrade`, then roll out); when every pending migration is backward compatible, open with InUse::Proceed",
-        .database.display()
+        "other instances of the application hold {database}{holders}, so the migrations to version {code} were not applied under them (waited {waited:?}); nothing was changed\n  help: stop the old instances, then start this one (or upgrade first with `{app} db upgrade`, then roll out); when every pending migration is backward compatible, open with InUse::Proceed"
     )]
-    InUse { database: std::path::PathBuf, waited: Duration, code: u64, holders: String, app: String },
+    InUse { database: String, waited: Duration, code: u64, holders: String, app: String },
     /// A migration at start-up failed: where the database is now, and the way back.
     #[error("{source}\n  the database {database} is now at version {version}{}", way_back(.backup.as_deref(), .restore.as_deref()))]
     Failed {
@@ -200,11 +203,6 @@ pub enum Error {
     #[cfg(feature = "postgres")]
     #[error(transparent)]
     TestDatabase(#[from] crate::db::postgres::scratch::ScratchError),
-    /// `BackupPolicy::Always` on a PostgreSQL database: the runtime cannot back one up yet.
-    #[error(
-        "BackupPolicy::Always was asked for, but the runtime cannot back up the PostgreSQL database {database} (only SQLite files); nothing was migrated\n  help: back it up with pg_dump and open with BackupPolicy::Never, or let `cargo envdb migrate` run it"
-    )]
-    BackupUnsupported { database: String },
 }
 
 fn way_back(backup: Option<&std::path::Path>, restore: Option<&str>) -> String {

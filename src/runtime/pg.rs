@@ -5,10 +5,11 @@
 //! Its sessions carry `application_name = envdb-app:<project>:<environment>`, which is how
 //! `cargo envdb status` counts the application's sessions.
 
-use super::{BackupPolicy, Error, Options, VersionInfo, to_apply};
+use super::{Error, Options, VersionInfo, pg_start, to_apply};
 use crate::db::DbError;
 use crate::db::apply::{MigrateOptions, MigrateReport};
 use crate::db::backend::Database as _;
+use crate::db::location::Location;
 use crate::db::postgres::{PgOptions, Postgres, ensure_database};
 use crate::db_url::DbUrl;
 use crate::embedded::Migrations;
@@ -18,9 +19,10 @@ pub use crate::db::postgres::APP_PREFIX;
 
 /// An open PostgreSQL database, up to date with the migrations the binary was built with.
 ///
-/// Unlike `Db` it takes no backup before migrating a protected environment (the runtime cannot
-/// back up a server database yet; `BackupPolicy::Always` is refused) and holds no lock while it
-/// lives: the application's presence is its sessions' `application_name`.
+/// Before migrating a protected environment (`BackupPolicy`) it backs the database up with
+/// `pg_dump` into the environment's backups directory, once per version. It holds no lock while
+/// it lives: the application's presence is its sessions' `application_name`, which older
+/// instances are recognised by (`InUse`) before a migration.
 pub struct PgDb {
     db: Postgres,
     label: String,
@@ -28,6 +30,7 @@ pub struct PgDb {
     migrated: MigrateReport,
     code_version: u64,
     behind: bool,
+    backup: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for PgDb {
@@ -83,7 +86,10 @@ impl PgDb {
         let label = url.redacted();
         let list = migrations.to_vec();
         let code_version = migrations.latest();
-        pg.application_name = Some(session_name(env));
+        // Named as starting until open: a start queued behind another's migration is not an
+        // older instance of the application.
+        pg.application_name = Some(starting_name(env));
+        let mut backup = None;
         let connect = |pg: &PgOptions| Postgres::connect(url.expose_secret(), label.clone(), pg.clone());
         let mut db = match connect(&pg) {
             Ok(db) => db,
@@ -116,9 +122,6 @@ impl PgDb {
             db.read_only_session()?;
             super::warn_read_only(&label, current, code_version);
         } else if !pending.is_empty() {
-            if opts.backup == BackupPolicy::Always {
-                return Err(Error::BackupUnsupported { database: label });
-            }
             let _lease = db.run_lock(opts.lock_timeout, &mut |_| {}).map_err(|e| match e {
                 // The application's words: it has no --lock-timeout.
                 DbError::Postgres(pg) => match *pg {
@@ -129,23 +132,58 @@ impl PgDb {
                 },
                 e => Error::Db(e),
             })?;
-            let run = MigrateOptions {
-                environment: env.map(|e| e.name().to_owned()),
-                project: env.map(|e| e.spec.project.clone()),
-                ..MigrateOptions::default()
-            };
             // Decided under the lease: an instance that waited finds the work done.
             let applied = db.applied()?;
             let current = applied.last().map_or(0, |a| a.version);
             migrated = MigrateReport { before: current, after: current, applied: Vec::new() };
             if !to_apply(&list, &applied, &label, opts.policy)?.is_empty() {
+                if let Some(env) = env {
+                    pg_start::older_instances_gone(
+                        &mut db,
+                        &label,
+                        &session_name(Some(env)),
+                        opts.in_use,
+                        code_version,
+                    )?;
+                }
+                let at = Location::Server { url: Box::new(url.clone()), opts: pg.clone() };
                 let after = |db: &mut Postgres| db.latest().unwrap_or(current);
                 migrated = super::startup::audited(env, current, &mut db, after, |db| {
-                    Ok(db.migrate(&list, &run, &mut |_| {})?)
+                    backup = match env {
+                        Some(env) if current > 0 && super::startup::wants_backup(env, opts.backup) => {
+                            let reuse = opts.in_use != super::InUse::Proceed;
+                            Some(pg_start::backup_before(env, &at, db, current, reuse)?)
+                        }
+                        _ => None,
+                    };
+                    let run = MigrateOptions {
+                        environment: env.map(|e| e.name().to_owned()),
+                        project: env.map(|e| e.spec.project.clone()),
+                        single_transaction: opts.all_or_nothing,
+                        ..MigrateOptions::default()
+                    };
+                    match db.migrate(&list, &run, &mut |_| {}) {
+                        Ok(report) => {
+                            if backup.is_some() {
+                                pg_start::migrated(db);
+                            }
+                            Ok(report)
+                        }
+                        Err(source) => Err(Error::Failed {
+                            source: Box::new(source),
+                            database: label.clone(),
+                            version: db.latest().unwrap_or(current),
+                            restore: env.zip(backup.as_deref()).map(|(e, b)| super::startup::restore_command(e, b)),
+                            backup: backup.clone(),
+                        }),
+                    }
                 })?;
             }
         }
-        Ok(PgDb { db, label, environment: env.cloned(), migrated, code_version, behind })
+        // Open: from here the session counts as the application's (`status`, `upgrade`, and the
+        // next build's start wait for it).
+        db.set_application_name(&session_name(env))?;
+        Ok(PgDb { db, label, environment: env.cloned(), migrated, code_version, behind, backup })
     }
 
     /// Whether the database is behind the code and its session was made read-only
@@ -170,6 +208,12 @@ impl PgDb {
         &self.label
     }
 
+    /// The backup `open_env` took (or found, from a failed start at the same version) before
+    /// migrating, if any.
+    pub fn backup(&self) -> Option<&std::path::Path> {
+        self.backup.as_deref()
+    }
+
     /// What `open` applied (empty when the database was already up to date).
     pub fn migrated(&self) -> &MigrateReport {
         &self.migrated
@@ -180,25 +224,37 @@ impl PgDb {
         Ok(self.db.applied()?)
     }
 
-    /// The facts a host prints for `myapp version -v` (the database's history read now).
+    /// The facts a host prints for `myapp version -v` (the database's history read now, and
+    /// the newest complete backup in the environment's backups directory).
     pub fn version_info(&mut self) -> VersionInfo {
         let history = self.history().unwrap_or_default();
-        VersionInfo::new(
-            self.code_version,
-            &history,
-            self.migrated.after,
-            self.label.clone(),
-            self.environment.as_ref(),
-        )
+        let env = self.environment.as_ref();
+        let mut info = VersionInfo::new(self.code_version, &history, self.migrated.after, self.label.clone(), env);
+        info.last_backup = env.and_then(|env| {
+            let dir = crate::db::backup::dir(&env.spec.data_dir);
+            let list = crate::db::backup::list_of(&dir, &Location::of(env).backup_stem(), None, env.name());
+            list.ok()?.into_iter().rev().find(|b| b.complete && !b.replaced).map(|b| b.path)
+        });
+        info
     }
 }
 
 /// The `application_name` of an application's sessions: `envdb-app:<project>:<environment>`
 /// (`envdb-app:` alone without an environment), cut to PostgreSQL's 63 bytes.
 pub(crate) fn session_name(env: Option<&Environment>) -> String {
+    named(APP_PREFIX, env)
+}
+
+/// The `application_name` of a start's sessions until it opened: `envdb-starting:…`, which
+/// neither `status` nor another start counts as the application.
+fn starting_name(env: Option<&Environment>) -> String {
+    named("envdb-starting:", env)
+}
+
+fn named(prefix: &str, env: Option<&Environment>) -> String {
     let mut name = match env {
-        Some(env) => format!("{APP_PREFIX}{}:{}", env.spec.project, env.name()),
-        None => APP_PREFIX.to_owned(),
+        Some(env) => format!("{prefix}{}:{}", env.spec.project, env.name()),
+        None => prefix.to_owned(),
     };
     while name.len() > 63 {
         name.pop();

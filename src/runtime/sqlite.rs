@@ -202,7 +202,7 @@ impl Db {
             Err(source) => {
                 let version = history::latest(&self.conn).unwrap_or(current);
                 let restore = match (env, &self.backup) {
-                    (Some(env), Some(b)) => Some(restore_command(env, b)),
+                    (Some(env), Some(b)) => Some(startup::restore_command(env, b)),
                     _ => None,
                 };
                 let database = self.path.display().to_string();
@@ -260,14 +260,6 @@ impl Db {
         });
         info
     }
-}
-
-/// The command that restores `backup` over `env`'s database: the application's own (`myapp db
-/// restore`, feature `app-cli`), with the source checkout's as the alternative.
-fn restore_command(env: &Environment, backup: &Path) -> String {
-    let confirm = if env.protected() { format!(" --confirm {}", env.name()) } else { String::new() };
-    let args = format!("restore {} --env {}{confirm}", backup.display(), env.name());
-    format!("`{} db {args}` (from a source checkout: `cargo envdb {args}`)", startup::app_name())
 }
 
 /// A database a protected environment's start created is readable by its owner only, like its

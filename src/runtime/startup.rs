@@ -1,6 +1,7 @@
-//! What the SQLite runtime does around migrating at start-up: the waits it announces on stderr,
-//! keeping other instances out while it migrates (`InUse`), the backup it takes once per version
-//! and prunes to `backup_keep`, and the audit line of a protected environment.
+//! What the runtime does around migrating at start-up: the waits it announces on stderr, keeping
+//! other instances out while it migrates (`InUse`; SQLite's locks here, PostgreSQL's sessions in
+//! `pg_start`), the backup it takes once per version and prunes to `backup_keep`, the command
+//! that restores it, and the audit line of a protected environment.
 
 use super::{BackupPolicy, Error, InUse};
 use crate::db::backup::{self, BackupFile};
@@ -19,8 +20,16 @@ pub fn app_name() -> String {
 
 /// Says once on stderr what the start-up waits for.
 fn say_waiting(what: &str) -> impl FnMut(&Path) + '_ {
-    move |path| eprintln!("envdb: waiting for {what} ({})", path.display())
+    move |path| say_waiting_on(what, &path.display().to_string())
 }
+
+/// What the start-up waits for, on stderr, naming the database (a path, or a redacted URL).
+pub fn say_waiting_on(what: &str, database: &str) {
+    eprintln!("envdb: waiting for {what} ({database})");
+}
+
+/// What a start waits for while older instances hold the database (`InUse::Wait`).
+pub const OLDER_INSTANCES: &str = "the other instances of the application to stop before migrating";
 
 fn holders(db: &Path) -> String {
     match lock::app_holders(db) {
@@ -57,11 +66,12 @@ pub fn migrating_lock(db: &Path, in_use: InUse, code: u64) -> Result<lock::Held,
         InUse::Refuse => Duration::ZERO,
         InUse::Wait(wait) => wait,
     };
-    let mut say = say_waiting("the other instances of the application to stop before migrating");
+    let mut say = say_waiting(OLDER_INSTANCES);
     match lock::app_lock_within(db, true, wait, &mut say).map_err(DbError::from)? {
         Some(held) => Ok(held),
         None => {
-            Err(Error::InUse { database: db.to_owned(), waited: wait, code, holders: holders(db), app: app_name() })
+            let database = db.display().to_string();
+            Err(Error::InUse { database, waited: wait, code, holders: holders(db), app: app_name() })
         }
     }
 }
@@ -102,17 +112,30 @@ pub fn backup_before(env: &Environment, db: &Path, version: u64, busy: Duration)
     }
     let copy = backup::BackupOptions::default();
     let made = backup::backup_database(db, env.name(), &dir, None, copy, busy, &mut |_, _| {})?;
-    if let Some(keep) = env.spec.backup_keep {
-        let mut list = backup::list(&dir, db, env.name()).unwrap_or_default();
-        backup::verify_newest(&mut list, (keep as usize).max(1));
-        for path in backup::prune_plan(&list, Some(keep as usize), None, SystemTime::now()) {
-            // Best effort: a backup that cannot be removed stays, and `prune` reports it.
-            if path != made.path {
-                let _ = backup::remove_backup(&path);
-            }
+    keep_newest(env, &|dir| backup::list(dir, db, env.name()), &made.path);
+    Ok(made.path)
+}
+
+/// Prunes `env`'s backups (as `list` reads them from its backups directory) to `backup_keep`,
+/// never removing `made`, the one just taken. Best effort: a backup that cannot be removed
+/// stays, and `prune` reports it.
+pub fn keep_newest(env: &Environment, list: &dyn Fn(&Path) -> std::io::Result<Vec<BackupFile>>, made: &Path) {
+    let Some(keep) = env.spec.backup_keep else { return };
+    let mut list = list(&backup::dir(&env.spec.data_dir)).unwrap_or_default();
+    backup::verify_newest(&mut list, (keep as usize).max(1));
+    for path in backup::prune_plan(&list, Some(keep as usize), None, SystemTime::now()) {
+        if path != made {
+            let _ = backup::remove_backup(&path);
         }
     }
-    Ok(made.path)
+}
+
+/// The command that restores `backup` over `env`'s database: the application's own (`myapp db
+/// restore`, feature `app-cli`), with the source checkout's as the alternative.
+pub fn restore_command(env: &Environment, backup: &Path) -> String {
+    let confirm = if env.protected() { format!(" --confirm {}", env.name()) } else { String::new() };
+    let args = format!("restore {} --env {}{confirm}", backup.display(), env.name());
+    format!("`{} db {args}` (from a source checkout: `cargo envdb {args}`)", app_name())
 }
 
 /// Runs `body` on `state` (a migration of `env`'s database from `before`); for a protected

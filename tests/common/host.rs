@@ -50,7 +50,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", db.version_info());
     Ok(())
 }
+"#;
 
+/// The same `main` on PostgreSQL (`PgDb`, feature `postgres`): `hold` keeps its session open.
+const MAIN_PG: &str = r#"use std::io::{Read, Write};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let env = envdb::Environment::resolve(&host::MIGRATIONS, None)?;
+    let mut db = envdb::PgDb::open_env_with(&env, &host::MIGRATIONS, options()?)?;
+    for m in &db.migrated().applied {
+        eprintln!("migrated: {}", m.name);
+    }
+    if let Some(backup) = db.backup() {
+        eprintln!("backup: {}", backup.display());
+    }
+    if args.first().map(String::as_str) == Some("hold") {
+        println!("holding");
+        std::io::stdout().flush()?;
+        let _ = std::io::stdin().read(&mut [0u8; 1])?;
+    }
+    println!("{}", db.version_info());
+    Ok(())
+}
+"#;
+
+/// What both `main`s read their options with.
+const OPTIONS: &str = r#"
 /// The options the test asks for through HOST_* variables.
 fn options() -> Result<envdb::Options, Box<dyn std::error::Error>> {
     let ms = |k: &str| std::env::var(k).ok().map(|v| v.parse().map(std::time::Duration::from_millis)).transpose();
@@ -96,19 +122,28 @@ pub struct Host<'t> {
 impl<'t> Host<'t> {
     /// Writes the host crate into `t` (Cargo.toml, build.rs, src/, tests/) and builds it.
     pub fn build(t: &'t Test, name: &str) -> Host<'t> {
+        Host::build_with(t, name, "runtime", MAIN)
+    }
+
+    /// A host on PostgreSQL (`PgDb`): the same options, `hold` keeps its session open.
+    pub fn build_pg(t: &'t Test, name: &str) -> Host<'t> {
+        Host::build_with(t, name, "postgres", MAIN_PG)
+    }
+
+    fn build_with(t: &'t Test, name: &str, feature: &str, main: &str) -> Host<'t> {
         let envdb = env!("CARGO_MANIFEST_DIR");
         t.write(
             "Cargo.toml",
             format!(
                 "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
                  [lib]\nname = \"host\"\n\n\
-                 [dependencies]\nenvdb = {{ package = \"cargo-envdb\", path = {envdb:?}, default-features = false, features = [\"runtime\"] }}\n\n\
+                 [dependencies]\nenvdb = {{ package = \"cargo-envdb\", path = {envdb:?}, default-features = false, features = [\"{feature}\"] }}\n\n\
                  [build-dependencies]\nenvdb = {{ package = \"cargo-envdb\", path = {envdb:?}, default-features = false }}\n\n[workspace]\n"
             ),
         );
         t.write("build.rs", "fn main() { envdb::build::embed().expect(\"migrations\"); }\n");
         t.write("src/lib.rs", LIB);
-        t.write("src/main.rs", MAIN);
+        t.write("src/main.rs", format!("{main}{OPTIONS}"));
         t.write("tests/prod.rs", TEST);
         let host = Host { t, name: name.to_owned() };
         host.cargo(&["build", "--quiet"], &[]).success();
@@ -154,6 +189,21 @@ pub fn command(bin: &Path, xdg: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(bin);
     cmd.args(args).env_remove("ENVDB_ENV").env_remove("ENVDB_TEST").env("XDG_DATA_HOME", xdg);
     cmd
+}
+
+/// Starts a host binary run with `hold` (`cmd`) and waits until it says it holds the database.
+pub fn holding(cmd: &mut Command) -> std::process::Child {
+    use std::io::BufRead as _;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "holding");
+    child
 }
 
 /// The target directory every host crate builds into (its dependencies compile once).

@@ -1,4 +1,7 @@
-//! `cargo envdb migrate-to-envs`: split a legacy single database into per-environment copies.
+//! `cargo envdb migrate-to-envs`: split a legacy single database into per-environment copies (a
+//! SQLite file here; a PostgreSQL database in `server`).
+
+mod server;
 
 use crate::cli::Ctx;
 use crate::cli::target::{self, EnvArgs};
@@ -11,11 +14,13 @@ use std::time::Duration;
 
 /// Copy a legacy single database into each environment's own database, verified
 ///
-/// Example: `cargo envdb migrate-to-envs --from ~/app.db --to dev,prod`
+/// Example: `cargo envdb migrate-to-envs --from ~/app.db --to dev,prod`,
+/// `PGPASSWORD=… cargo envdb migrate-to-envs --from postgres://app@db:5432/app --to dev,prod`
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The legacy database (left untouched)
-    #[arg(long, value_name = "PATH")]
+    /// The legacy database, left untouched: a SQLite file, or a postgres:// URL (give its
+    /// password in PGPASSWORD or ~/.pgpass rather than on the command line)
+    #[arg(long, value_name = "PATH|URL")]
     from: PathBuf,
     /// The environments to create, comma-separated
     #[arg(long, value_name = "ENVS", value_delimiter = ',', default_value = "dev,prod")]
@@ -48,6 +53,9 @@ fn integrity(conn: &Connection, path: &Path) -> anyhow::Result<()> {
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
+    if let Some(url) = args.from.to_str().filter(|f| f.contains("://")) {
+        return server::exec(url, &args.to, args.force, ctx);
+    }
     let project = ctx.project()?;
     let from = std::path::absolute(&args.from).unwrap_or(args.from.clone());
     let ro = OpenOptions { create: false, read_only: true, busy_timeout: Duration::from_secs(5) };

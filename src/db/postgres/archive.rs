@@ -45,7 +45,7 @@ pub fn tables(rows: Vec<Vec<Option<String>>>) -> Vec<Table> {
 /// `pg_restore --list` of an archive (custom or directory format): its table of contents, or
 /// what `pg_restore` said when it could not read it.
 pub fn toc(pg_restore: &Tool, archive: &Path) -> Result<String, String> {
-    let out = std::process::Command::new(&pg_restore.path)
+    let out = super::tools::tied(&pg_restore.path)
         .arg("--list")
         .arg(archive)
         .stdin(Stdio::null())
@@ -216,7 +216,7 @@ pub fn contents(
         let file = std::fs::File::open(archive).map_err(|e| format!("cannot be read: {e}"))?;
         return read_copy(file, history_schema);
     }
-    let mut cmd = std::process::Command::new(&pg_restore.path);
+    let mut cmd = super::tools::tied(&pg_restore.path);
     cmd.args(["--data-only", "--file=-"]).arg(archive).stdin(Stdio::null()).stdout(Stdio::piped());
     cmd.stderr(Stdio::piped());
     if identity_only {

@@ -111,6 +111,10 @@ impl Tables {
         )
     }
 
+    pub fn delete_meta(&self, key: &str) -> String {
+        format!("DELETE FROM {} WHERE key = {};\n", self.meta, literal(key))
+    }
+
     /// Claims a migration: its history row, inserted first in the migration's transaction, so
     /// a runner that applied it meanwhile makes this a unique violation on the primary key
     /// ([`is_already_applied`]) before the file runs, and a runner applying it concurrently

@@ -7,12 +7,14 @@
 //! - `apply`: each migration and its history row in one transaction, one message;
 //! - `lock`: the run lock (a lease row with a heartbeat);
 //! - `pgpass`, `sql`, `error`: the password file, quoting, messages without secrets;
-//! - `tools`, `dump`, `archive`, `restore`: backups with pg_dump, what an archive holds, restores.
+//! - `tools`, `dump`, `archive`, `restore`: backups with pg_dump, what an archive holds, restores;
+//! - `copy`: a whole legacy database copied into an environment's (`migrate-to-envs`).
 
 mod apply;
 pub mod archive;
 pub mod catalog;
 pub mod connect;
+pub mod copy;
 pub mod dump;
 mod error;
 mod history;
@@ -130,6 +132,32 @@ impl Postgres {
     pub fn read_only_session(&mut self) -> Result<(), DbError> {
         let sql = "SET default_transaction_read_only = on";
         self.client.batch_execute(sql).map_err(|e| self.err(&e))
+    }
+
+    /// Names this session (`application_name`) from here on; behind PgBouncer the name follows
+    /// the client to every server connection it uses.
+    pub fn set_application_name(&mut self, name: &str) -> Result<(), DbError> {
+        let sql = format!("SET application_name = {}", literal(name));
+        self.client.batch_execute(&sql).map_err(|e| self.err(&e))
+    }
+
+    /// Sets (`Some`) or removes (`None`) one of envdb's own values in `envdb_meta`, outside any
+    /// migration (the runtime's note of the backup a failed start took).
+    pub fn set_meta(&mut self, key: &str, value: Option<&str>) -> Result<(), DbError> {
+        self.ensure(None, None)?;
+        let sql = match value {
+            Some(v) => self.tables.set_meta(key, v),
+            None => self.tables.delete_meta(key),
+        };
+        self.client.batch_execute(&sql).map_err(|e| self.err(&e))
+    }
+
+    /// The other sessions on this database whose `application_name` is `app`, each named (pid,
+    /// role, client address), as `restore` names the sessions it refuses to swap under.
+    pub fn sessions_named(&mut self, app: &str) -> Result<Vec<String>, DbError> {
+        let sql = swap::sessions_sql("current_database()", &format!(" AND application_name = {}", literal(app)));
+        let found = rows(&mut self.client, &sql).map_err(|e| self.err(&e))?;
+        Ok(found.iter().map(|row| swap::describe_session(row).1).collect())
     }
 
     /// The session, for what only PostgreSQL has (the catalog queries).

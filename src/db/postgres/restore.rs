@@ -53,7 +53,7 @@ pub fn load(
 
 /// The tables whose row count in the database differs from what was `expected` (`whose`, e.g.
 /// "the archive holds"), one line each.
-fn mismatches(expected: &Counts, found: &Counts, whose: &str) -> Vec<String> {
+pub fn mismatches(expected: &Counts, found: &Counts, whose: &str) -> Vec<String> {
     expected
         .iter()
         .filter_map(|(t, n)| match found.get(t) {

@@ -66,16 +66,16 @@ fn server(label: &str, e: &::postgres::Error) -> BackupError {
 }
 
 /// The database's name, its connection and a maintenance session.
-struct Site {
-    label: String,
-    target: Target,
-    db: String,
-    admin: ::postgres::Client,
+pub(super) struct Site {
+    pub label: String,
+    pub target: Target,
+    pub db: String,
+    pub admin: ::postgres::Client,
     server: String,
     major: u32,
 }
 
-fn site(url: &DbUrl, opts: &PgOptions) -> Result<Site, BackupError> {
+pub(super) fn site(url: &DbUrl, opts: &PgOptions) -> Result<Site, BackupError> {
     let label = url.redacted();
     let target = connect::target(url.expose_secret(), &label, opts.connect_timeout).map_err(DbError::from)?;
     let db = target.config.get_dbname().map_or_else(|| connect::user(&target.config), str::to_owned);
@@ -91,16 +91,38 @@ fn site(url: &DbUrl, opts: &PgOptions) -> Result<Site, BackupError> {
 }
 
 impl Site {
-    fn tool(&self, program: &'static str) -> Result<Tool, BackupError> {
+    pub fn tool(&self, program: &'static str) -> Result<Tool, BackupError> {
         tools::find(program, &self.server, self.major, &self.label).map_err(|e| fail(e.to_string()))
     }
 
-    fn exists(&mut self, name: &str) -> Result<bool, BackupError> {
+    pub fn exists(&mut self, name: &str) -> Result<bool, BackupError> {
         let sql = format!("SELECT 1 FROM pg_catalog.pg_database WHERE datname = {}", literal(name));
         Ok(!rows(&mut self.admin, &sql).map_err(|e| server(&self.label, &e))?.is_empty())
     }
 
-    fn drop_database(&mut self, name: &str) {
+    /// Free names for the database built beside the site's and for the one it replaces:
+    /// `<db>__restore_<ts>` and `<db>__replaced_<ts>` (`-2`, `-3`… after the timestamp when a run
+    /// killed in the same second left one, as backups do).
+    pub fn free_names(&mut self) -> Result<(String, String), BackupError> {
+        let (db, ts) = (self.db.clone(), backup::timestamp());
+        let mut n = 1;
+        let (building, kept) = loop {
+            let ts = if n == 1 { ts.clone() } else { format!("{ts}-{n}") };
+            let (building, kept) = (format!("{db}{BUILDING}{ts}"), format!("{db}{REPLACED}{ts}"));
+            if !self.exists(&building)? && !self.exists(&kept)? {
+                break (building, kept);
+            }
+            n += 1;
+        };
+        if kept.len() > 63 {
+            return Err(fail(format!(
+                "the database name `{db}` is too long to keep it beside the new one as `{kept}` (PostgreSQL names hold 63 bytes); nothing was changed\n  help: rename the database, or restore or copy it with pg_dump and pg_restore yourself"
+            )));
+        }
+        Ok((building, kept))
+    }
+
+    pub fn drop_database(&mut self, name: &str) {
         let _ = self.admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident(name)));
     }
 }
@@ -121,12 +143,7 @@ pub fn identity(archive: Archive<'_>, history_schema: &str, label: &str) -> Resu
 /// Every other session on `db`: pid and a description naming it. Idle sessions of envdb itself
 /// (a pooler's server connections envdb used last) are ended here, not named.
 fn sessions(site: &mut Site, db: &str) -> Result<Vec<(String, String)>, BackupError> {
-    let sql = format!(
-        "SELECT pid, coalesce(application_name, ''), coalesce(usename, ''), coalesce(host(client_addr), 'local socket'), \
-         coalesce(state, '') FROM pg_catalog.pg_stat_activity \
-         WHERE datname = {} AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
-        literal(db)
-    );
+    let sql = sessions_sql(&literal(db), "");
     let found = rows(&mut site.admin, &sql).map_err(|e| server(&site.label, &e))?;
     let mut named = Vec::new();
     for row in found {
@@ -135,10 +152,26 @@ fn sessions(site: &mut Site, db: &str) -> Result<Vec<(String, String)>, BackupEr
             let _ = site.admin.batch_execute(&format!("SELECT pg_catalog.pg_terminate_backend({})", text(0)));
             continue;
         }
-        let app = if text(1).is_empty() { String::from("(no application_name)") } else { format!("`{}`", text(1)) };
-        named.push((text(0), format!("pid {} {app} as {} from {}", text(0), text(2), text(3))));
+        named.push(describe_session(&row));
     }
     Ok(named)
+}
+
+/// The sessions on the database `database` (an SQL expression) other than the asking one, with
+/// `more` added to the condition: pid, application, role, client address, state.
+pub(super) fn sessions_sql(database: &str, more: &str) -> String {
+    format!(
+        "SELECT pid, coalesce(application_name, ''), coalesce(usename, ''), coalesce(host(client_addr), 'local socket'), \
+         coalesce(state, '') FROM pg_catalog.pg_stat_activity \
+         WHERE datname = {database} AND pid <> pg_backend_pid() AND backend_type = 'client backend'{more}"
+    )
+}
+
+/// A row of [`sessions_sql`]: its pid, and a description naming it.
+pub(super) fn describe_session(row: &[Option<String>]) -> (String, String) {
+    let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+    let app = if text(1).is_empty() { String::from("(no application_name)") } else { format!("`{}`", text(1)) };
+    (text(0), format!("pid {} {app} as {} from {}", text(0), text(2), text(3)))
 }
 
 /// Refuses while other sessions are connected to `db`, naming them; `force` ends them.
@@ -185,22 +218,7 @@ pub fn clean(
     } else {
         None
     };
-    // A name a restore killed in the same second left is taken: `-2`, `-3`… as backups do.
-    let ts = backup::timestamp();
-    let mut n = 1;
-    let (building, kept) = loop {
-        let ts = if n == 1 { ts.clone() } else { format!("{ts}-{n}") };
-        let (building, kept) = (format!("{db}{BUILDING}{ts}"), format!("{db}{REPLACED}{ts}"));
-        if !site.exists(&building)? && !site.exists(&kept)? {
-            break (building, kept);
-        }
-        n += 1;
-    };
-    if kept.len() > 63 {
-        return Err(fail(format!(
-            "the database name `{db}` is too long to keep it beside the restored one as `{kept}` (PostgreSQL names hold 63 bytes); nothing was changed\n  help: restore with pg_restore yourself, or rename the database"
-        )));
-    }
+    let (building, kept) = site.free_names()?;
     site.admin
         .batch_execute(&format!("CREATE DATABASE {} TEMPLATE template0", ident(&building)))
         .map_err(|e| server(&site.label, &e))?;
@@ -254,7 +272,12 @@ pub fn clean(
 /// goes) and the new one renamed in one transaction, while no other session is connected
 /// (refused and named; `force` ends them). Returns the sessions it ended. On failure the new
 /// database is still there, under its own name, for the caller to drop.
-fn swap_in(site: &mut Site, building: &str, kept: Option<&str>, force: bool) -> Result<Vec<String>, BackupError> {
+pub(super) fn swap_in(
+    site: &mut Site,
+    building: &str,
+    kept: Option<&str>,
+    force: bool,
+) -> Result<Vec<String>, BackupError> {
     let db = site.db.clone();
     let swap = match kept {
         Some(kept) => format!(

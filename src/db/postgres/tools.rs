@@ -2,7 +2,8 @@
 //! when set, else `pg_config --bindir`, Debian's `/usr/lib/postgresql/<major>/bin` (newest first),
 //! then PATH; the first whose major version is at least the server's is used. A child reaches
 //! the database through libpq's environment variables (`PGHOST`, `PGPASSWORD`, …), so no
-//! password, and no URL, is ever in its argument list.
+//! password, and no URL, is ever in its argument list. Every child is tied to the thread that
+//! starts it ([`tied`]): an envdb killed with SIGKILL takes its pg_dump or pg_restore with it.
 
 use super::connect::{Target, Tls};
 use ::postgres::config::Host;
@@ -51,7 +52,7 @@ pub fn find(program: &'static str, server: &str, server_major: u32, label: &str)
         if !seen.insert(real) {
             continue;
         }
-        let Ok(out) = Command::new(&path).arg("--version").output() else { continue };
+        let Ok(out) = tied(&path).arg("--version").output() else { continue };
         let Some((version, major)) = parse_version(&String::from_utf8_lossy(&out.stdout)) else { continue };
         let tool = Tool { path, version, major };
         if major >= server_major {
@@ -85,7 +86,7 @@ pub fn find(program: &'static str, server: &str, server_major: u32, label: &str)
 /// others as its arguments are).
 pub fn command(tool: &Path, target: &Target, database: Option<&str>) -> Command {
     let config = &target.config;
-    let mut cmd = Command::new(tool);
+    let mut cmd = tied(tool);
     // What the user's environment would add or override is taken out first.
     for var in ["PGSERVICE", "PGSERVICEFILE", "PGPASSFILE", "PGOPTIONS", "PGREQUIRESSL", "PGSSLROOTCERT"] {
         cmd.env_remove(var);
@@ -132,6 +133,34 @@ pub fn command(tool: &Path, target: &Target, database: Option<&str>) -> Command 
         cmd.env("PGCONNECT_TIMEOUT", t.as_secs().max(2).to_string());
     }
     cmd.stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// A command for `program` whose process the kernel kills (SIGKILL) when the thread that
+/// started it dies, envdb killed with SIGKILL included (Linux `PR_SET_PDEATHSIG`): a pg_dump
+/// left running would go on writing a partial file and holding its locks on the database. A
+/// parent gone before the child set it up is seen by the child, which then does not start.
+/// The thread that spawns must outlive the child: every caller waits for it on that thread.
+pub fn tied(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt as _;
+        // SAFETY: getpid, prctl and getppid are async-signal-safe, and the closure allocates
+        // nothing: it may run between fork and exec.
+        let parent = unsafe { libc::getpid() };
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("envdb ended before its child started"));
+                }
+                Ok(())
+            });
+        }
+    }
     cmd
 }
 
