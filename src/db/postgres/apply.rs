@@ -334,7 +334,7 @@ impl Postgres {
             sql: m.up,
             statements,
             head: self.tables.claim(m.version, m.name, m.checksum, None),
-            tail: self.tables.settle(m.version, m.name, true),
+            tail: self.tables.settle(m.version, m.name, m.checksum, true),
         }
     }
 
@@ -395,7 +395,7 @@ impl Postgres {
         let record = Unit::history(
             m.name,
             self.tables.claim(m.version, m.name, m.checksum, Some(ms)),
-            self.tables.settle(m.version, m.name, false),
+            self.tables.settle(m.version, m.name, m.checksum, false),
         );
         match self.transact(&[record]) {
             Ok(()) => Ok(true),
@@ -496,8 +496,9 @@ impl Postgres {
         let mut tail: String =
             recorded.iter().map(|m| self.tables.claim(m.version, m.name, m.checksum, Some(0))).collect();
         if let Some(last) = recorded.last() {
-            tail += &self.tables.settle(last.version, last.name, false);
+            tail += &self.tables.settle(last.version, last.name, last.checksum, false);
         }
+        tail += &self.tables.reseal();
         self.write_history("baseline", tail)
     }
 
@@ -510,14 +511,16 @@ impl Postgres {
             .map(|(m, at)| self.tables.claim_at(m.version, m.name, m.checksum, Some(0), Some(at)))
             .collect();
         if let Some(last) = a.migrations.last() {
-            tail += &self.tables.settle(last.version, last.name, false);
+            tail += &self.tables.settle(last.version, last.name, last.checksum, false);
         }
+        tail += &self.tables.reseal();
         tail += &self.tables.set_meta("adopted_from", a.from);
         self.write_history("adopt", tail)
     }
 
     pub(super) fn repair_inner(&mut self, changes: &[(&Applied, &Migration<'_>)]) -> Result<(), DbError> {
         let mut tail: String = changes.iter().map(|(a, m)| self.tables.set_checksum(a.version, m.checksum)).collect();
+        tail += &self.tables.reseal();
         tail += &self.tables.set_meta("last_repair", &repair_record(changes));
         self.write_history("repair", tail)
     }
