@@ -63,21 +63,21 @@ impl Tables {
     /// The trigger that deletes the history digest after any change of `envdb_migrations` made
     /// outside envdb's transactions (a hand edit: INSERT, UPDATE, DELETE, TRUNCATE, COPY), under
     /// the history's lock so that it never interleaves with a run; and the digest of the rows as
-    /// they are. Run in a transaction that holds [`Tables::xact_lock`].
+    /// they are. Its `WHEN` skips envdb's own statements without calling the function. Run in a
+    /// transaction that holds [`Tables::xact_lock`].
     pub fn seal_with_trigger(&self) -> String {
         format!(
             "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $envdb$\n\
              BEGIN\n\
-             IF pg_catalog.current_setting('envdb.history_write', true) IS DISTINCT FROM 'on' THEN\n\
              PERFORM {lock};\n\
              DELETE FROM {meta} WHERE key = 'history_digest';\n\
-             END IF;\n\
              RETURN NULL;\n\
              END\n\
              $envdb$;\n\
              DROP TRIGGER IF EXISTS envdb_history_changed ON {m};\n\
              CREATE TRIGGER envdb_history_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {m} \
-             FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n\
+             FOR EACH STATEMENT WHEN (pg_catalog.current_setting('envdb.history_write', true) IS DISTINCT FROM 'on') \
+             EXECUTE FUNCTION {function}();\n\
              INSERT INTO {meta} (key, value) VALUES ('history_digest', {digest}) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value;\n",
             function = self.trigger_function(),
