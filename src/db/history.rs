@@ -92,6 +92,29 @@ pub fn is_applied(conn: &Connection, version: u64) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT 1 FROM envdb_migrations WHERE version = ?1")?.exists([version as i64])
 }
 
+/// What the runner reads first in a migration's transaction, in one statement: whether the
+/// migration is recorded already (another runner applied it meanwhile), and the digest its
+/// history row will chain from ([`record_after`]).
+///
+/// The chain follows the order envdb inserts rows, which is version order (`plan` applies in
+/// order; one run at a time). Were it ever another order, the digest would differ from the
+/// code's and the runtime would read the history and store its digest again: never a false
+/// "up to date". Each statement here is prepared again after every migration that changes the
+/// schema, so the read is kept to two lookups.
+#[derive(Debug, Clone)]
+pub struct Tail {
+    pub applied: bool,
+    digest: Option<String>,
+}
+
+pub fn tail(conn: &Connection, version: u64) -> rusqlite::Result<Tail> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM envdb_migrations WHERE version = ?1), \
+         (SELECT value FROM envdb_meta WHERE key = 'history_digest')",
+    )?
+    .query_row([version as i64], |r| Ok(Tail { applied: r.get(0)?, digest: r.get(1)? }))
+}
+
 /// The digest of the rows as they are now, stored with the triggers that delete it on any change
 /// envdb does not make; returns it. Run it in a transaction (it reads the rows it digests).
 pub fn seal(conn: &Connection) -> rusqlite::Result<String> {
@@ -126,9 +149,22 @@ pub fn latest(conn: &Connection) -> rusqlite::Result<u64> {
         .map(|v| v as u64)
 }
 
-/// Records a migration and moves `schema_version`, `last_migration` and `user_version` along.
+/// Records a migration and moves `schema_version`, `last_migration`, the digest and
+/// `user_version` along.
 pub fn record(conn: &Connection, version: u64, name: &str, checksum: &str, execution_ms: u64) -> rusqlite::Result<()> {
     record_at(conn, version, name, checksum, execution_ms, &now())
+}
+
+/// [`record`] in a transaction that read `tail` (and wrote no history since).
+pub fn record_after(
+    conn: &Connection,
+    tail: &Tail,
+    version: u64,
+    name: &str,
+    checksum: &str,
+    execution_ms: u64,
+) -> rusqlite::Result<()> {
+    insert(conn, tail, version, name, checksum, execution_ms, &now())
 }
 
 /// [`record`] with the time it was applied (`adopt` keeps the other tool's).
@@ -140,18 +176,25 @@ pub fn record_at(
     execution_ms: u64,
     applied_at: &str,
 ) -> rusqlite::Result<()> {
-    // The digest and the latest version before the row: appending to a sealed history is one
-    // step of the chain; anything else digests the rows again.
-    let (before, latest): (Option<String>, i64) = conn
-        .prepare_cached(
-            "SELECT (SELECT value FROM envdb_meta WHERE key = 'history_digest'), (SELECT coalesce(max(version), 0) FROM envdb_migrations)",
-        )?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    insert(conn, &tail(conn, version)?, version, name, checksum, execution_ms, applied_at)
+}
+
+/// Inserts the row; with a digest (`tail`, read before the row) that is one step of the chain,
+/// without one the rows are digested again.
+fn insert(
+    conn: &Connection,
+    tail: &Tail,
+    version: u64,
+    name: &str,
+    checksum: &str,
+    execution_ms: u64,
+    applied_at: &str,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO envdb_migrations (version, name, checksum, applied_at, execution_ms, tool_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![version as i64, name, checksum, applied_at, execution_ms as i64, crate::VERSION])?;
-    match before.filter(|_| version as i64 > latest).and_then(|d| digest::step(&d, version, checksum)) {
+    match tail.digest.as_deref().and_then(|d| digest::step(d, version, checksum)) {
         Some(after) => set_version(conn, version, Some(name), Some(&after)),
         None => {
             set_version(conn, version, Some(name), None)?;
