@@ -197,3 +197,28 @@ fn baseline_records_the_digest() {
     let mut c = pg.connect(Via::Tcp);
     assert_eq!(stored(&mut c), Some(digest_of(&m, 2)));
 }
+
+#[test]
+fn a_role_that_does_not_own_an_older_history_still_migrates() {
+    let pg = pgtest::database();
+    let m2 = migrations(2, None);
+    drop(PgDb::open(&pg.url(Via::Tcp), &m2).unwrap());
+    pg.server().admin().batch_execute("CREATE ROLE digest_app LOGIN PASSWORD 'app-pw'").unwrap();
+    let mut c = pg.connect(Via::Tcp);
+    c.batch_execute(
+        "DROP TRIGGER envdb_history_changed ON envdb_migrations; DROP FUNCTION envdb_history_changed();
+         DELETE FROM envdb_meta WHERE key = 'history_digest';
+         GRANT USAGE, CREATE ON SCHEMA public TO digest_app;
+         GRANT SELECT, INSERT, UPDATE, DELETE ON envdb_migrations, envdb_meta, envdb_lock TO digest_app;",
+    )
+    .unwrap();
+    let url = pg.server().url_as(Via::Tcp, pg.name(), "digest_app", "app-pw");
+    let m = migrations(3, None);
+    let db = PgDb::open(&url, &m).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(db.migrated().applied.len(), 1);
+    drop(db);
+    // It may not create the trigger, so no digest is stored: each start reads the history.
+    assert_eq!(stored(&mut c), None);
+    open(&url, &m).unwrap();
+    assert_eq!(stored(&mut c), None);
+}
