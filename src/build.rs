@@ -62,7 +62,8 @@ pub fn embed() -> Result<(), BuildError> {
         Some(p) => std::fs::read_to_string(p).map_err(|source| BuildError::Read { path: p.clone(), source })?,
         None => String::new(),
     };
-    let code = format!("({}, {config:?}, {:?})", generate(&dir), project.root.to_string_lossy());
+    let digest = crate::digest::of(dir.ups().map(|up| (up.name.version, up.checksum.as_str())));
+    let code = format!("({}, {config:?}, {:?}, {digest:?})", generate(&dir), project.root.to_string_lossy());
     let path = Path::new(&out).join("envdb_migrations.rs");
     std::fs::write(&path, code).map_err(|source| BuildError::Write { path, source })
 }

@@ -52,7 +52,8 @@ pub(crate) fn sha256_stream(mut reader: impl std::io::Read) -> std::io::Result<S
     }
 }
 
-fn hex(digest: &[u8]) -> String {
+/// Bytes as lowercase hex digits.
+pub(crate) fn hex(digest: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(digest.len() * 2);
     for b in digest {

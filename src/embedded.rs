@@ -18,9 +18,10 @@ pub struct Migration<'a> {
 pub type RawMigration = (u64, &'static str, &'static str, Option<&'static str>, &'static str);
 
 /// What `envdb::build` generates: the migrations, the text of envdb.toml (empty when the
-/// project has none) and the project root, so that the application resolves its environments
-/// exactly as the command line does.
-pub type Generated = (&'static [RawMigration], &'static str, &'static str);
+/// project has none), the project root, so that the application resolves its environments
+/// exactly as the command line does, and the migrations' digest (`crate::digest`), against
+/// which opening an up-to-date database compares the one value its history keeps.
+pub type Generated = (&'static [RawMigration], &'static str, &'static str, &'static str);
 
 /// The set of migrations a host binary was built with, in version order.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +29,8 @@ pub struct Migrations {
     raw: &'static [RawMigration],
     config: &'static str,
     root: &'static str,
+    /// The digest computed at build time (`None`: computed when asked, from `raw`).
+    digest: Option<&'static str>,
     test_build: bool,
 }
 
@@ -35,11 +38,12 @@ impl Migrations {
     /// Migrations without a project (tests, benchmarks): environments use the defaults and the
     /// current directory as the project root.
     pub const fn from_raw(raw: &'static [RawMigration]) -> Migrations {
-        Migrations { raw, config: "", root: "", test_build: false }
+        Migrations { raw, config: "", root: "", digest: None, test_build: false }
     }
 
     pub const fn from_generated(generated: Generated) -> Migrations {
-        Migrations { raw: generated.0, config: generated.1, root: generated.2, test_build: false }
+        let (raw, config, root, digest) = generated;
+        Migrations { raw, config, root, digest: Some(digest), test_build: false }
     }
 
     /// Marks migrations compiled into a test build (`embedded!()` passes `cfg!(test)` of the
@@ -69,6 +73,15 @@ impl Migrations {
 
     pub fn to_vec(&self) -> Vec<Migration<'static>> {
         self.iter().collect()
+    }
+
+    /// The digest of the migrations' versions and checksums (`crate::digest`): embedded by the
+    /// build script, computed here for migrations made with `from_raw`.
+    pub fn digest(&self) -> std::borrow::Cow<'static, str> {
+        match self.digest {
+            Some(d) => d.into(),
+            None => crate::digest::of(self.raw.iter().map(|m| (m.0, m.4))).into(),
+        }
     }
 
     /// The highest version, 0 when there are none.

@@ -17,6 +17,7 @@ pub mod check_cache;
 pub mod checksum;
 pub mod config;
 pub mod db_url;
+pub mod digest;
 pub mod embedded;
 pub mod file_name;
 pub mod fix;

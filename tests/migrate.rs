@@ -54,7 +54,7 @@ fn applies_records_history_meta_and_user_version() {
         .map(Result::unwrap)
         .collect();
     let keys: Vec<_> = meta.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, ["created_at", "environment", "last_migration", "project", "schema_version"]);
+    assert_eq!(keys, ["created_at", "environment", "history_digest", "last_migration", "project", "schema_version"]);
     assert!(meta.contains(&("environment".into(), "dev".into())));
     assert!(meta.contains(&("schema_version".into(), "5".into())));
     // Journal mode left as found (a new file: delete).

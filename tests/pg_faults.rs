@@ -80,6 +80,14 @@ fn consistent_now(c: &mut Client) -> u64 {
     let versions = numbers(c, "SELECT version FROM envdb_migrations ORDER BY 1");
     let n = versions.len() as u64;
     assert_eq!(versions, (1..=n).collect::<Vec<_>>(), "the history has a gap");
+    // The digest stands for exactly these rows, or is being moved on by a run (`applying`), or
+    // is missing: never an older build's digest over a longer history.
+    let history = rows(c, "SELECT version, checksum FROM envdb_migrations ORDER BY 1");
+    let of_rows = envdb::digest::of(history.iter().map(|r| (r[0].parse().unwrap(), r[1].as_str())));
+    let stored = rows(c, "SELECT value FROM envdb_meta WHERE key = 'history_digest'");
+    if let Some(stored) = stored.first() {
+        assert!(stored[0] == "applying" || stored[0] == of_rows, "digest {} over {n} rows", stored[0]);
+    }
     // Every table with its row count, in one query.
     let tables = rows(
         c,

@@ -181,7 +181,8 @@ fn the_embedded_journal_mode_is_applied() {
         )]
         .into_boxed_slice(),
     );
-    let m = Migrations::from_generated((raw, "journal_mode = \"wal\"\n", ""));
+    let digest = leak(envdb::digest::of(raw.iter().map(|m| (m.0, m.4))));
+    let m = Migrations::from_generated((raw, "journal_mode = \"wal\"\n", "", digest));
     let dir = tempfile::tempdir().unwrap();
     let mut dev = envdb::Environment::resolve(&m, Some("dev")).unwrap();
     dev.spec.database = dir.path().join("app.db");

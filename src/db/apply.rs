@@ -350,6 +350,9 @@ fn apply_one(
     progress(Progress::Applying(m));
     let start = Instant::now();
     let record = |ms| history::record(run.conn, m.version, m.name, m.checksum, ms).map_err(|e| run.err(e));
+    let record_after = |tail: &history::Tail, ms| {
+        history::record_after(run.conn, tail, m.version, m.name, m.checksum, ms).map_err(|e| run.err(e))
+    };
     let ms = if directives.no_transaction {
         if history::is_applied(run.conn, m.version).map_err(|e| run.err(e))? {
             return Ok(());
@@ -361,12 +364,13 @@ fn apply_one(
     } else {
         let done = transaction(run, Some(fk), |tx| {
             // Re-read inside the write lock: another runner may have applied it meanwhile.
-            if history::is_applied(run.conn, m.version).map_err(|e| run.err(e))? {
+            let tail = history::tail(run.conn, m.version).map_err(|e| run.err(e))?;
+            if tail.applied {
                 return Ok(None);
             }
             tx.run_file(m, stmts)?;
             let ms = start.elapsed().as_millis() as u64;
-            record(ms).map(|()| Some(ms))
+            record_after(&tail, ms).map(|()| Some(ms))
         })
         .map_err(|e| {
             settled(run, e, report.after, |f| f.applied_before = report.applied.iter().map(|a| a.version).collect())
@@ -393,14 +397,15 @@ fn apply_all_in_one(
     let before = report.clone();
     transaction(run, Some(fk), |tx| {
         for (m, (_, stmts)) in pending.iter().zip(prepared) {
-            if history::is_applied(run.conn, m.version).map_err(|e| run.err(e))? {
+            let tail = history::tail(run.conn, m.version).map_err(|e| run.err(e))?;
+            if tail.applied {
                 continue;
             }
             progress(Progress::Applying(m));
             let start = Instant::now();
             tx.run_file(m, stmts)?;
             let ms = start.elapsed().as_millis() as u64;
-            history::record(run.conn, m.version, m.name, m.checksum, ms).map_err(|e| run.err(e))?;
+            history::record_after(run.conn, &tail, m.version, m.name, m.checksum, ms).map_err(|e| run.err(e))?;
             report.after = m.version;
             report.applied.push(AppliedNow::new(m, ms));
             progress(Progress::Applied(m, start.elapsed()));

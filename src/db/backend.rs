@@ -41,12 +41,8 @@ pub trait Database {
 
     /// Refuses a database that records another environment than `env`.
     fn check_environment(&mut self, env: &str) -> Result<(), DbError> {
-        match self.meta("environment")? {
-            Some(recorded) if recorded != env => {
-                Err(DbError::WrongEnvironment { database: self.label(), recorded, requested: env.to_owned() })
-            }
-            _ => Ok(()),
-        }
+        let recorded = self.meta("environment")?;
+        super::refuse_other_environment(recorded, env, &self.label())
     }
 
     /// The history, oldest first; empty when the database has none yet.

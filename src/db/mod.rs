@@ -134,9 +134,15 @@ pub fn open(path: &Path, opts: OpenOptions) -> Result<Connection, DbError> {
 
 /// Refuses a database that records another environment than `env`.
 pub fn check_environment(conn: &Connection, path: &Path, env: &str) -> Result<(), DbError> {
-    match history::meta(conn, "environment").map_err(|e| DbError::sqlite(path, e, Duration::ZERO))? {
+    let recorded = history::meta(conn, "environment").map_err(|e| DbError::sqlite(path, e, Duration::ZERO))?;
+    refuse_other_environment(recorded, env, &path.display().to_string())
+}
+
+/// Refuses `recorded`, the environment the database `database` records, when it is not `env`.
+pub fn refuse_other_environment(recorded: Option<String>, env: &str, database: &str) -> Result<(), DbError> {
+    match recorded {
         Some(recorded) if recorded != env => {
-            Err(DbError::WrongEnvironment { database: path.display().to_string(), recorded, requested: env.to_owned() })
+            Err(DbError::WrongEnvironment { database: database.to_owned(), recorded, requested: env.to_owned() })
         }
         _ => Ok(()),
     }

@@ -84,7 +84,6 @@ impl PgDb {
         opts: Options,
     ) -> Result<PgDb, Error> {
         let label = url.redacted();
-        let list = migrations.to_vec();
         let code_version = migrations.latest();
         // Named as starting until open: a start queued behind another's migration is not an
         // older instance of the application.
@@ -107,12 +106,28 @@ impl PgDb {
             }
             Err(e) => return Err(e.into()),
         };
+        let (recorded, stored) = db.environment_and_digest()?;
         if let Some(env) = env {
-            db.check_environment(env.name())?;
+            crate::db::refuse_other_environment(recorded, env.name(), &label)?;
         }
+        // Up to date is one value, as on SQLite (see `Db`): any other digest reads the history.
+        if stored.as_deref() == Some(&*migrations.digest()) {
+            let migrated = MigrateReport { before: code_version, after: code_version, applied: Vec::new() };
+            db.set_application_name(&session_name(env))?;
+            return Ok(PgDb { db, label, environment: env.cloned(), migrated, code_version, behind: false, backup });
+        }
+        let list = migrations.to_vec();
         let applied = db.applied()?;
         let current = applied.last().map_or(0, |a| a.version);
         let pending = to_apply(&list, &applied, &label, opts.policy)?;
+        if pending.is_empty() {
+            // Sound and up to date: the digest goes in for the next open. Best effort (a role
+            // that may not write the history keeps the full read).
+            let found = crate::digest::of(applied.iter().map(|a| (a.version, a.checksum.as_str())));
+            if stored.as_deref() != Some(found.as_str()) {
+                let _ = db.seal();
+            }
+        }
         let mut migrated = MigrateReport { before: current, after: current, applied: Vec::new() };
         let behind = !pending.is_empty() && opts.policy == super::Policy::ReadOnlyBehind && current > 0;
         if behind {

@@ -105,7 +105,6 @@ impl Db {
         migrations: &Migrations,
         opts: Options,
     ) -> Result<Db, Error> {
-        let list = migrations.to_vec();
         let code_version = migrations.latest();
         let at = path.display().to_string();
         let app_lock = startup::app_lock(path, opts.lock_timeout)?;
@@ -113,16 +112,13 @@ impl Db {
         if created {
             protect_new_file(path, env);
         }
+        let sqlite = |e| DbError::sqlite(path, e, opts.busy_timeout);
+        let (recorded, stored) = history::environment_and_digest(&conn).map_err(sqlite)?;
         if let Some(env) = env {
-            db::check_environment(&conn, path, env.name())?;
+            db::refuse_other_environment(recorded, env.name(), &at)?;
         }
-        // Up to date is one read of the history, compared with the embedded checksums: any drift
-        // is refused even when the versions agree.
-        let read = |conn: &Connection| history::read(conn).map_err(|e| DbError::sqlite(path, e, opts.busy_timeout));
-        let applied = read(&conn)?;
-        let current = applied.last().map_or(0, |a| a.version);
         let mut db = Db {
-            migrated: MigrateReport { before: current, after: current, applied: Vec::new() },
+            migrated: MigrateReport { before: code_version, after: code_version, applied: Vec::new() },
             conn,
             path: path.to_owned(),
             environment: env.cloned(),
@@ -131,7 +127,20 @@ impl Db {
             behind: false,
             _app_lock: Some(app_lock),
         };
+        // Up to date is one value: the history's digest equal to the one the build embedded. Any
+        // other digest, or none (an older database, a history edited by hand), reads the whole
+        // history and compares it with the embedded checksums: drift is refused even when the
+        // versions agree.
+        if stored.as_deref() == Some(&*migrations.digest()) {
+            return Ok(db);
+        }
+        let list = migrations.to_vec();
+        let read = |conn: &Connection| history::read(conn).map_err(sqlite);
+        let applied = read(&db.conn)?;
+        let current = applied.last().map_or(0, |a| a.version);
+        db.migrated = MigrateReport { before: current, after: current, applied: Vec::new() };
         if to_apply(&list, &applied, &at, opts.policy)?.is_empty() {
+            reseal(&db.conn, &applied, stored.as_deref());
             return Ok(db);
         }
         if opts.policy == Policy::ReadOnlyBehind && current > 0 {
@@ -259,6 +268,20 @@ impl Db {
             list.ok()?.into_iter().rev().find(|b| b.complete && !b.replaced).map(|b| b.path)
         });
         info
+    }
+}
+
+/// Stores the digest of a history just found sound and up to date (unless it is stored already),
+/// so that the next open compares one value. Best effort: a database that cannot be written
+/// (a read-only file, a writer holding it past the busy timeout) keeps the full read.
+fn reseal(conn: &Connection, applied: &[crate::plan::Applied], stored: Option<&str>) {
+    let found = crate::digest::of(applied.iter().map(|a| (a.version, a.checksum.as_str())));
+    if stored == Some(found.as_str()) || !history::exists(conn).unwrap_or(false) {
+        return;
+    }
+    if let Ok(tx) = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate) {
+        // The rows are digested again inside the write transaction: what is stored is what is there.
+        let _ = history::seal(&tx).and_then(|_| tx.commit());
     }
 }
 

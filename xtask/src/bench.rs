@@ -5,6 +5,7 @@
 mod apply;
 mod backup;
 mod figures;
+mod open;
 mod pg;
 mod pg_ops;
 mod template;
@@ -59,6 +60,11 @@ fn peak_mib(cmd: &Command) -> anyhow::Result<f64> {
     Ok(String::from_utf8(out.stdout)?.trim().parse::<f64>()? / 1024.0)
 }
 
+/// `__open-bench …`: the release child of the runtime's open rows (`open`).
+pub fn open_child(args: &[&str]) -> anyhow::Result<()> {
+    open::child(args)
+}
+
 /// `xtask __peak CMD…`: runs CMD and prints its peak resident memory in KiB.
 pub fn peak_child(args: &[&str]) -> anyhow::Result<()> {
     let (program, rest) = args.split_first().context("__peak needs a command")?;
@@ -72,7 +78,7 @@ pub fn peak_child(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn migration_sql(i: usize) -> String {
+pub(crate) fn migration_sql(i: usize) -> String {
     format!("CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\nINSERT INTO t{i} (v) VALUES ('row {i}');\n")
 }
 
@@ -203,53 +209,8 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         figures.push(Figure::new(what, (ms(t), "ms"), spawn, spawn_floor).at_most(10.0));
     }
 
-    // The runtime's open-and-check when up to date.
-    let raw: Vec<envdb::embedded::RawMigration> = (1..=n)
-        .map(|i| {
-            let sql: &'static str = Box::leak(migration_sql(i).into_boxed_str());
-            let name: &'static str = Box::leak(format!("{i:04}_m{i}.sql").into_boxed_str());
-            let sum: &'static str = Box::leak(envdb::checksum::checksum(sql.as_bytes()).into_boxed_str());
-            (i as u64, name, sql, None, sum)
-        })
-        .collect();
-    let migrations = envdb::Migrations::from_raw(Box::leak(raw.into_boxed_slice()));
-    let open_reps = if quick { 50 } else { 200 };
-    let runtime = ms(time_n(open_reps, || {
-        let start = Instant::now();
-        let db = envdb::Db::open(&applied_db, &migrations)?;
-        let took = start.elapsed();
-        drop(db);
-        Ok(took)
-    })?);
-    let floor = ms(time_n(open_reps, || {
-        let start = Instant::now();
-        let conn = rusqlite::Connection::open(&applied_db)?;
-        let _: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        Ok(start.elapsed())
-    })?);
-    // SQLite parses the whole schema (here 1,000 tables) on a connection's first query: every
-    // application pays it on its first query anyway. This row shows what envdb adds beyond it.
-    let schema_load = ms(time_n(open_reps, || {
-        let start = Instant::now();
-        let conn = rusqlite::Connection::open(&applied_db)?;
-        let _: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
-        Ok(start.elapsed())
-    })?);
-    figures.push(Figure::new(
-        "(context) runtime Db::open beside SQLite's own schema load",
-        (runtime, "ms"),
-        "rusqlite open + first query (loads the 1,000-table schema)",
-        schema_load,
-    ));
-    figures.push(
-        Figure::new(
-            format!("runtime Db::open when up to date, {n} migrations"),
-            (runtime, "ms"),
-            "rusqlite open + PRAGMA user_version",
-            floor,
-        )
-        .at_most(1.0),
-    );
+    // The runtime's open-and-check when up to date, in a release build.
+    figures.extend(open::sqlite_rows(&workspace, &applied_db, n, if quick { 50 } else { 200 })?);
 
     // Peak memory applying 1,000.
     let mem = peak_mib(Command::new(&bin).args(["migrate", "-q", "--database"]).arg(fresh_db()).current_dir(&dir))?;
@@ -260,7 +221,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     );
 
     // Five samples in a full run: one PostgreSQL sample moves by a fifth from run to run.
-    figures.extend(pg::rows(&bin, tmp.path(), n, if quick { 1 } else { 5 })?);
+    figures.extend(pg::rows(&workspace, &bin, tmp.path(), n, if quick { 1 } else { 5 })?);
     figures.extend(many(&bin, tmp.path(), reps.min(5))?);
     figures.extend(backup::rows(&bin, tmp.path(), quick)?);
     figures.extend(pg_ops::rows(&bin, tmp.path(), pg_ops::size_mib(quick), if quick { 1 } else { 3 })?);

@@ -128,6 +128,13 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("__open-bench") => match bench::open_child(&rest) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Some("__peak") => match bench::peak_child(&rest) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -49,6 +49,14 @@ impl<'a> Unit<'a> {
     }
 }
 
+/// What a run has written and not settled yet: execution times measured, and whether it marked
+/// the digest `applying`.
+#[derive(Default)]
+pub(super) struct Unsettled {
+    times: Vec<(u64, Option<u64>)>,
+    unsealed: bool,
+}
+
 /// Why a transaction did not commit.
 pub(super) enum TxError {
     /// A claim found the migration applied (by another runner): rolled back, nothing done.
@@ -296,7 +304,8 @@ impl Postgres {
                 Ok(()) => {
                     // One transaction has one time: each migration records its share.
                     let ms = start.elapsed().as_millis() as u64 / pending.len().max(1) as u64;
-                    self.settle_run(&pending.iter().map(|m| (m.version, Some(ms))).collect::<Vec<_>>());
+                    let times = pending.iter().map(|m| (m.version, Some(ms))).collect();
+                    self.settle_run(&Unsettled { times, unsealed: false });
                     for m in &pending {
                         report.after = m.version;
                         report.applied.push(AppliedNow::new(m, ms));
@@ -309,20 +318,20 @@ impl Postgres {
                 Err(TxError::Failed(f)) => Err(self.failed(&units, f, before, |e| e.whole_run_rolled_back = true)),
             };
         }
-        // Execution times measured and not yet written: the run's settle writes them.
-        let mut times = Vec::new();
-        let outcome = self.apply_each(&pending, prepared, &mut report, &mut times, progress);
-        self.settle_run(&times);
+        let mut run = Unsettled::default();
+        let outcome = self.apply_each(&pending, prepared, &mut report, &mut run, progress);
+        self.settle_run(&run);
         outcome.map(|()| report)
     }
 
-    /// Applies `pending` one transaction each, the last one carrying the run's settle.
+    /// Applies `pending` one transaction each: the first one that is not the last also marks
+    /// the digest `applying`, the last one carries the run's settle.
     fn apply_each<'a>(
         &mut self,
         pending: &[&Migration<'a>],
         prepared: Vec<(Directives, Vec<Statement<'a>>)>,
         report: &mut MigrateReport,
-        times: &mut Vec<(u64, Option<u64>)>,
+        run: &mut Unsettled,
         progress: &mut dyn FnMut(Progress<'_>),
     ) -> Result<(), DbError> {
         let last = pending.len() - 1;
@@ -330,22 +339,33 @@ impl Postgres {
             progress(Progress::Applying(m));
             let start = Instant::now();
             let done = if directives.no_transaction {
-                self.apply_outside(m, &statements, report)?
+                // Its history row comes with a settle of its own.
+                let done = self.apply_outside(m, &statements, report)?;
+                run.unsealed &= !done;
+                done
             } else {
                 let mut unit = self.unit(m, statements);
                 if i == last {
-                    unit.tail = self.tables.settle(&[&times[..], &[(m.version, None)]].concat());
+                    unit.tail = self.tables.settle(&[&run.times[..], &[(m.version, None)]].concat());
+                } else if !run.unsealed {
+                    unit.head = self.tables.unseal() + &unit.head;
                 }
                 match self.transact_retrying(std::slice::from_ref(&unit), progress) {
-                    Ok(()) if i == last => times.clear(),
-                    Ok(()) => times.push((m.version, Some(start.elapsed().as_millis() as u64))),
-                    Err(TxError::AlreadyApplied) => {}
+                    Ok(()) if i == last => {
+                        *run = Unsettled::default();
+                        true
+                    }
+                    Ok(()) => {
+                        run.unsealed = true;
+                        run.times.push((m.version, Some(start.elapsed().as_millis() as u64)));
+                        true
+                    }
+                    Err(TxError::AlreadyApplied) => false,
                     Err(TxError::Failed(f)) => {
                         let before: Vec<u64> = report.applied.iter().map(|a| a.version).collect();
                         return Err(self.failed(&[unit], f, report.after, |e| e.applied_before = before));
                     }
                 }
-                true
             };
             if done {
                 report.after = m.version;
@@ -356,11 +376,13 @@ impl Postgres {
         Ok(())
     }
 
-    /// Writes what a run measured and did not write yet (its last migration was applied by
-    /// another runner, or failed), best effort: what it leaves undone, the next run does.
-    fn settle_run(&mut self, times: &[(u64, Option<u64>)]) {
-        if !times.is_empty() {
-            let _ = self.client.batch_execute(&self.tables.settle(times));
+    /// Settles what a run left unsettled (its last migration was applied by another runner, or
+    /// one failed), best effort, in a transaction of envdb's own (so the history's trigger leaves
+    /// the digest to it): what it leaves undone, the next run or open does.
+    fn settle_run(&mut self, run: &Unsettled) {
+        if run.unsealed || !run.times.is_empty() {
+            let unit = Unit::history("the run's settle", String::new(), self.tables.settle(&run.times));
+            let _ = self.transact(&[unit]);
         }
     }
 
@@ -497,7 +519,7 @@ impl Postgres {
                 head: String::new(),
                 tail: self.tables.unrecord(m.version),
             },
-            self.unit(m, up_statements),
+            Unit { tail: self.tables.settle(&[(m.version, None)]), ..self.unit(m, up_statements) },
         ];
         let start = Instant::now();
         match self.transact_retrying(&units, &mut |_| {}) {
@@ -548,6 +570,7 @@ impl Postgres {
 
     pub(super) fn repair_inner(&mut self, changes: &[(&Applied, &Migration<'_>)]) -> Result<(), DbError> {
         let mut tail: String = changes.iter().map(|(a, m)| self.tables.set_checksum(a.version, m.checksum)).collect();
+        tail += &self.tables.reseal();
         tail += &self.tables.set_meta("last_repair", &repair_record(changes));
         self.write_history("repair", tail)
     }

@@ -64,7 +64,7 @@ pub fn objects(client: &mut Client, history_schema: &str) -> Result<Vec<Object>,
     out.extend(schemas(q, &hist)?);
     out.extend(extensions(q)?);
     out.extend(types(q, &rels)?);
-    out.extend(functions(q)?);
+    out.extend(functions(q, &hist)?);
     out.extend(sequences(q, &rels)?);
     out.extend(tables(q, &rels)?);
     out.extend(constraints(q, &rels)?);
@@ -215,7 +215,8 @@ fn columns(q: &mut Query<'_>, rels: &str) -> Result<Vec<Row>, ::postgres::Error>
 
 /// Functions, procedures and aggregates; not those a type made for itself (a range type's
 /// constructors), which the type shows.
-fn functions(q: &mut Query<'_>) -> Result<Vec<Object>, ::postgres::Error> {
+/// The user's functions, without the trigger function envdb keeps beside its tables in `hist`.
+fn functions(q: &mut Query<'_>, hist: &str) -> Result<Vec<Object>, ::postgres::Error> {
     let sql = format!(
         "SELECT {name} || '(' || pg_get_function_identity_arguments(p.oid) || ')', p.prokind,
            CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) ELSE
@@ -227,10 +228,12 @@ fn functions(q: &mut Query<'_>) -> Result<Vec<Object>, ::postgres::Error> {
            END
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
          WHERE {USER_SCHEMA} AND {ext}
+           AND NOT (n.nspname = {hist} AND p.proname = '{trigger}')
            AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_proc'::regclass AND i.objid = p.oid
                            AND i.deptype = 'i')",
         name = qualified("n", "p.proname"),
         ext = not_extension_member("pg_proc", "p.oid"),
+        trigger = super::history::TRIGGER_FUNCTION,
     );
     Ok(q(&sql)?.iter().map(text::function).collect())
 }

@@ -6,6 +6,9 @@
 use super::sql::{ident, literal};
 use crate::plan::Applied;
 
+/// The function of the trigger that deletes the history digest on a hand edit, in `history_schema`.
+pub const TRIGGER_FUNCTION: &str = "envdb_history_changed";
+
 /// The history tables in one schema.
 #[derive(Debug, Clone)]
 pub struct Tables {
@@ -27,24 +30,106 @@ impl Tables {
         }
     }
 
-    /// One row: the schema exists, each table exists, and the session's role.
+    /// One row: the schema exists, each table exists, the session's role, and whether the
+    /// history's trigger exists (see [`Tables::seal_with_trigger`]).
     pub fn probe(&self) -> String {
         let reg = |t: &str| format!("to_regclass({}) IS NOT NULL", literal(t));
         format!(
-            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = {}), {}, {}, {}, current_user",
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = {}), {}, {}, {}, current_user, \
+             EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = to_regclass({}) AND tgname = 'envdb_history_changed')",
             literal(&self.schema),
             reg(&self.migrations),
             reg(&self.meta),
-            reg(&self.lock)
+            reg(&self.lock),
+            literal(&self.migrations)
         )
     }
 
     /// Takes the history's transaction-scoped advisory lock (held until COMMIT or ROLLBACK, so
-    /// nothing is left behind a pooler): every write of the history is serialised by it.
+    /// nothing is left behind a pooler): every write of the history is serialised by it. It also
+    /// marks the transaction as envdb's (`envdb.history_write`, until its end), so that the
+    /// trigger leaves the digest to envdb's own statements ([`Tables::settle`], [`Tables::seal`]).
     pub fn xact_lock(&self) -> String {
+        format!("SELECT {}, pg_catalog.set_config('envdb.history_write', 'on', true);\n", self.advisory_lock())
+    }
+
+    fn advisory_lock(&self) -> String {
         format!(
-            "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('envdb'), pg_catalog.hashtext({}));\n",
+            "pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('envdb'), pg_catalog.hashtext({}))",
             literal(&self.schema)
+        )
+    }
+
+    /// The trigger that deletes the history digest after any change of `envdb_migrations` made
+    /// outside envdb's transactions (a hand edit: INSERT, UPDATE, DELETE, TRUNCATE, COPY), under
+    /// the history's lock so that it never interleaves with a run; and the digest of the rows as
+    /// they are. Its `WHEN` skips envdb's own statements without calling the function. Run in a
+    /// transaction that holds [`Tables::xact_lock`].
+    pub fn seal_with_trigger(&self) -> String {
+        format!(
+            "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $envdb$\n\
+             BEGIN\n\
+             PERFORM {lock};\n\
+             DELETE FROM {meta} WHERE key = 'history_digest';\n\
+             RETURN NULL;\n\
+             END\n\
+             $envdb$;\n\
+             DROP TRIGGER IF EXISTS envdb_history_changed ON {m};\n\
+             CREATE TRIGGER envdb_history_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {m} \
+             FOR EACH STATEMENT WHEN (pg_catalog.current_setting('envdb.history_write', true) IS DISTINCT FROM 'on') \
+             EXECUTE FUNCTION {function}();\n\
+             INSERT INTO {meta} (key, value) VALUES ('history_digest', {digest}) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value;\n",
+            function = self.trigger_function(),
+            lock = self.advisory_lock(),
+            meta = self.meta,
+            m = self.migrations,
+            digest = self.recomputed_digest(),
+        )
+    }
+
+    /// The trigger's function, beside the tables.
+    fn trigger_function(&self) -> String {
+        format!("{}.{}", ident(&self.schema), ident(TRIGGER_FUNCTION))
+    }
+
+    /// Stores the digest of the rows as they are, when the trigger is in place.
+    pub fn store_digest(&self) -> String {
+        format!(
+            "INSERT INTO {} (key, value) SELECT 'history_digest', {} \
+             WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = to_regclass({}) AND tgname = 'envdb_history_changed') \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value;\n",
+            self.meta,
+            self.recomputed_digest(),
+            literal(&self.migrations)
+        )
+    }
+
+    /// Replaces a stored digest with the digest of the rows as they are (a missing one stays
+    /// missing: only [`Tables::seal_with_trigger`] stores a first one, with its trigger).
+    pub fn reseal(&self) -> String {
+        format!("UPDATE {} SET value = {} WHERE key = 'history_digest';\n", self.meta, self.recomputed_digest())
+    }
+
+    /// The digest of the rows (`crate::digest`) computed by the server, one index lookup per row:
+    /// a recursive walk in version order.
+    fn recomputed_digest(&self) -> String {
+        format!(
+            "(WITH RECURSIVE chain (version, d) AS (\
+             SELECT (-9223372036854775807 - 1)::bigint, pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex') \
+             UNION ALL SELECT n.version, pg_catalog.sha256(chain.d || pg_catalog.int8send(n.version) || pg_catalog.convert_to(n.checksum, 'UTF8')) \
+             FROM chain CROSS JOIN LATERAL (SELECT version, checksum FROM {} WHERE version > chain.version ORDER BY version LIMIT 1) n) \
+             SELECT pg_catalog.encode(d, 'hex') FROM chain ORDER BY version DESC LIMIT 1)",
+            self.migrations
+        )
+    }
+
+    /// The environment the database records and its history digest, in one statement (it fails
+    /// with 42P01 when `envdb_meta` does not exist).
+    pub fn environment_and_digest(&self) -> String {
+        format!(
+            "SELECT (SELECT value FROM {meta} WHERE key = 'environment'), (SELECT value FROM {meta} WHERE key = 'history_digest')",
+            meta = self.meta
         )
     }
 
@@ -66,6 +151,7 @@ impl Tables {
             self.migrations, self.meta, self.lock
         );
         sql += &self.meta_defaults(environment, project);
+        sql += &self.seal_with_trigger();
         sql + "COMMIT;"
     }
 
@@ -137,13 +223,15 @@ impl Tables {
         )
     }
 
-    /// Ends a run in one statement: sets the execution times of the migrations it applied
-    /// (`times`: version and milliseconds; `None`, the time the server measured since this
-    /// message arrived, for the migration sent with it) and moves `schema_version` and
-    /// `last_migration` to what the history holds. Sent with a run's last migration rather than
-    /// with each one (a statement per migration is a tenth of an apply's cost); a run killed
-    /// before it leaves those times 0 and `envdb_meta` behind, and the next run that applies
-    /// anything moves it, from the history, whatever order runners finish in.
+    /// Ends a run: sets the execution times of the migrations it applied (`times`: version and
+    /// milliseconds; `None`, the time the server measured since this message arrived, for the
+    /// migration sent with it), moves `schema_version` and `last_migration` to what the history
+    /// holds, and digests the rows again ([`Tables::reseal`]). Sent with a run's last migration
+    /// rather than a statement with each one (that statement was a seventh of an apply's cost);
+    /// meanwhile the digest reads `applying` ([`Tables::unseal`]), which matches no build. A run
+    /// killed before its settle leaves those times 0, `envdb_meta` behind and the digest
+    /// `applying`: the next run that applies anything moves them on, from the history, whatever
+    /// order runners finish in, and an open that reads the whole history stores the digest.
     pub fn settle(&self, times: &[(u64, Option<u64>)]) -> String {
         let mut sql = String::new();
         if !times.is_empty() {
@@ -162,7 +250,14 @@ impl Tables {
                 m = self.migrations
             );
         }
-        sql + &self.meta_from_history()
+        sql + &self.meta_from_history() + &self.reseal()
+    }
+
+    /// Marks the digest as being moved on by a run (`applying`: no build's digest), so that a run
+    /// killed between its transactions never leaves a digest that matches an older build while
+    /// the history holds more (a missing digest stays missing).
+    pub fn unseal(&self) -> String {
+        format!("UPDATE {} SET value = 'applying' WHERE key = 'history_digest';\n", self.meta)
     }
 
     /// Sets `schema_version` and `last_migration` from the history's newest row.
@@ -177,11 +272,18 @@ impl Tables {
         )
     }
 
-    /// Removes a migration's row and moves `schema_version` and `last_migration` back.
+    /// Removes a migration's row, moves `schema_version` and `last_migration` back and digests the
+    /// rows again.
     pub fn unrecord(&self, version: u64) -> String {
-        format!("DELETE FROM {} WHERE version = {version};\n{}", self.migrations, self.meta_from_history())
+        format!(
+            "DELETE FROM {} WHERE version = {version};\n{}{}",
+            self.migrations,
+            self.meta_from_history(),
+            self.reseal()
+        )
     }
 
+    /// Replaces an applied migration's checksum (`repair`); follow it with [`Tables::reseal`].
     pub fn set_checksum(&self, version: u64, checksum: &str) -> String {
         format!("UPDATE {} SET checksum = {} WHERE version = {version};\n", self.migrations, literal(checksum))
     }

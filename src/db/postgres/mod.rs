@@ -197,6 +197,14 @@ impl Postgres {
         let yes = |i: usize| row.get(i).cloned().flatten().as_deref() == Some("t");
         let role = row.get(4).cloned().flatten().unwrap_or_default();
         let sql = if yes(1) && yes(2) && yes(3) {
+            if !yes(5) {
+                // A history from before digests gets its trigger and digest. Best effort: a role
+                // that does not own the history migrates without them (the runtime then reads
+                // the whole history at each start).
+                if self.client.batch_execute(&self.sealing(&self.tables.seal_with_trigger())).is_err() {
+                    let _ = self.client.batch_execute("ROLLBACK");
+                }
+            }
             if environment.is_none() && project.is_none() {
                 self.history_seen = true;
                 return Ok(());
@@ -214,6 +222,44 @@ impl Postgres {
             return Err(self.err(&e));
         }
         self.history_seen = true;
+        Ok(())
+    }
+}
+
+impl Postgres {
+    /// `sql` in a transaction of its own under the history's lock.
+    fn sealing(&self, sql: &str) -> String {
+        format!("BEGIN;\n{}{sql}COMMIT;\n", self.tables.xact_lock())
+    }
+
+    /// The environment the database records and its history digest, in one round trip: what
+    /// opening an up-to-date database reads. `(None, None)` without envdb's tables.
+    pub fn environment_and_digest(&mut self) -> Result<(Option<String>, Option<String>), DbError> {
+        match rows(&mut self.client, &self.tables.environment_and_digest()) {
+            Ok(found) => {
+                let mut row = found.into_iter().next().unwrap_or_default().into_iter();
+                Ok((row.next().flatten(), row.next().flatten()))
+            }
+            Err(e) if matches!(error::code(&e), Some("42P01" | "3F000")) => Ok((None, None)),
+            Err(e) => Err(self.err(&e)),
+        }
+    }
+
+    /// Stores the digest of the history as it is, with the trigger that deletes it on a hand
+    /// edit when the trigger is missing: after the runtime found the history sound and up to
+    /// date, so that the next open compares one value.
+    pub fn seal(&mut self) -> Result<(), DbError> {
+        let probe = rows(&mut self.client, &self.tables.probe()).map_err(|e| self.err(&e))?;
+        let row = probe.into_iter().next().unwrap_or_default();
+        let yes = |i: usize| row.get(i).cloned().flatten().as_deref() == Some("t");
+        if !(yes(1) && yes(2)) {
+            return Ok(());
+        }
+        let sql = self.sealing(&if yes(5) { self.tables.store_digest() } else { self.tables.seal_with_trigger() });
+        if let Err(e) = self.client.batch_execute(&sql) {
+            let _ = self.client.batch_execute("ROLLBACK");
+            return Err(self.err(&e));
+        }
         Ok(())
     }
 }

@@ -48,6 +48,14 @@ impl Figure {
         self
     }
 
+    /// Target: at most `max` (in the figure's unit) beyond the reference, which the target
+    /// calls `short`.
+    pub fn beyond_at_most(mut self, max: f64, short: &str) -> Figure {
+        self.target = Some(format!("≤ {short} + {max} {}", self.unit));
+        self.met = Some(self.value - self.reference_value <= max);
+        self
+    }
+
     /// Target: a value of at most `max` (in the figure's unit).
     pub fn at_most(mut self, max: f64) -> Figure {
         self.target = Some(format!("≤ {max} {}", self.unit));

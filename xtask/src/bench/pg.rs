@@ -3,7 +3,7 @@
 //! applying the same files on the same server in the same run: R1-pg (one psql process, `BEGIN;
 //! \i file; history INSERT; COMMIT;` per migration) and R2-pg (`psql --single-transaction` over
 //! all of them); then a no-op `migrate` and `status` at 1,000 applied, whole process, against
-//! their 15 ms target.
+//! their 15 ms target, and the runtime's `PgDb::open` at 1,000 applied (`open`).
 
 use super::figures::Figure;
 use super::{median, ms, time_n, timed};
@@ -60,7 +60,7 @@ pub(super) fn migration_sql(i: usize) -> String {
 }
 
 /// The PostgreSQL rows, for `n` migrations in a project made under `tmp`.
-pub fn rows(bin: &Path, tmp: &Path, n: usize, reps: usize) -> anyhow::Result<Vec<Figure>> {
+pub fn rows(workspace: &Path, bin: &Path, tmp: &Path, n: usize, reps: usize) -> anyhow::Result<Vec<Figure>> {
     let dir = tmp.join("pg");
     let files =
         super::write_project(bin, &dir, "bench", (1..=n).map(|i| (format!("{i:04}_m{i}.sql"), migration_sql(i))))?;
@@ -127,6 +127,7 @@ pub fn rows(bin: &Path, tmp: &Path, n: usize, reps: usize) -> anyhow::Result<Vec
             .at_most(NO_OP_TARGET_MS),
         );
     }
+    out.extend(super::open::pg_rows(workspace, &url, n, no_op_reps * 10)?);
     drop(db);
     out.extend(super::template::rows(bin, tmp, &server, reps)?);
     server.stop();
