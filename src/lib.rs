@@ -5,14 +5,15 @@
 //! - the file side, pure and dependency-light: names, checksums, the sum file, `check`, `fix`,
 //!   and [`build`] for a host's build script;
 //! - the database side (feature `runtime`): planning, applying, history, [`Db`];
-//! - the command line (feature `cli`), which alone prints.
+//! - the command line (feature `cli`; its command layer alone, `commands`, is what `app-cli`
+//!   links), which alone prints.
 
 #[cfg(feature = "app-cli")]
 pub mod app;
 pub mod authoring;
 pub mod build;
 pub mod check;
-#[cfg(feature = "cli")]
+#[cfg(feature = "commands")]
 pub mod check_cache;
 pub mod checksum;
 pub mod config;
@@ -33,13 +34,13 @@ pub mod sql_rules;
 pub mod sql_text;
 pub mod sum_file;
 
-#[cfg(feature = "cli")]
+#[cfg(feature = "commands")]
 pub mod cli;
 #[cfg(feature = "runtime")]
 pub mod db;
 #[cfg(feature = "runtime")]
 pub mod environment;
-#[cfg(feature = "cli")]
+#[cfg(feature = "commands")]
 pub mod import;
 #[cfg(feature = "runtime")]
 pub mod local_server;

@@ -8,6 +8,7 @@ pub(crate) mod commands;
 mod git;
 pub mod output;
 pub mod protect;
+#[cfg(feature = "cli")]
 mod scaffold;
 pub mod target;
 

@@ -7,19 +7,19 @@
 
 pub mod pidfile;
 
-#[cfg(feature = "cli")]
+#[cfg(feature = "commands")]
 mod bouncer;
-#[cfg(feature = "cli")]
+#[cfg(feature = "commands")]
 pub mod control;
-#[cfg(feature = "cli")]
+#[cfg(feature = "commands")]
 mod error;
 /// Also where `db::postgres::tools` looks for `pg_dump` and `pg_restore`.
 #[cfg(feature = "postgres")]
 pub mod locate;
-#[cfg(feature = "cli")]
+#[cfg(feature = "commands")]
 mod owner;
 
-#[cfg(feature = "cli")]
+#[cfg(feature = "commands")]
 pub use error::LocalError;
 
 use crate::db_url::DbUrl;

@@ -19,7 +19,7 @@ mod pg_start;
 mod sqlite;
 mod startup;
 
-#[cfg(feature = "cli")]
+#[cfg(feature = "commands")]
 pub(crate) use pg::session_name;
 #[cfg(feature = "postgres")]
 pub use pg::{APP_PREFIX, PgDb};

@@ -6,6 +6,7 @@ pub(crate) mod backup;
 pub(crate) mod backups;
 mod baseline;
 mod check;
+#[cfg(feature = "cli")]
 mod completions;
 pub(crate) mod env;
 mod export;
@@ -14,6 +15,7 @@ mod hash;
 pub(crate) mod history;
 mod hook;
 mod import;
+#[cfg(feature = "cli")]
 mod init;
 mod migrate;
 mod migrate_to_envs;
@@ -24,12 +26,14 @@ mod repair;
 mod reset;
 pub(crate) mod restore;
 pub(crate) mod rollback;
+#[cfg(feature = "cli")]
 mod run;
 mod schema;
 mod seed;
 mod server;
 pub(crate) mod status;
 mod status_all;
+#[cfg(feature = "cli")]
 mod test;
 pub(crate) mod upgrade;
 pub(crate) mod validate;
@@ -39,6 +43,7 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    #[cfg(feature = "cli")]
     Init(init::Args),
     New(new::Args),
     Hash(hash::Args),
@@ -47,6 +52,7 @@ pub enum Command {
     Import(import::Args),
     Export(export::Args),
     Hook(hook::Args),
+    #[cfg(feature = "cli")]
     Completions(completions::Args),
     Migrate(migrate::Args),
     Rollback(rollback::Args),
@@ -66,7 +72,9 @@ pub enum Command {
     Restore(restore::Args),
     Upgrade(upgrade::Args),
     MigrateToEnvs(migrate_to_envs::Args),
+    #[cfg(feature = "cli")]
     Run(run::Args),
+    #[cfg(feature = "cli")]
     Test(test::Args),
     #[command(alias = "dev-reset")]
     Reset(reset::Args),
@@ -85,6 +93,7 @@ impl Command {
     /// The command's name as typed.
     fn name(&self) -> &'static str {
         match self {
+            #[cfg(feature = "cli")]
             Command::Init(_) => "init",
             Command::New(_) => "new",
             Command::Hash(_) => "hash",
@@ -93,6 +102,7 @@ impl Command {
             Command::Import(_) => "import",
             Command::Export(_) => "export",
             Command::Hook(_) => "hook",
+            #[cfg(feature = "cli")]
             Command::Completions(_) => "completions",
             Command::Migrate(_) => "migrate",
             Command::Rollback(_) => "rollback",
@@ -112,7 +122,9 @@ impl Command {
             Command::Restore(_) => "restore",
             Command::Upgrade(_) => "upgrade",
             Command::MigrateToEnvs(_) => "migrate-to-envs",
+            #[cfg(feature = "cli")]
             Command::Run(_) => "run",
+            #[cfg(feature = "cli")]
             Command::Test(_) => "test",
             Command::Reset(_) => "reset",
             Command::Seed(_) => "seed",
@@ -132,6 +144,7 @@ pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     match command {
+        #[cfg(feature = "cli")]
         Command::Init(args) => init::exec(args, ctx),
         Command::New(args) => new::exec(args, ctx),
         Command::Hash(args) => hash::exec(args, ctx),
@@ -140,6 +153,7 @@ pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::exec(args, ctx),
         Command::Export(args) => export::exec(args, ctx),
         Command::Hook(args) => hook::exec(args, ctx),
+        #[cfg(feature = "cli")]
         Command::Completions(args) => completions::exec(args, ctx),
         Command::Migrate(args) => migrate::exec(args, ctx),
         Command::Rollback(args) => rollback::exec(args, ctx),
@@ -159,7 +173,9 @@ pub fn exec(command: Command, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         Command::Restore(args) => restore::exec(args, ctx),
         Command::Upgrade(args) => upgrade::exec(args, ctx),
         Command::MigrateToEnvs(args) => migrate_to_envs::exec(args, ctx),
+        #[cfg(feature = "cli")]
         Command::Run(args) => run::exec(args, ctx),
+        #[cfg(feature = "cli")]
         Command::Test(args) => test::exec(args, ctx),
         Command::Reset(args) => reset::exec(args, ctx),
         Command::Seed(args) => seed::exec(args, ctx),
