@@ -302,10 +302,13 @@ impl Postgres {
             let start = Instant::now();
             return match self.transact_retrying(&units, progress) {
                 Ok(()) => {
-                    // One transaction has one time: each migration records its share.
+                    // One transaction has one time: each migration records its share (its claim
+                    // recorded 0, and the transaction's own settle moved the rest already).
                     let ms = start.elapsed().as_millis() as u64 / pending.len().max(1) as u64;
-                    let times = pending.iter().map(|m| (m.version, Some(ms))).collect();
-                    self.settle_run(&Unsettled { times, unsealed: false });
+                    if ms > 0 {
+                        let times = pending.iter().map(|m| (m.version, Some(ms))).collect();
+                        self.settle_run(&Unsettled { times, unsealed: false });
+                    }
                     for m in &pending {
                         report.after = m.version;
                         report.applied.push(AppliedNow::new(m, ms));
