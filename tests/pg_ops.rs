@@ -548,6 +548,16 @@ fn run_killed(p: &Pg, args: &[&str], after: std::time::Duration) -> bool {
     let killed = child.try_wait().unwrap().is_none();
     let _ = child.kill();
     let _ = child.wait();
+    // The server finishes what the killed run had sent (a swap's renames may be committing), so
+    // wait until its sessions are gone: a connection made meanwhile can see a name in flight.
+    let sql = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE '{}%' AND backend_type = 'client backend'",
+        p.name()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while column(&mut p.server.admin(), &sql)[0] != "0" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     killed
 }
 
