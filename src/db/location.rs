@@ -373,7 +373,7 @@ impl Location {
             }
             #[cfg(feature = "postgres")]
             Location::Server { .. } => {
-                let held = self.open_server()?.run_lock(timeout, on_wait)?;
+                let held = self.open_server()?.into_run_lock(timeout, on_wait)?;
                 Ok(RunLock { _held: Box::new(held) })
             }
         }

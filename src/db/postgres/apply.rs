@@ -1,11 +1,13 @@
 //! The PostgreSQL runner. Each migration and its history row are one transaction sent as one
 //! simple-query message (one round trip):
 //!
-//! `BEGIN; <advisory xact lock>; SET LOCAL lock_timeout…; <history row: the claim>; <the file>;
-//! COMMIT;`
+//! `BEGIN; SET LOCAL envdb.history_write = on; <history row: the claim>; SET LOCAL
+//! lock_timeout…; <the file>; COMMIT;`
 //!
 //! The run's last migration also carries the run's settle: every execution time measured and
 //! `envdb_meta` moved to the history's newest row (one statement per run, not per migration).
+//! A transaction that writes the digest (the run's first, which marks it `applying`, and its
+//! last) takes the history's advisory lock first instead of only marking itself as envdb's.
 //! A migration another runner applied meanwhile makes the claim a primary-key violation before
 //! the file runs, and is skipped; a lock timeout
 //! (55P03) is rolled back and retried with backoff. A failure is mapped back to its file and line:
@@ -16,7 +18,7 @@
 
 use super::Postgres;
 use super::error::{code, describe};
-use super::history::is_already_applied;
+use super::history::{Tables, is_already_applied};
 use super::sql::{ident, rows};
 use crate::db::DbError;
 use crate::db::apply::{
@@ -40,12 +42,24 @@ pub(super) struct Unit<'a> {
     pub statements: Vec<Statement<'a>>,
     pub head: String,
     pub tail: String,
+    /// Marks the digest `applying` before the head ([`Tables::unseal`]).
+    pub unseal: bool,
 }
 
 impl<'a> Unit<'a> {
+    fn new(file: &'a str, sql: &'a str, statements: Vec<Statement<'a>>, head: String, tail: String) -> Unit<'a> {
+        Unit { file, sql, statements, head, tail, unseal: false }
+    }
+
     /// History SQL only, naming `file` in errors.
     fn history(file: &'a str, head: String, tail: String) -> Unit<'a> {
-        Unit { file, sql: "", statements: Vec::new(), head, tail }
+        Unit::new(file, "", Vec::new(), head, tail)
+    }
+
+    /// Whether it writes the history digest: marks it `applying`, or settles, reseals or
+    /// unrecords in its tail (a claim alone leaves it to the run's first and last transactions).
+    fn writes_digest(&self) -> bool {
+        self.unseal || !self.tail.is_empty()
     }
 }
 
@@ -146,13 +160,26 @@ impl Postgres {
         sql
     }
 
+    /// `BEGIN`, envdb's mark (under the history's lock when a unit writes the digest), each
+    /// unit's head, file and tail, `COMMIT`. The timeouts come after the first head, so a claim
+    /// that waits for another runner's uncommitted claim of the same migration is not a lock
+    /// timeout (it then fails as already applied, or goes through when that one rolls back).
     fn message(&self, units: &[Unit<'_>]) -> Message {
         let mut m = Message { text: String::new(), chars: 0, files: Vec::new() };
         m.push("BEGIN;\n");
-        m.push(&self.tables.xact_lock());
-        m.push(&self.timeouts());
-        for u in units {
+        if units.iter().any(Unit::writes_digest) {
+            m.push(&self.tables.xact_lock());
+        } else {
+            m.push(Tables::MARK);
+        }
+        for (i, u) in units.iter().enumerate() {
+            if u.unseal {
+                m.push(&self.tables.unseal());
+            }
             m.push(&u.head);
+            if i == 0 {
+                m.push(&self.timeouts());
+            }
             m.files.push((m.chars, u.sql.chars().count()));
             m.push(u.sql);
             m.push("\n;\n");
@@ -350,8 +377,8 @@ impl Postgres {
                 let mut unit = self.unit(m, statements);
                 if i == last {
                     unit.tail = self.tables.settle(&[&run.times[..], &[(m.version, None)]].concat());
-                } else if !run.unsealed {
-                    unit.head = self.tables.unseal() + &unit.head;
+                } else {
+                    unit.unseal = !run.unsealed;
                 }
                 match self.transact_retrying(std::slice::from_ref(&unit), progress) {
                     Ok(()) if i == last => {
@@ -391,13 +418,7 @@ impl Postgres {
 
     /// Migration `m` as a unit: claimed, then its file.
     fn unit<'a>(&self, m: &Migration<'a>, statements: Vec<Statement<'a>>) -> Unit<'a> {
-        Unit {
-            file: m.name,
-            sql: m.up,
-            statements,
-            head: self.tables.claim(m.version, m.name, m.checksum, None),
-            tail: String::new(),
-        }
+        Unit::new(m.name, m.up, statements, self.tables.claim(m.version, m.name, m.checksum, None), String::new())
     }
 
     /// The refusal errors of `prepare` name no database; a failure there gets this one's label.
@@ -495,7 +516,7 @@ impl Postgres {
                     return Err(self.failed(&[unit], f, m.version, |_| {}));
                 }
             } else {
-                let unit = Unit { file: &down_name, sql: down, statements, head: String::new(), tail: unrecord };
+                let unit = Unit::new(&down_name, down, statements, String::new(), unrecord);
                 if let Err(TxError::Failed(f)) = self.transact_retrying(std::slice::from_ref(&unit), &mut |_| {}) {
                     return Err(self.failed(&[unit], f, m.version, |_| {}));
                 }
@@ -515,13 +536,7 @@ impl Postgres {
             }
         }
         let units = [
-            Unit {
-                file: &down_name,
-                sql: down_sql,
-                statements: down_statements,
-                head: String::new(),
-                tail: self.tables.unrecord(m.version),
-            },
+            Unit::new(&down_name, down_sql, down_statements, String::new(), self.tables.unrecord(m.version)),
             Unit { tail: self.tables.settle(&[(m.version, None)]), ..self.unit(m, up_statements) },
         ];
         let start = Instant::now();
@@ -580,7 +595,7 @@ impl Postgres {
 
     pub(super) fn run_script_inner(&mut self, name: &str, sql: &str) -> Result<(), DbError> {
         let (_, statements) = prepare(name, sql, false).map_err(|e| self.labelled(e))?;
-        let unit = Unit { file: name, sql, statements, head: String::new(), tail: String::new() };
+        let unit = Unit::new(name, sql, statements, String::new(), String::new());
         match self.transact_retrying(std::slice::from_ref(&unit), &mut |_| {}) {
             Ok(()) | Err(TxError::AlreadyApplied) => Ok(()),
             Err(TxError::Failed(f)) => Err(self.failed(&[unit], f, 0, |e| e.whole_run_rolled_back = true)),

@@ -3,7 +3,8 @@
 //! connection of its own, deleted on drop. Every statement is autocommitted, so it works
 //! directly, through PgBouncer in transaction pooling mode, and around `CREATE INDEX
 //! CONCURRENTLY` (which no transaction may enclose). Exactly-once does not rest on it alone: each
-//! migration's transaction takes the history's advisory xact lock and re-reads the history.
+//! migration's transaction inserts its history row first (the claim), which a migration applied
+//! meanwhile makes a unique violation before the file runs.
 //! See ARCHITECTURE.md, "The run lock on PostgreSQL".
 
 use super::connect::{Target, connect};
@@ -127,45 +128,69 @@ fn read_holder(client: &mut ::postgres::Client, t: &Tables) -> Result<Option<Hol
 impl Postgres {
     /// Takes the run lock (the lease), waiting up to `timeout`; `on_wait` is told once who holds
     /// it and since when. The lease is renewed every third of `lease_ttl` until the guard drops.
+    /// The session goes on being this one's; the lease has a connection of its own.
     pub fn run_lock(&mut self, timeout: Duration, on_wait: &mut dyn FnMut(&str)) -> Result<LeaseGuard, DbError> {
         self.ensure(None, None)?;
-        let target = self.target.clone();
-        let mut client = connect(&target)?;
-        let label = self.label.clone();
-        let err = |e: &::postgres::Error| DbError::from(PgError::server(&label, e));
-        let (tables, ttl) = (self.tables.clone(), self.opts.lease_ttl);
-        let (holder, host) = (holder_id(), host());
-        let start = Instant::now();
-        let mut told = false;
-        let mut stale: Option<String> = None;
-        loop {
-            let got =
-                rows(&mut client, &acquire_sql(&tables, &holder, &host, ttl, stale.as_deref())).map_err(|e| err(&e))?;
-            if !got.is_empty() {
-                break;
-            }
-            let Some(current) = read_holder(&mut client, &tables).map_err(|e| err(&e))? else { continue };
-            // A holder that died on this machine is not waited for until its lease expires.
-            if current.host == host && dead_here(current.pid) {
-                stale = Some(current.id.clone());
-                continue;
-            }
-            if start.elapsed() >= timeout {
-                return Err(
-                    PgError::LockTimeout { label, holder: current.describe(), waited: start.elapsed(), ttl }.into()
-                );
-            }
-            if !told {
-                on_wait(&current.describe());
-                told = true;
-            }
-            std::thread::sleep(POLL.min(timeout.saturating_sub(start.elapsed())));
-        }
-        let (stop, stopped) = mpsc::channel::<()>();
-        let id = holder.clone();
-        let heartbeat = std::thread::spawn(move || beat(client, target, tables, id, ttl, stopped));
-        Ok(LeaseGuard { stop: Some(stop), heartbeat: Some(heartbeat), holder })
+        let client = connect(&self.target)?;
+        lease(
+            client,
+            self.target.clone(),
+            self.label.clone(),
+            self.tables.clone(),
+            self.opts.lease_ttl,
+            timeout,
+            on_wait,
+        )
     }
+
+    /// [`Postgres::run_lock`] on this session, which becomes the lease's (one connection fewer
+    /// for a caller that opens another one for its run).
+    pub fn into_run_lock(mut self, timeout: Duration, on_wait: &mut dyn FnMut(&str)) -> Result<LeaseGuard, DbError> {
+        self.ensure(None, None)?;
+        lease(self.client, self.target, self.label, self.tables, self.opts.lease_ttl, timeout, on_wait)
+    }
+}
+
+/// Takes the lease on `client`, waiting up to `timeout`, and hands the client to its heartbeat.
+fn lease(
+    mut client: ::postgres::Client,
+    target: Target,
+    label: String,
+    tables: Tables,
+    ttl: Duration,
+    timeout: Duration,
+    on_wait: &mut dyn FnMut(&str),
+) -> Result<LeaseGuard, DbError> {
+    let err = |e: &::postgres::Error| DbError::from(PgError::server(&label, e));
+    let (holder, host) = (holder_id(), host());
+    let start = Instant::now();
+    let mut told = false;
+    let mut stale: Option<String> = None;
+    loop {
+        let got =
+            rows(&mut client, &acquire_sql(&tables, &holder, &host, ttl, stale.as_deref())).map_err(|e| err(&e))?;
+        if !got.is_empty() {
+            break;
+        }
+        let Some(current) = read_holder(&mut client, &tables).map_err(|e| err(&e))? else { continue };
+        // A holder that died on this machine is not waited for until its lease expires.
+        if current.host == host && dead_here(current.pid) {
+            stale = Some(current.id.clone());
+            continue;
+        }
+        if start.elapsed() >= timeout {
+            return Err(PgError::LockTimeout { label, holder: current.describe(), waited: start.elapsed(), ttl }.into());
+        }
+        if !told {
+            on_wait(&current.describe());
+            told = true;
+        }
+        std::thread::sleep(POLL.min(timeout.saturating_sub(start.elapsed())));
+    }
+    let (stop, stopped) = mpsc::channel::<()>();
+    let id = holder.clone();
+    let heartbeat = std::thread::spawn(move || beat(client, target, tables, id, ttl, stopped));
+    Ok(LeaseGuard { stop: Some(stop), heartbeat: Some(heartbeat), holder })
 }
 
 /// Renews the lease every third of `ttl` until told to stop (or the guard is gone), then
