@@ -2,8 +2,10 @@
 
 use std::path::Path;
 
-/// Settings appended to `postgresql.conf`: loopback TCP on `port`, the unix socket in `dir`, and
-/// durability traded for speed (a test server's data is thrown away).
+/// Settings appended to `postgresql.conf`: loopback TCP on `port`, the unix socket in `dir`,
+/// durability traded for speed (a test server's data is thrown away), and dynamic shared memory
+/// in files under the data directory (`pg_dynshmem`), so that a server killed with SIGKILL
+/// leaves no `/dev/shm/PostgreSQL.*` segment behind: the data directory's removal takes them.
 pub fn postgresql(dir: &Path, port: u16) -> String {
     format!(
         "\n# envdb-pgtest\n\
@@ -15,7 +17,8 @@ pub fn postgresql(dir: &Path, port: u16) -> String {
          fsync = off\n\
          synchronous_commit = off\n\
          full_page_writes = off\n\
-         logging_collector = off\n",
+         logging_collector = off\n\
+         dynamic_shared_memory_type = mmap\n",
         dir.display()
     )
 }
@@ -72,5 +75,6 @@ mod tests {
         assert!(conf.contains("listen_addresses = '127.0.0.1'\nport = 7000\n"), "{conf}");
         assert!(conf.contains("unix_socket_directories = '/tmp/envdb-pg-x'\n"), "{conf}");
         assert!(conf.contains("fsync = off\n"), "{conf}");
+        assert!(conf.contains("dynamic_shared_memory_type = mmap\n"), "{conf}");
     }
 }
