@@ -215,6 +215,27 @@ fn every_tool_imports_adopts_on_sqlite_and_migrates_only_what_is_new() {
     }
 }
 
+/// A database another tool migrated and nobody adopted: the first migration fails on what that
+/// tool made, and the error says so, naming the tool (golang-migrate's and dbmate's tables share
+/// a name) and the commands that switch.
+#[test]
+fn migrate_on_a_database_another_tool_migrated_says_to_adopt_it() {
+    for tool in TOOLS {
+        let t = project(tool);
+        t.run(&["import", "--from", tool, "old"]).success();
+        sqlite_db(&t, tool, &[0, 1]);
+        t.run(&["migrate"])
+            .failure()
+            .stderr_has("0001_")
+            .stderr_has(&format!("holds {tool}'s history ({}: ", table(tool)))
+            .stderr_has(&format!("`cargo envdb adopt --from {tool} --env dev`"));
+        assert!(envdb_history(&t).is_empty(), "{tool}: nothing was recorded");
+        // Once adopted, the same command applies only what is new.
+        t.run(&["adopt", "--from", tool]).success();
+        t.run(&["migrate"]).success().stderr_has("(1 applied)");
+    }
+}
+
 fn table(tool: &str) -> &'static str {
     match tool {
         "sqlx" => "_sqlx_migrations",

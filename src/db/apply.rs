@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 /// A migration that failed, with what had been applied before it.
 #[derive(Debug, thiserror::Error)]
-#[error("{failure}\n  {outcome}{left}", failure = self.failure(), outcome = self.outcome(), left = self.left_behind())]
+#[error("{failure}\n  {outcome}{left}{help}", failure = self.failure(), outcome = self.outcome(), left = self.left_behind(), help = self.help())]
 pub struct MigrationFailed {
     pub file: String,
     /// The line of the failing statement; `None` when no single statement failed (violations
@@ -53,6 +53,9 @@ pub struct MigrationFailed {
     /// PostgreSQL: the connection to the server was lost while the file ran (a restart, a
     /// terminated session), so what committed is only known from the history.
     pub connection_lost: bool,
+    /// What to do about it, when the caller knows more than the runner (the command line: the
+    /// database holds another tool's history).
+    pub help: Option<String>,
 }
 
 impl MigrationFailed {
@@ -72,6 +75,10 @@ impl MigrationFailed {
             "\n  it left INVALID indexes behind; drop them before retrying:\n    {}",
             self.left_behind.join("\n    ")
         )
+    }
+
+    fn help(&self) -> String {
+        self.help.as_ref().map_or_else(String::new, |h| format!("\n  help: {h}"))
     }
 
     fn outcome(&self) -> String {
@@ -205,6 +212,7 @@ impl MigrationFailed {
             whole_run_rolled_back: false,
             left_behind: Vec::new(),
             connection_lost: false,
+            help: None,
         }))
     }
 }

@@ -100,10 +100,14 @@ impl Database for Sqlite {
             return Ok(None);
         }
         let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+        // Columns in brackets: a double-quoted name that matches no column is a string literal to
+        // SQLite, so another tool's table (dbmate's `schema_migrations` has no `dirty`) would read
+        // as rows of that text instead of failing.
+        let column = |name: &str| format!("[{name}]");
         let select: Vec<String> = columns
             .iter()
             .map(|(name, kind)| {
-                let c = quote(name);
+                let c = column(name);
                 match kind {
                     ColumnKind::Text | ColumnKind::Time => format!("CAST({c} AS TEXT)"),
                     ColumnKind::Bool => {
@@ -113,7 +117,7 @@ impl Database for Sqlite {
                 }
             })
             .collect();
-        let sql = format!("SELECT {} FROM main.{} ORDER BY {}", select.join(", "), quote(table), quote(order_by));
+        let sql = format!("SELECT {} FROM main.{} ORDER BY {}", select.join(", "), quote(table), column(order_by));
         let read = || -> rusqlite::Result<Vec<Vec<Option<String>>>> {
             let mut stmt = self.conn.prepare(&sql)?;
             let rows = stmt.query_map([], |r| (0..columns.len()).map(|i| r.get::<_, Option<String>>(i)).collect())?;

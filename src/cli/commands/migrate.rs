@@ -6,6 +6,7 @@ use crate::cli::target::{DbArgs, MUST_PASS_CHECK, Place, Target};
 use crate::db::DbError;
 use crate::db::apply::{MigrateOptions, MigrateReport, Progress};
 use crate::db::location::Location;
+use crate::import::{Tool, foreign};
 use crate::plan::{self, Applied};
 use crate::problem::CheckFailed;
 use serde::Serialize;
@@ -197,12 +198,45 @@ pub fn apply_at(
         }
     });
     drop(bar);
+    let mut result = result.map_err(|e| target.locate(e));
+    // A first run that fails on a database another tool migrated: it was not adopted.
+    if let Err(DbError::Migration(f)) = &mut result
+        && f.version_now == 0
+        && f.applied_before.is_empty()
+    {
+        f.help = other_tool_history(db.as_mut()).map(|(tool, what)| {
+            format!(
+                "{} holds {tool}'s history ({what}) and no envdb history: {tool} migrated it, so its migrations ran already; switch with `cargo envdb import --from {tool}` (once, if not done yet) and `cargo envdb adopt --from {tool} --env {}`, which records what {tool} applied; then `migrate` applies only what is new",
+                f.database,
+                target.env.name()
+            )
+        });
+    }
     // Removing a new database is only safe while no application can have opened it meanwhile.
     if result.is_err() && created && apps_out && db.latest().unwrap_or(1) == 0 {
         drop(db);
         at.remove_created();
     }
-    Ok(result.map_err(|e| target.locate(e))?)
+    Ok(result?)
+}
+
+/// The tool whose history table `db` holds with something applied, and what it records
+/// (`_sqlx_migrations: 3 applied`). golang-migrate is asked before dbmate: both name their table
+/// `schema_migrations`, and only golang-migrate's has a `dirty` column.
+fn other_tool_history(db: &mut dyn crate::db::backend::Database) -> Option<(Tool, String)> {
+    let order = [Tool::Sqlx, Tool::Diesel, Tool::Refinery, Tool::GolangMigrate, Tool::Dbmate, Tool::Goose];
+    order.into_iter().find_map(|tool| {
+        let q = foreign::query(tool);
+        let rows = db.foreign_rows(q.table, q.columns, q.order_by).ok()??;
+        let what = match foreign::interpret(tool, &rows) {
+            Ok(foreign::ForeignState::Rows(applied)) if applied.is_empty() => return None,
+            Ok(foreign::ForeignState::UpTo(None)) => return None,
+            Ok(foreign::ForeignState::Rows(applied)) => format!("{}: {} applied", q.table, applied.len()),
+            Ok(foreign::ForeignState::UpTo(Some(v))) => format!("{}: at version {v}", q.table),
+            Err(e) => format!("{}: {e}", q.table),
+        };
+        Some((tool, what))
+    })
 }
 
 pub fn exec(args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {

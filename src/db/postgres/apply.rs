@@ -118,6 +118,7 @@ fn bare(file: &str, database: &str, line: Option<usize>, message: String) -> Mig
         whole_run_rolled_back: false,
         left_behind: Vec::new(),
         connection_lost: false,
+        help: None,
     }
 }
 
