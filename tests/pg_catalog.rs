@@ -339,6 +339,9 @@ fn an_index_a_failed_concurrent_build_left_is_reported_as_invalid() {
     assert_eq!(failed.code(), Some(&postgres::error::SqlState::UNIQUE_VIOLATION), "{failed}");
     let invalid = catalog::invalid_indexes(&mut client).unwrap();
     assert_eq!(invalid, [("public.t_x_key".to_owned(), "public.t".to_owned())]);
+    // Reported there, not again as part of the schema.
+    let objects = catalog::objects(&mut client, "public").unwrap();
+    assert!(!objects.iter().any(|(_, name, _)| name.contains("t_x_key")), "{objects:?}");
 }
 
 fn connect_plain() -> Connect {

@@ -285,11 +285,13 @@ fn constraints(q: &mut Query<'_>, rels: &str) -> Result<Vec<Object>, ::postgres:
 }
 
 fn indexes(q: &mut Query<'_>, rels: &str) -> Result<Vec<Object>, ::postgres::Error> {
-    // The index of a primary key, unique or exclusion constraint is the constraint's.
+    // The index of a primary key, unique or exclusion constraint is the constraint's. An INVALID
+    // index (a failed CONCURRENTLY build) is no part of the schema: `invalid_indexes` reports it,
+    // once, with the DROP to run.
     let sql = format!(
         "{rels}SELECT {name}, pg_get_indexdef(i.indexrelid)
          FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
-         WHERE i.indrelid IN (SELECT oid FROM user_rels)
+         WHERE i.indrelid IN (SELECT oid FROM user_rels) AND i.indisvalid
            AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid
                            AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x'))",
         name = qualified("n", "ic.relname"),
