@@ -106,14 +106,15 @@ impl PgDb {
             }
             Err(e) => return Err(e.into()),
         };
-        let (recorded, stored) = db.environment_and_digest()?;
+        // Up to date is one value, as on SQLite (see `Db`): any other digest reads the history.
+        // Up to date, the session is the application's from that same round trip on.
+        let digest = migrations.digest();
+        let (recorded, stored) = db.environment_and_digest(&digest, &session_name(env))?;
         if let Some(env) = env {
             crate::db::refuse_other_environment(recorded, env.name(), &label)?;
         }
-        // Up to date is one value, as on SQLite (see `Db`): any other digest reads the history.
-        if stored.as_deref() == Some(&*migrations.digest()) {
+        if stored.as_deref() == Some(&*digest) {
             let migrated = MigrateReport { before: code_version, after: code_version, applied: Vec::new() };
-            db.set_application_name(&session_name(env))?;
             return Ok(PgDb { db, label, environment: env.cloned(), migrated, code_version, behind: false, backup });
         }
         let list = migrations.to_vec();

@@ -132,11 +132,16 @@ impl Tables {
     }
 
     /// The environment the database records and its history digest, in one statement (it fails
-    /// with 42P01 when `envdb_meta` does not exist).
-    pub fn environment_and_digest(&self) -> String {
+    /// with 42P01 when `envdb_meta` does not exist); when the digest is `digest`, the session is
+    /// renamed `name` (`application_name`) by the same statement.
+    pub fn environment_and_digest(&self, digest: &str, name: &str) -> String {
         format!(
-            "SELECT (SELECT value FROM {meta} WHERE key = 'environment'), (SELECT value FROM {meta} WHERE key = 'history_digest')",
-            meta = self.meta
+            "SELECT e.environment, e.digest, CASE WHEN e.digest = {digest} THEN pg_catalog.set_config('application_name', {name}, false) END \
+             FROM (SELECT (SELECT value FROM {meta} WHERE key = 'environment') AS environment, \
+             (SELECT value FROM {meta} WHERE key = 'history_digest') AS digest) e",
+            meta = self.meta,
+            digest = literal(digest),
+            name = literal(name),
         )
     }
 

@@ -233,9 +233,15 @@ impl Postgres {
     }
 
     /// The environment the database records and its history digest, in one round trip: what
-    /// opening an up-to-date database reads. `(None, None)` without envdb's tables.
-    pub fn environment_and_digest(&mut self) -> Result<(Option<String>, Option<String>), DbError> {
-        match rows(&mut self.client, &self.tables.environment_and_digest()) {
+    /// opening an up-to-date database reads. `(None, None)` without envdb's tables. When the
+    /// digest is `digest` (up to date), the session is named `name` in that round trip too
+    /// (`application_name`, reported to a pooler as `SET` would be).
+    pub fn environment_and_digest(
+        &mut self,
+        digest: &str,
+        name: &str,
+    ) -> Result<(Option<String>, Option<String>), DbError> {
+        match rows(&mut self.client, &self.tables.environment_and_digest(digest, name)) {
             Ok(found) => {
                 let mut row = found.into_iter().next().unwrap_or_default().into_iter();
                 Ok((row.next().flatten(), row.next().flatten()))
