@@ -1,6 +1,7 @@
 //! Faults on PostgreSQL, through the binary against the real server and PgBouncer `pgtest` starts:
 //! SIGKILL at random moments, sixteen concurrent migrators (direct and pooled), a server restart
-//! mid-run, a migration blocked on another session's lock, and the run lock's lease (who holds
+//! mid-run, a migration blocked on another session's lock, a claim waiting for another runner's
+//! uncommitted claim, and the run lock's lease (who holds
 //! it, `--lock-timeout`, a dead holder taken over, an expired lease). tests/faults.rs is the
 //! SQLite version.
 
@@ -380,6 +381,45 @@ fn a_migration_blocked_by_another_session_is_retried_then_named_or_goes_through_
     blocker.batch_execute("COMMIT").unwrap();
     finish(child, stderr, seen).success().stderr_has("schema version 1 → 2 (1 applied)");
     assert_eq!(numbers(&mut c, "SELECT x FROM t"), [2]);
+}
+
+/// A claim that meets another runner's uncommitted claim of the same migration waits for it,
+/// past `lock_timeout` (which is set after the claim): it goes through when that one rolls back,
+/// and the migration is skipped when that one commits, never a lock timeout either way.
+#[test]
+fn a_claim_waits_for_another_runners_claim_without_a_lock_timeout() {
+    let db = pgtest::database();
+    let files: Vec<(String, String)> = [
+        ("0001_t.sql", "CREATE TABLE t (x int);\n"),
+        ("0002_two.sql", "INSERT INTO t VALUES (2);\n"),
+        ("0003_three.sql", "INSERT INTO t VALUES (3);\n"),
+    ]
+    .iter()
+    .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
+    .collect();
+    let t = project(&db.url(Via::Bouncer), "lock_timeout = 0.1\nlock_retries = 0\n", &files);
+    t.run(&["migrate", "--to", "1"]).success();
+    let mut other = db.connect(Via::Tcp);
+    let claim = |version: u64| {
+        format!(
+            "BEGIN; SET LOCAL envdb.history_write = on; \
+             INSERT INTO envdb_migrations VALUES ({version}, 'other', 'other', now(), 0, 'other');"
+        )
+    };
+    for (version, end, applied) in [(2, "ROLLBACK", true), (3, "COMMIT", false)] {
+        other.batch_execute(&claim(version)).unwrap();
+        let mut child = spawn(&t, &["migrate", "--to", &version.to_string()]);
+        // Five times its lock_timeout: still waiting, not failed.
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(child.try_wait().unwrap().is_none(), "migration {version}: the run did not wait for the other claim");
+        other.batch_execute(end).unwrap();
+        let r = output(child);
+        r.success().stderr_lacks("55P03").stderr_lacks("retrying");
+        let mut c = db.connect(Via::Socket);
+        let rows = numbers(&mut c, &format!("SELECT count(*) FROM t WHERE x = {version}"));
+        assert_eq!(rows, [u64::from(applied)], "migration {version} after the other claim's {end}:\n{}", r.stderr);
+        assert_eq!(numbers(&mut c, "SELECT max(version) FROM envdb_migrations"), [version]);
+    }
 }
 
 fn hostname() -> String {
