@@ -145,6 +145,14 @@ impl Message {
         self.text.push_str(sql);
         self.chars += sql.chars().count();
     }
+
+    /// A unit's file, its place recorded (each file's characters counted once).
+    fn push_file(&mut self, sql: &str) {
+        let chars = sql.chars().count();
+        self.files.push((self.chars, chars));
+        self.text.push_str(sql);
+        self.chars += chars;
+    }
 }
 
 fn exponential(attempt: u32) -> Duration {
@@ -181,8 +189,7 @@ impl Postgres {
             if i == 0 {
                 m.push(&self.timeouts());
             }
-            m.files.push((m.chars, u.sql.chars().count()));
-            m.push(u.sql);
+            m.push_file(u.sql);
             m.push("\n;\n");
             m.push(&u.tail);
         }
