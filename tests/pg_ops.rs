@@ -55,9 +55,23 @@ impl Pg {
         r
     }
 
+    /// A superuser session on the project's database. A connection that meets the name while a
+    /// rename of it commits (3D000, "just been dropped or renamed") is tried again for a few
+    /// seconds; a database that stays missing still fails.
     fn admin(&self) -> pgtest::postgres::Client {
         let url = self.server.url_as(Via::Socket, &self.name(), pgtest::SUPERUSER, "");
-        pgtest::postgres::Client::connect(&url, pgtest::postgres::NoTls).unwrap()
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match pgtest::postgres::Client::connect(&url, pgtest::postgres::NoTls) {
+                Err(e)
+                    if e.code() == Some(&pgtest::postgres::error::SqlState::INVALID_CATALOG_NAME)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                connected => return connected.unwrap(),
+            }
+        }
     }
 
     fn query(&self, sql: &str) -> Vec<String> {
@@ -549,9 +563,11 @@ fn run_killed(p: &Pg, args: &[&str], after: std::time::Duration) -> bool {
     let _ = child.kill();
     let _ = child.wait();
     // The server finishes what the killed run had sent (a swap's renames may be committing), so
-    // wait until its sessions are gone: a connection made meanwhile can see a name in flight.
+    // wait until its sessions are gone: a connection made meanwhile can see a name in flight. The
+    // swap's session is on the maintenance database, so it is found by its statement's text.
     let sql = format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE '{}%' AND backend_type = 'client backend'",
+        "SELECT count(*) FROM pg_stat_activity WHERE (datname LIKE '{0}%' OR query LIKE '%{0}%') \
+         AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
         p.name()
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
