@@ -28,6 +28,9 @@ use rusqlite::Connection;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// How many migrations a run applies between two releases of SQLite's clean cached pages.
+const RELEASE_EVERY: usize = 16;
+
 /// A migration that failed, with what had been applied before it.
 #[derive(Debug, thiserror::Error)]
 #[error("{failure}\n  {outcome}{left}{help}", failure = self.failure(), outcome = self.outcome(), left = self.left_behind(), help = self.help())]
@@ -286,10 +289,16 @@ pub fn migrate(
         if opts.single_transaction {
             apply_all_in_one(&run, fk, &pending, &prepared, &mut report, progress)
         } else {
-            pending
-                .iter()
-                .zip(&prepared)
-                .try_for_each(|(m, (d, stmts))| apply_one(&run, fk, m, d, stmts, &mut report, progress))
+            pending.iter().zip(&prepared).enumerate().try_for_each(|(i, (m, (d, stmts)))| {
+                apply_one(&run, fk, m, d, stmts, &mut report, progress)?;
+                // The pages earlier migrations wrote stay cached, clean, and are rarely read
+                // again: freeing them now and then keeps a long run's memory flat at no cost to
+                // one migration's own work.
+                if (i + 1) % RELEASE_EVERY == 0 {
+                    run.conn.release_memory().map_err(|e| run.err(e))?;
+                }
+                Ok(())
+            })
         }
     });
 
