@@ -4,7 +4,7 @@
 //! left out, INVALID indexes, and a scratch database that never outlives its guard.
 
 use envdb::db::postgres::catalog::{self, Object};
-use envdb::db::postgres::scratch::{Connect, Scratch};
+use envdb::db::postgres::scratch::{self, Connect, Scratch};
 use pgtest::{Via, database, postgres, shared};
 
 /// A schema with every kind of object, in an order where each exists before it is used.
@@ -364,7 +364,7 @@ fn the_scratch_database_is_dropped_after_a_success_and_after_a_failure() {
         // Success: the migrations run there, the schema is read, the guard is dropped.
         let scratch = Scratch::create(&target.url(via), connect_plain()).unwrap();
         let name = scratch.name().to_owned();
-        assert!(name.starts_with("envdb_scratch_") && name.len() == 30, "{name}");
+        assert!(name.starts_with("envdb_scratch_") && name.len() == 41, "{name}");
         assert!(exists(&name), "{via:?}: {name} was not created");
         let mut session = postgres::Client::connect(scratch.url(), postgres::NoTls).unwrap();
         session.batch_execute("CREATE TABLE t (x int)").unwrap();
@@ -400,6 +400,36 @@ fn the_scratch_database_is_dropped_after_a_success_and_after_a_failure() {
             })
             .collect();
         assert_eq!(left, Vec::<String>::new(), "{via:?}: left after a failure");
+    }
+}
+
+/// A killed run (Ctrl-C in a test run) leaves its scratch database: the next scratch database of
+/// the same kind drops it once it is ten minutes old, unless a session is still on it (the
+/// databases belong to the role that makes scratch databases, as a killed run's do).
+#[test]
+fn a_scratch_database_a_killed_run_left_is_dropped_by_the_next_one_unless_in_use() {
+    let target = database();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let abandoned = format!("envdb_test_{}_00000000000000a1", now - 3600);
+    let in_use = format!("envdb_test_{}_00000000000000a2", now - 3600);
+    let recent = format!("envdb_test_{}_00000000000000a3", now - 60);
+    let unrelated = format!("envdb_testing_{}_00000000000000a4", now - 3600);
+    let mut admin = shared().admin();
+    for name in [&abandoned, &in_use, &recent, &unrelated] {
+        admin.batch_execute(&format!("CREATE DATABASE {name} OWNER {}", pgtest::ROLE)).unwrap();
+    }
+    let url = shared().url_as(Via::Socket, &in_use, pgtest::SUPERUSER, "");
+    let held = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+
+    let fresh = Scratch::create_for(&target.url(Via::Bouncer), scratch::TEST, connect_plain()).unwrap();
+    assert!(!exists(&abandoned), "{abandoned} is left");
+    for kept in [&in_use, &recent, &unrelated] {
+        assert!(exists(kept), "{kept} was dropped");
+    }
+    fresh.drop_database().unwrap();
+    drop(held);
+    for name in [&in_use, &recent, &unrelated] {
+        admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).unwrap();
     }
 }
 

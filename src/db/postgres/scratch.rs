@@ -1,7 +1,7 @@
-//! A scratch database on the target's server (`envdb_scratch_<random>`) where `validate` runs the
-//! migrations to learn the schema they produce, or (`envdb_test_<random>`) where a host's test
+//! A scratch database on the target's server (`envdb_scratch_<secs>_<random>`) where `validate`
+//! runs the migrations to learn the schema they produce, or (`envdb_test_…`) where a host's test
 //! runs (`testing::fresh_pg`); a guard drops it (`WITH (FORCE)`) however the run ends, a
-//! panicking test's unwinding included. URLs are secrets here: they may hold a password, so no
+//! panicking test's unwinding included, and the next run drops what a killed one left. URLs are secrets here: they may hold a password, so no
 //! message ever shows one.
 
 use ::postgres::Client;
@@ -84,13 +84,16 @@ impl Scratch {
         Scratch::create_for(target_url, VALIDATE, connect)
     }
 
-    /// Creates `<prefix>_<random>` on the server of `target_url`, connected (with `connect`) to
-    /// its maintenance database: `postgres`, or `template1` when the server refuses that one.
+    /// Creates `<prefix>_<unix seconds>_<random>` on the server of `target_url`, connected (with
+    /// `connect`) to its maintenance database: `postgres`, or `template1` when the server refuses
+    /// that one. First drops the databases of the same prefix that killed runs left ([`sweep`]).
     pub fn create_for(target_url: &str, purpose: Purpose, mut connect: Connect) -> Result<Scratch, ScratchError> {
         let server = server_of(target_url)?;
         let (mut client, maintenance_url) = maintenance(target_url, purpose, &mut connect)?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        sweep(&mut client, purpose.prefix, now);
         let name = loop {
-            let name = format!("{}_{:016x}", purpose.prefix, random());
+            let name = format!("{}_{now}_{:016x}", purpose.prefix, random());
             match client.batch_execute(&format!("CREATE DATABASE {name}")) {
                 Ok(()) => break name,
                 Err(e) if e.code() == Some(&SqlState::DUPLICATE_DATABASE) => continue,
@@ -230,6 +233,35 @@ pub fn with_database(url: &str, db: &str) -> Result<String, ScratchError> {
     Ok(out)
 }
 
+/// How old a scratch database with nobody connected must be before another run takes it for
+/// abandoned: far longer than the moment between its creation and its first session.
+const ABANDONED_AFTER_SECS: u64 = 600;
+
+/// When the scratch database `name` of `prefix` was created (unix seconds), if the name is one.
+fn created(prefix: &str, name: &str) -> Option<u64> {
+    let (secs, random) = name.strip_prefix(prefix)?.strip_prefix('_')?.split_once('_')?;
+    let hex = random.len() == 16 && random.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex && secs.bytes().all(|b| b.is_ascii_digit())).then(|| secs.parse().ok()).flatten()
+}
+
+/// Drops the scratch databases of `prefix` that a killed run left behind (Ctrl-C in a test run,
+/// a SIGKILL before the guard could drop them): created over [`ABANDONED_AFTER_SECS`] ago, and
+/// with nobody connected, since `DROP DATABASE` without `FORCE` refuses one in use. Best effort:
+/// one it may not drop (another role's) stays.
+fn sweep(client: &mut Client, prefix: &str, now: u64) {
+    let sql = format!("SELECT datname FROM pg_catalog.pg_database WHERE starts_with(datname, '{prefix}_')");
+    let Ok(rows) = client.simple_query(&sql) else { return };
+    let abandoned = rows.iter().filter_map(|m| match m {
+        ::postgres::SimpleQueryMessage::Row(r) => {
+            r.get(0).filter(|n| created(prefix, n).is_some_and(|at| at.saturating_add(ABANDONED_AFTER_SECS) < now))
+        }
+        _ => None,
+    });
+    for name in abandoned {
+        let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"));
+    }
+}
+
 /// The session's role.
 fn current_user(client: &mut Client) -> Option<String> {
     let rows = client.simple_query("SELECT current_user").ok()?;
@@ -250,7 +282,23 @@ fn random() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{created, with_database};
+
+    #[test]
+    fn only_a_scratch_name_of_the_prefix_tells_when_it_was_created() {
+        assert_eq!(created("envdb_test", "envdb_test_1764950000_0123456789abcdef"), Some(1_764_950_000));
+        for other in [
+            "envdb_test_0123456789abcdef",
+            "envdb_test_1764950000_0123456789abcde",
+            "envdb_test_17649x0000_0123456789abcdef",
+            "envdb_test_1764950000_0123456789abcdeg",
+            "envdb_scratch_1764950000_0123456789abcdef",
+            "envdb_testx_1764950000_0123456789abcdef",
+            "app_dev",
+        ] {
+            assert_eq!(created("envdb_test", other), None, "{other}");
+        }
+    }
 
     #[test]
     fn the_database_name_is_replaced_in_every_form_of_url() {
