@@ -207,6 +207,43 @@ fn tests_cannot_reach_prod() {
     r.success();
 }
 
+/// Each `cargo envdb test` on an ephemeral environment replaces its database, so a second run
+/// waits, saying so, until the first one's tests have ended: the two never overlap, and each
+/// run's tests keep the database they started with.
+#[test]
+fn two_test_runs_on_an_ephemeral_environment_take_turns() {
+    let t = project();
+    t.write("envdb.toml", "name = \"app\"\n[env.test]\nephemeral = true\n");
+    // A stand-in for cargo: notes when its tests start and end, and the database file's inode
+    // at both ends.
+    let cargo = t.path("fake-cargo.sh");
+    let script = "#!/bin/sh\ndb=${DATABASE_URL#sqlite://}\nprintf 'start %s\\n' \"$(stat -c %i \"$db\")\" >> turns.txt\n\
+                  sleep 1\nprintf 'end %s\\n' \"$(stat -c %i \"$db\")\" >> turns.txt\n";
+    std::fs::write(&cargo, script).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let spawn = || t.command(&["test"]).env("CARGO", &cargo).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let first = spawn();
+    while !t.path("turns.txt").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let second = spawn();
+    let (first, second) = (first.wait_with_output().unwrap(), second.wait_with_output().unwrap());
+    assert!(first.status.success() && second.status.success());
+    let waited = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        waited.contains("Waiting for another `cargo envdb test` on the ephemeral environment `test` to end")
+            && waited.contains("test.test-run.lock"),
+        "{waited}"
+    );
+    let turns = t.read("turns.txt");
+    let lines: Vec<(&str, &str)> = turns.lines().map(|l| l.split_once(' ').unwrap()).collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l.0).collect();
+    assert_eq!(kinds, ["start", "end", "start", "end"], "the runs overlapped:\n{turns}");
+    assert_eq!(lines[0].1, lines[1].1, "the first run's database was replaced under its tests:\n{turns}");
+    assert_eq!(lines[2].1, lines[3].1, "{turns}");
+}
+
 #[test]
 fn a_prod_database_copied_into_dev_is_refused_until_adopted() {
     let t = project();

@@ -1,7 +1,9 @@
 //! File locks beside a database, with std's `File::lock` family (flock on Unix):
 //! - `<db>.lock`, held shared by every running application (the runtime takes it), so that
 //!   upgrade and restore can tell whether the application is running;
-//! - `<db>.migrate.lock`, held exclusively for a whole migration run, so runs never interleave.
+//! - `<db>.migrate.lock`, held exclusively for a whole migration run, so runs never interleave;
+//! - `<data_dir>/<env>.test-run.lock`, held exclusively for a whole `cargo envdb test` on an
+//!   ephemeral environment, whose every run replaces the database the other run's tests use.
 //!
 //! The kernel releases both when the process dies, so a crash never leaves a stale lock.
 
@@ -106,6 +108,22 @@ pub fn run_lock(db: &Path, timeout: Duration, on_wait: &mut dyn FnMut(&Path)) ->
         true => Ok(Held { _file: file }),
         false => Err(LockError::Timeout { path, waited: timeout }),
     }
+}
+
+/// Takes `path` exclusively, waiting as long as the holder runs; `on_wait` is called first if it
+/// has to wait.
+pub fn turn_lock(path: &Path, on_wait: &mut dyn FnMut(&Path)) -> Result<Held, LockError> {
+    let file = open(path).map_err(|source| LockError::Io { path: path.to_owned(), source })?;
+    let taken = match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(TryLockError::WouldBlock) => {
+            on_wait(path);
+            file.lock()
+        }
+        Err(TryLockError::Error(e)) => Err(e),
+    };
+    taken.map_err(|source| LockError::Io { path: path.to_owned(), source })?;
+    Ok(Held { _file: file })
 }
 
 /// Takes the application's shared lock (the runtime holds it while the application runs).

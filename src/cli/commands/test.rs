@@ -3,6 +3,7 @@
 use crate::cli::Ctx;
 use crate::cli::target::{DbArgs, Target};
 use crate::environment::TEST_MARKER;
+use anyhow::Context as _;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
@@ -30,6 +31,8 @@ pub fn exec(mut args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
     let migrations = target.migrations()?;
     use crate::environment::ChosenBy;
     let own = !matches!(target.env.chosen_by, ChosenBy::DatabaseFlag | ChosenBy::DatabaseUrlFlag);
+    // Every run replaces an ephemeral database, so two runs take turns, tests included.
+    let _turn = if target.env.spec.ephemeral && own { Some(take_turn(ctx, &target)?) } else { None };
     if target.env.spec.ephemeral && own && target.location.file().is_none() {
         return ephemeral_on_server(ctx, &target, &migrations, args.args);
     }
@@ -51,6 +54,21 @@ pub fn exec(mut args: Args, ctx: &mut Ctx) -> anyhow::Result<ExitCode> {
         ctx.out.status("Migrated", format!("{}: schema version {} → {}", target.show(), report.before, report.after));
     }
     cargo_test(&target, args.args)
+}
+
+/// Waits for another `cargo envdb test` on the same ephemeral environment to end, saying so,
+/// then holds its turn (`<data_dir>/<env>.test-run.lock`) until dropped.
+fn take_turn(ctx: &mut Ctx, target: &Target) -> anyhow::Result<crate::db::lock::Held> {
+    let dir = &target.env.spec.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let env = target.env.name();
+    let path = dir.join(format!("{env}.test-run.lock"));
+    let out = &mut ctx.out;
+    let held = crate::db::lock::turn_lock(&path, &mut |path| {
+        let what = format!("another `cargo envdb test` on the ephemeral environment `{env}`");
+        out.status("Waiting", format!("for {what} to end (it holds {})", path.display()));
+    })?;
+    Ok(held)
 }
 
 fn cargo_test(target: &Target, args: Vec<OsString>) -> anyhow::Result<ExitCode> {
