@@ -1,6 +1,7 @@
 //! TLS against a real server with a certificate of its own (pgtest's `enable_tls`), through the
 //! binary: `verify-full` checks the chain (the CA given in `SSL_CERT_FILE`) and the host name,
-//! `require` encrypts without checking, and no failure shows the password.
+//! `require` encrypts without checking, a unix socket ignores `sslmode` (as libpq), and no failure
+//! shows the password.
 
 mod common;
 use common::*;
@@ -43,4 +44,11 @@ fn verify_full_checks_the_chain_and_the_host_name_and_require_only_encrypts() {
     verified.success().stderr_has("schema version 0 → 1");
     secret(&verified);
     migrate(&t, &format!("{tcp}?sslmode=require"), None).success().stderr_has("nothing to apply");
+
+    // As libpq: sslmode is for TCP, and a unix socket never speaks TLS, so no mode refuses it.
+    let socket = db.url(pgtest::Via::Socket);
+    let sep = if socket.contains('?') { '&' } else { '?' };
+    for mode in ["require", "verify-full"] {
+        migrate(&t, &format!("{socket}{sep}sslmode={mode}"), None).success().stderr_has("nothing to apply");
+    }
 }

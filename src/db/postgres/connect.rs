@@ -69,7 +69,10 @@ pub fn target(secret_url: &str, label: &str, timeout: Duration) -> Result<Target
     let (url, tls) = split_sslmode(secret_url).map_err(bad)?;
     // The crate's parse errors name an option, never a value.
     let mut config: Config = url.parse().map_err(|e: ::postgres::Error| bad(describe(&e)))?;
-    config.ssl_mode(if tls == Tls::Disable {
+    // As libpq: sslmode is for TCP; a server never speaks TLS on its unix socket, so asking
+    // there would cost a round trip (`prefer`) or fail (`require`, `verify-full`).
+    let unix_only = !config.get_hosts().is_empty() && config.get_hosts().iter().all(|h| matches!(h, Host::Unix(_)));
+    config.ssl_mode(if tls == Tls::Disable || unix_only {
         SslMode::Disable
     } else if tls == Tls::Prefer {
         SslMode::Prefer

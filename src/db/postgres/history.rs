@@ -131,14 +131,14 @@ impl Tables {
         )
     }
 
-    /// The environment the database records and its history digest, in one statement (it fails
-    /// with 42P01 when `envdb_meta` does not exist); when the digest is `digest`, the session is
-    /// renamed `name` (`application_name`) by the same statement.
+    /// Every row of `envdb_meta` (key, value), read in one statement that fails with 42P01 when
+    /// the table does not exist; when the digest is `digest`, the same statement renames the
+    /// session `name` (`application_name`). No `WHERE`: a new session plans a filter on the key
+    /// by loading the index and the column statistics, which cost more than the six short rows.
     pub fn environment_and_digest(&self, digest: &str, name: &str) -> String {
         format!(
-            "SELECT e.environment, e.digest, CASE WHEN e.digest = {digest} THEN pg_catalog.set_config('application_name', {name}, false) END \
-             FROM (SELECT (SELECT value FROM {meta} WHERE key = 'environment') AS environment, \
-             (SELECT value FROM {meta} WHERE key = 'history_digest') AS digest) e",
+            "SELECT key, value, CASE WHEN key = 'history_digest' AND value = {digest} \
+             THEN pg_catalog.set_config('application_name', {name}, false) END FROM {meta}",
             meta = self.meta,
             digest = literal(digest),
             name = literal(name),

@@ -243,8 +243,13 @@ impl Postgres {
     ) -> Result<(Option<String>, Option<String>), DbError> {
         match rows(&mut self.client, &self.tables.environment_and_digest(digest, name)) {
             Ok(found) => {
-                let mut row = found.into_iter().next().unwrap_or_default().into_iter();
-                Ok((row.next().flatten(), row.next().flatten()))
+                let value = |key: &str| {
+                    found
+                        .iter()
+                        .find(|row| row.first().and_then(Option::as_deref) == Some(key))
+                        .and_then(|row| row.get(1).cloned().flatten())
+                };
+                Ok((value("environment"), value("history_digest")))
             }
             Err(e) if matches!(error::code(&e), Some("42P01" | "3F000")) => Ok((None, None)),
             Err(e) => Err(self.err(&e)),
