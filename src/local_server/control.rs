@@ -190,11 +190,10 @@ fn start(spec: &LocalSpec, user: &ServerUser, bindir: &Path, say: Say<'_>) -> Re
                 if let Some(old) = recorded {
                     say("Moving", format!("the local server of `{env}` to port {port}: port {old} is taken"));
                 }
+                write_settings(spec, user, &spec.data(), port)?;
                 port
             }
         };
-        // Written at every start, so a cluster made by an older envdb gets today's settings.
-        write_settings(spec, user, &spec.data(), port)?;
         let mut cmd = Command::new(bindir.join("pg_ctl"));
         cmd.args(["start", "-w", "-t", &READY_WITHIN.as_secs().to_string(), "-s", "-D"])
             .arg(spec.data())
@@ -299,17 +298,13 @@ fn remove_stale(spec: &LocalSpec, stale: &PidFile) -> Result<(), LocalError> {
     Ok(())
 }
 
-/// `<data>/envdb.conf`: loopback TCP on `port`, the unix socket in the socket directory, and
-/// dynamic shared memory in files of the data directory, which the next start clears: POSIX
-/// segments in `/dev/shm` outlive a killed server (its pid file, which would lead the next start
-/// to them, has to go when the dead server is a zombie).
+/// `<data>/envdb.conf`: loopback TCP on `port`, the unix socket in the socket directory.
 fn write_settings(spec: &LocalSpec, user: &ServerUser, data: &Path, port: u16) -> Result<(), LocalError> {
     let text = format!(
         "# Written by envdb (the local server of `{}`); the port moves when it is taken.\n\
          listen_addresses = '127.0.0.1'\n\
          port = {port}\n\
-         unix_socket_directories = '{}'\n\
-         dynamic_shared_memory_type = mmap\n",
+         unix_socket_directories = '{}'\n",
         spec.env,
         spec.socket_dir().display()
     );
