@@ -355,6 +355,16 @@ fn the_runtime_opens_a_running_local_server_and_names_a_stopped_one() {
     drop(db);
 }
 
+/// The pid of a running (not zombie) initdb whose arguments name `cluster`.
+fn initdb_of(cluster: &str) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let args = String::from_utf8_lossy(&cmdline);
+        (args.split('\0').next()?.ends_with("/initdb") && args.contains(cluster) && alive(pid)).then_some(pid)
+    })
+}
+
 #[test]
 fn an_envdb_killed_while_making_or_starting_the_server_leaves_nothing_the_next_start_trips_on() {
     let l = Local::dev();
@@ -366,6 +376,13 @@ fn an_envdb_killed_while_making_or_starting_the_server_leaves_nothing_the_next_s
         std::thread::sleep(Duration::from_millis(delay));
         unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
         let _ = child.wait();
+        // Its initdb, if one ran, died with it.
+        let cluster = l.cluster("dev").display().to_string();
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while initdb_of(&cluster).is_some() {
+            assert!(Instant::now() < deadline, "after {delay} ms, an initdb outlived its envdb");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         l.run(&["server", "start"]).success();
         assert!(data.join("PG_VERSION").exists(), "after {delay} ms");
         l.run(&["migrate", "-q"]).success();

@@ -139,12 +139,14 @@ fn initdb(spec: &LocalSpec, user: &ServerUser, bindir: &Path, say: Say<'_>) -> R
         write_owned(spec, user, &password, &random_hex()?)?;
     }
     let partial = spec.cluster.join(format!("data.init-{}", std::process::id()));
-    let mut cmd = Command::new(bindir.join("initdb"));
+    // Tied to this process: an initdb that outlived a killed envdb would go on writing into the
+    // cluster the next start clears.
+    let mut cmd = crate::db::postgres::tools::tied(&bindir.join("initdb"));
     cmd.arg("-D")
         .arg(&partial)
         .args(["-U", SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C"])
         .arg(format!("--pwfile={}", password.display()));
-    run(spec, user, &mut cmd)?;
+    run_logged(spec, user, &mut cmd, &spec.cluster.join("initdb.log"))?;
     let conf = partial.join("postgresql.conf");
     let mut text = std::fs::read_to_string(&conf).map_err(io("cannot read", &conf))?;
     text.push_str(&format!("\n# envdb: where the local server listens\ninclude_if_exists = '{SETTINGS}'\n"));
@@ -343,6 +345,25 @@ pub(super) fn run(spec: &LocalSpec, user: &ServerUser, cmd: &mut Command) -> Res
         });
     }
     Ok(out)
+}
+
+/// As [`run`], its output going to the file `log` (made afresh) instead of a pipe, and shown
+/// when it fails: what it starts may outlive a killed envdb, and a pipe nobody reads any more
+/// would end those processes before they clean up (initdb's bootstrap backends left their
+/// shared memory segments in /dev/shm).
+fn run_logged(spec: &LocalSpec, user: &ServerUser, cmd: &mut Command, log: &Path) -> Result<(), LocalError> {
+    let failed =
+        |source| LocalError::Io { env: spec.env.clone(), action: "cannot write", path: log.to_owned(), source };
+    let file = std::fs::File::create(log).map_err(failed)?;
+    cmd.stdout(file.try_clone().map_err(failed)?).stderr(file);
+    match run(spec, user, cmd) {
+        Err(LocalError::Program { env, program, status, .. }) => {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let output = if text.trim().is_empty() { String::new() } else { format!(": {}", text.trim()) };
+            Err(LocalError::Program { env, program, status, output, log: log.to_owned() })
+        }
+        other => other.map(drop),
+    }
 }
 
 /// Whether nothing listens on loopback `port` now.

@@ -1,8 +1,8 @@
 //! A scratch database on the target's server (`envdb_scratch_<secs>_<random>`) where `validate`
 //! runs the migrations to learn the schema they produce, or (`envdb_test_…`) where a host's test
 //! runs (`testing::fresh_pg`); a guard drops it (`WITH (FORCE)`) however the run ends, a
-//! panicking test's unwinding included, and the next run drops what a killed one left. URLs are secrets here: they may hold a password, so no
-//! message ever shows one.
+//! panicking test's unwinding included, and the next run drops what a killed one left. URLs are
+//! secrets here: they may hold a password, so no message ever shows one.
 
 use ::postgres::Client;
 use ::postgres::error::SqlState;
