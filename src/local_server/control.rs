@@ -123,6 +123,7 @@ fn initdb(spec: &LocalSpec, user: &ServerUser, bindir: &Path, say: Say<'_>) -> R
     // Moved aside first: an initdb the killed run left may still be writing into it (the
     // rename makes its next write fail), so removing it in place could race that writer.
     for (i, dir) in unfinished.into_iter().enumerate() {
+        wait_unused(&dir);
         let aside = spec.cluster.join(format!("data.removing-{}-{i}", std::process::id()));
         std::fs::rename(&dir, &aside).map_err(io("cannot move aside the unfinished cluster", &dir))?;
         let removed = (0..50).any(|_| {
@@ -264,6 +265,22 @@ fn wait_ready(spec: &LocalSpec, found: PidFile) -> Result<Option<PidFile>, Local
             Some(p) => current = p,
             None => return Ok(None),
         }
+    }
+}
+
+/// Waits (up to 5 s) while a process works in `dir` (its current directory): the bootstrap
+/// backends of an initdb that died with its envdb read the end of their input and exit on their
+/// own, while a directory removed under them ends them before they free their shared memory.
+fn wait_unused(dir: &Path) {
+    let in_use = || {
+        std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
+            e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                && std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while in_use() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
