@@ -66,13 +66,15 @@ pub fn target(secret_url: &str, label: &str, timeout: Duration) -> Result<Target
         let scheme = secret_url.split_once("://").map_or("(none)", |(s, _)| s);
         return Err(bad(format!("its scheme is `{scheme}`, not postgres:// or postgresql://")));
     }
-    let (url, tls) = split_sslmode(secret_url).map_err(bad)?;
+    let (url, asked) = split_sslmode(secret_url).map_err(bad)?;
     // The crate's parse errors name an option, never a value.
     let mut config: Config = url.parse().map_err(|e: ::postgres::Error| bad(describe(&e)))?;
     // As libpq: sslmode is for TCP; a server never speaks TLS on its unix socket, so asking
-    // there would cost a round trip (`prefer`) or fail (`require`, `verify-full`).
+    // there would cost a round trip (`prefer`) or fail (`require`, `verify-full`, which would
+    // also want the system's roots for nothing).
     let unix_only = !config.get_hosts().is_empty() && config.get_hosts().iter().all(|h| matches!(h, Host::Unix(_)));
-    config.ssl_mode(if tls == Tls::Disable || unix_only {
+    let tls = if unix_only { Tls::Disable } else { asked };
+    config.ssl_mode(if tls == Tls::Disable {
         SslMode::Disable
     } else if tls == Tls::Prefer {
         SslMode::Prefer
