@@ -129,9 +129,12 @@ pub(super) fn verify_in_scratch(
     let connect = scratch::connector(src.label.clone(), opts.connect_timeout);
     let scratch =
         Scratch::create_for(&src.target_url(), VERIFY, connect).map_err(|e| BackupError::Server(e.to_string()))?;
+    // A session on it all along: a database nobody is connected to for ten minutes (a long load)
+    // would look abandoned to another run's sweep.
+    let held = super::Postgres::connect(scratch.url(), src.label.clone(), opts.clone())?;
     let reader = if format == Format::Plain { loader.clone() } else { src.tool("pg_restore")? };
     let load = Loader { loader, reader: &reader, target: &src.target, label: &src.label };
     let (_, session) = load.load_verified(scratch.name(), scratch.url(), archive_path, format, counts, opts)?;
-    drop(session);
+    drop((session, held));
     scratch.drop_database().map_err(|e| BackupError::Server(e.to_string()))
 }

@@ -90,8 +90,11 @@ impl Scratch {
     pub fn create_for(target_url: &str, purpose: Purpose, mut connect: Connect) -> Result<Scratch, ScratchError> {
         let server = server_of(target_url)?;
         let (mut client, maintenance_url) = maintenance(target_url, purpose, &mut connect)?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        sweep(&mut client, purpose.prefix, now);
+        // The server's clock names it and judges its age, so that clients whose clocks differ
+        // agree on both.
+        let now = sweep(&mut client, purpose.prefix).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+        });
         let name = loop {
             let name = format!("{}_{now}_{:016x}", purpose.prefix, random());
             match client.batch_execute(&format!("CREATE DATABASE {name}")) {
@@ -234,7 +237,8 @@ pub fn with_database(url: &str, db: &str) -> Result<String, ScratchError> {
 }
 
 /// How old a scratch database with nobody connected must be before another run takes it for
-/// abandoned: far longer than the moment between its creation and its first session.
+/// abandoned: far longer than the moment between its creation and its first session (runs
+/// hold a session on theirs from then on).
 const ABANDONED_AFTER_SECS: u64 = 600;
 
 /// When the scratch database `name` of `prefix` was created (unix seconds), if the name is one.
@@ -245,21 +249,36 @@ fn created(prefix: &str, name: &str) -> Option<u64> {
 }
 
 /// Drops the scratch databases of `prefix` that a killed run left behind (Ctrl-C in a test run,
-/// a SIGKILL before the guard could drop them): created over [`ABANDONED_AFTER_SECS`] ago, and
-/// with nobody connected, since `DROP DATABASE` without `FORCE` refuses one in use. Best effort:
-/// one it may not drop (another role's) stays.
-fn sweep(client: &mut Client, prefix: &str, now: u64) {
-    let sql = format!("SELECT datname FROM pg_catalog.pg_database WHERE starts_with(datname, '{prefix}_')");
-    let Ok(rows) = client.simple_query(&sql) else { return };
-    let abandoned = rows.iter().filter_map(|m| match m {
-        ::postgres::SimpleQueryMessage::Row(r) => {
-            r.get(0).filter(|n| created(prefix, n).is_some_and(|at| at.saturating_add(ABANDONED_AFTER_SECS) < now))
-        }
-        _ => None,
-    });
+/// a SIGKILL before the guard could drop them): created over [`ABANDONED_AFTER_SECS`] ago by the
+/// server's clock, with no session on them (and `DROP DATABASE` without `FORCE` refuses one that
+/// gains a session meanwhile). Best effort: one it may not drop (another role's) stays. Returns
+/// the server's clock, in unix seconds, unless the query failed.
+fn sweep(client: &mut Client, prefix: &str) -> Option<u64> {
+    let sql = format!(
+        "SELECT extract(epoch FROM pg_catalog.now())::bigint, d.datname FROM (SELECT 1) one \
+         LEFT JOIN pg_catalog.pg_database d ON starts_with(d.datname, '{prefix}_') \
+         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.datid = d.oid)"
+    );
+    let rows: Vec<_> = client
+        .simple_query(&sql)
+        .ok()?
+        .into_iter()
+        .filter_map(|m| match m {
+            ::postgres::SimpleQueryMessage::Row(r) => {
+                Some((r.get(0)?.parse::<u64>().ok()?, r.get(1).map(str::to_owned)))
+            }
+            _ => None,
+        })
+        .collect();
+    let now = rows.first()?.0;
+    let abandoned = rows
+        .iter()
+        .filter_map(|(_, name)| name.as_deref())
+        .filter(|name| created(prefix, name).is_some_and(|at| at.saturating_add(ABANDONED_AFTER_SECS) < now));
     for name in abandoned {
         let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"));
     }
+    Some(now)
 }
 
 /// The session's role.
