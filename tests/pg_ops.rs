@@ -564,10 +564,11 @@ fn run_killed(p: &Pg, args: &[&str], after: std::time::Duration) -> bool {
     let _ = child.wait();
     // The server finishes what the killed run had sent (a swap's renames may be committing), so
     // wait until its sessions are gone: a connection made meanwhile can see a name in flight. The
-    // swap's session is on the maintenance database, so it is found by its statement's text.
+    // swap's session is on the maintenance database, so it is found by its statement's text
+    // (this probe's own sessions, the one running and any ending, left out).
     let sql = format!(
         "SELECT count(*) FROM pg_stat_activity WHERE (datname LIKE '{0}%' OR query LIKE '%{0}%') \
-         AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+         AND backend_type = 'client backend' AND query NOT LIKE '%pg_stat_activity%'",
         p.name()
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

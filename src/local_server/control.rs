@@ -147,7 +147,11 @@ fn initdb(spec: &LocalSpec, user: &ServerUser, bindir: &Path, say: Say<'_>) -> R
         .arg(&partial)
         .args(["-U", SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C"])
         .arg(format!("--pwfile={}", password.display()));
-    run_logged(spec, user, &mut cmd, &spec.cluster.join("initdb.log"))?;
+    // Its own log while it runs (two starts at once would share one); the last one that
+    // finished is initdb.log.
+    let log = spec.cluster.join(format!("initdb-{}.log", std::process::id()));
+    run_logged(spec, user, &mut cmd, &log)?;
+    let _ = std::fs::rename(&log, spec.cluster.join("initdb.log"));
     let conf = partial.join("postgresql.conf");
     let mut text = std::fs::read_to_string(&conf).map_err(io("cannot read", &conf))?;
     text.push_str(&format!("\n# envdb: where the local server listens\ninclude_if_exists = '{SETTINGS}'\n"));
