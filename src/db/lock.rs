@@ -114,15 +114,7 @@ pub fn run_lock(db: &Path, timeout: Duration, on_wait: &mut dyn FnMut(&Path)) ->
 /// has to wait.
 pub fn turn_lock(path: &Path, on_wait: &mut dyn FnMut(&Path)) -> Result<Held, LockError> {
     let file = open(path).map_err(|source| LockError::Io { path: path.to_owned(), source })?;
-    let taken = match file.try_lock() {
-        Ok(()) => Ok(()),
-        Err(TryLockError::WouldBlock) => {
-            on_wait(path);
-            file.lock()
-        }
-        Err(TryLockError::Error(e)) => Err(e),
-    };
-    taken.map_err(|source| LockError::Io { path: path.to_owned(), source })?;
+    poll(&file, path, Duration::MAX, on_wait, File::try_lock)?;
     Ok(Held { _file: file })
 }
 

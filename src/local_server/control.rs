@@ -355,8 +355,8 @@ pub(super) fn run(spec: &LocalSpec, user: &ServerUser, cmd: &mut Command) -> Res
         source,
     })?;
     if !out.status.success() {
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        let output = if text.trim().is_empty() { String::new() } else { format!(": {}", text.trim()) };
+        let output =
+            shown(&format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
         return Err(LocalError::Program {
             env: spec.env.clone(),
             program,
@@ -366,6 +366,11 @@ pub(super) fn run(spec: &LocalSpec, user: &ServerUser, cmd: &mut Command) -> Res
         });
     }
     Ok(out)
+}
+
+/// A program's output as an error shows it after its status: `: <output>`, or nothing.
+fn shown(text: &str) -> String {
+    if text.trim().is_empty() { String::new() } else { format!(": {}", text.trim()) }
 }
 
 /// As [`run`], its output going to the file `log` (made afresh) instead of a pipe, and shown
@@ -379,8 +384,7 @@ fn run_logged(spec: &LocalSpec, user: &ServerUser, cmd: &mut Command, log: &Path
     cmd.stdout(file.try_clone().map_err(failed)?).stderr(file);
     match run(spec, user, cmd) {
         Err(LocalError::Program { env, program, status, .. }) => {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
-            let output = if text.trim().is_empty() { String::new() } else { format!(": {}", text.trim()) };
+            let output = shown(&std::fs::read_to_string(log).unwrap_or_default());
             Err(LocalError::Program { env, program, status, output, log: log.to_owned() })
         }
         other => other.map(drop),

@@ -259,21 +259,11 @@ fn sweep(client: &mut Client, prefix: &str) -> Option<u64> {
          LEFT JOIN pg_catalog.pg_database d ON starts_with(d.datname, '{prefix}_') \
          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.datid = d.oid)"
     );
-    let rows: Vec<_> = client
-        .simple_query(&sql)
-        .ok()?
-        .into_iter()
-        .filter_map(|m| match m {
-            ::postgres::SimpleQueryMessage::Row(r) => {
-                Some((r.get(0)?.parse::<u64>().ok()?, r.get(1).map(str::to_owned)))
-            }
-            _ => None,
-        })
-        .collect();
-    let now = rows.first()?.0;
+    let rows = super::sql::rows(client, &sql).ok()?;
+    let now: u64 = rows.first()?.first()?.as_deref()?.parse().ok()?;
     let abandoned = rows
         .iter()
-        .filter_map(|(_, name)| name.as_deref())
+        .filter_map(|row| row.get(1)?.as_deref())
         .filter(|name| created(prefix, name).is_some_and(|at| at.saturating_add(ABANDONED_AFTER_SECS) < now));
     for name in abandoned {
         let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"));
